@@ -1,0 +1,5 @@
+import sys
+
+from devnet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,23 @@
+"""Devnet accounts derived from the fixed mnemonic, by role.
+
+Index 0 deploys and is the token issuer and escrow admin, 1 is the settlement agent,
+2..9 are pre-funded brokers, the rest are spare wallets handed to participants created later.
+"""
+
+from __future__ import annotations
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from devnet.anvil import DEVNET_ACCOUNTS
+
+DEPLOYER_INDEX = 0
+AGENT_INDEX = 1
+BROKER_INDICES = range(2, 10)
+SPARE_INDICES = range(10, DEVNET_ACCOUNTS)
+
+Account.enable_unaudited_hdwallet_features()
+
+
+def derive(mnemonic: str, index: int) -> LocalAccount:
+    return Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{index}")

@@ -1,0 +1,1 @@
+"""Cross-border broker settlement in a USDT-like stablecoin: escrow on chain, audit ledger in SQL."""

@@ -1,0 +1,319 @@
+"""Signs and sends transactions for one signer, with a nonce journal that survives restarts.
+
+Why a journal: a settlement service must never pay twice. Each transaction is signed and its
+hash recorded *before* it is sent, so after a crash we can ask the chain what happened to that
+exact hash (mined, still pending, or dropped) and rebroadcast the same bytes instead of signing
+a second, different transaction for the same purpose.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import TransactionNotFound
+from web3.types import TxParams, TxReceipt
+
+from settlement import errors
+from settlement.chain.reverts import RevertDecoder
+
+FEE_REFRESH_S = 2.0
+GAS_HEADROOM_PCT = 20
+
+
+@dataclass
+class TxRecord:
+    """A signed transaction as remembered by the journal."""
+
+    chain_id: int
+    sender: str
+    nonce: int
+    tx_hash: str
+    raw_tx: str
+    purpose: str
+    status: str = "signed"  # signed -> sent -> mined | reverted | dropped
+    block_number: int | None = None
+
+
+class TxJournal(Protocol):
+    """Where signed transactions are recorded before they leave the process."""
+
+    def last_nonce(self, chain_id: int, sender: str) -> int | None: ...
+    def record_signed(self, record: TxRecord) -> None: ...
+    def mark(self, tx_hash: str, status: str, block_number: int | None = None) -> None: ...
+    def unfinished(self, chain_id: int, sender: str) -> list[TxRecord]: ...
+
+
+@dataclass
+class MemoryTxJournal:
+    """For tools and tests that need no crash safety (deploy scripts, one-off admin calls)."""
+
+    records: dict[str, TxRecord] = field(default_factory=dict)
+
+    def last_nonce(self, chain_id: int, sender: str) -> int | None:
+        nonces = [r.nonce for r in self.records.values() if r.chain_id == chain_id and r.sender == sender]
+        return max(nonces) if nonces else None
+
+    def record_signed(self, record: TxRecord) -> None:
+        self.records[record.tx_hash] = record
+
+    def mark(self, tx_hash: str, status: str, block_number: int | None = None) -> None:
+        self.records[tx_hash].status = status
+        self.records[tx_hash].block_number = block_number
+
+    def unfinished(self, chain_id: int, sender: str) -> list[TxRecord]:
+        return [
+            r
+            for r in self.records.values()
+            if r.chain_id == chain_id and r.sender == sender and r.status in ("signed", "sent")
+        ]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One contract call to make: target, calldata and what it is for (kept in the journal)."""
+
+    to: str | None  # None creates a contract
+    data: str
+    purpose: str
+    gas: int | None = None
+
+
+@dataclass
+class Outcome:
+    """Result of one Call in a pipelined submission: a receipt or the domain error."""
+
+    call: Call
+    record: TxRecord | None = None
+    receipt: TxReceipt | None = None
+    error: errors.SettlementError | None = None
+
+
+class TxSender:
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount,
+        journal: TxJournal,
+        decoder: RevertDecoder,
+        *,
+        poll_s: float = 0.005,
+        timeout_s: float = 60.0,
+        confirmation_depth: int = 0,
+        max_in_flight: int = 32,
+    ) -> None:
+        self.w3 = w3
+        self.account = account
+        self.address = account.address
+        self.journal = journal
+        self.decoder = decoder
+        self.chain_id = int(w3.eth.chain_id)
+        self.poll_s = poll_s
+        self.timeout_s = timeout_s
+        self.confirmation_depth = confirmation_depth
+        self.max_in_flight = max_in_flight
+        self._lock = threading.RLock()
+        self._fees: tuple[float, int, int] | None = None
+        self._next_nonce = self._initial_nonce()
+
+    # ----------------------------------------------------------------- nonce and fees
+
+    def _initial_nonce(self) -> int:
+        on_chain = int(self.w3.eth.get_transaction_count(self.address, "pending"))
+        journal_last = self.journal.last_nonce(self.chain_id, self.address)
+        return max(on_chain, -1 if journal_last is None else journal_last + 1)
+
+    def resync_nonce(self) -> None:
+        """Re-read the nonce from chain and journal: needed after a chain revert (evm_revert)."""
+        with self._lock:
+            self._next_nonce = self._initial_nonce()
+
+    def _fee_fields(self) -> tuple[int, int]:
+        now = time.monotonic()
+        if self._fees is None or now - self._fees[0] > FEE_REFRESH_S:
+            base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+            tip = int(self.w3.eth.max_priority_fee)
+            self._fees = (now, 2 * base_fee + tip, tip)
+        return self._fees[1], self._fees[2]
+
+    # ----------------------------------------------------------------- sign, send, wait
+
+    def estimate(self, call: Call) -> int:
+        """Estimate gas; a revert here is decoded into a domain error and nothing is signed."""
+        try:
+            params: TxParams = {"from": self.address, "data": HexBytes(call.data)}
+            if call.to is not None:
+                params["to"] = Web3.to_checksum_address(call.to)
+            gas = int(self.w3.eth.estimate_gas(params))
+        except Exception as exc:
+            decoded = self.decoder.decode_exception(exc)
+            if decoded is not None:
+                raise decoded from exc
+            raise errors.ChainUnavailable(f"gas estimation failed: {exc}") from exc
+        return gas + gas * GAS_HEADROOM_PCT // 100
+
+    def sign(self, call: Call) -> TxRecord:
+        gas = call.gas or self.estimate(call)
+        with self._lock:
+            max_fee, tip = self._fee_fields()
+            tx: TxParams = {
+                "chainId": self.chain_id,
+                "nonce": self._next_nonce,
+                "data": HexBytes(call.data),
+                "value": 0,
+                "gas": gas,
+                "maxFeePerGas": max_fee,
+                "maxPriorityFeePerGas": tip,
+                "type": 2,
+            }
+            if call.to is not None:
+                tx["to"] = Web3.to_checksum_address(call.to)
+            signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
+            record = TxRecord(
+                chain_id=self.chain_id,
+                sender=self.address,
+                nonce=self._next_nonce,
+                tx_hash=signed.hash.to_0x_hex(),
+                raw_tx=signed.raw_transaction.to_0x_hex(),
+                purpose=call.purpose,
+            )
+            self._on_signed(record)
+            self.journal.record_signed(record)
+            self._next_nonce += 1
+        return record
+
+    def send(self, record: TxRecord) -> None:
+        try:
+            self.w3.eth.send_raw_transaction(HexBytes(record.raw_tx))
+        except Exception as exc:
+            message = str(exc).lower()
+            if "already known" not in message and "nonce too low" not in message:
+                raise errors.ChainUnavailable(f"send failed for {record.purpose}: {exc}") from exc
+        self.journal.mark(record.tx_hash, "sent")
+        self._on_sent(record)
+
+    def wait(self, record: TxRecord) -> TxReceipt:
+        """Wait for the receipt (and confirmation depth); raise the decoded error on revert."""
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            receipt = self._receipt_or_none(record.tx_hash)
+            if receipt is not None and self._is_deep_enough(int(receipt["blockNumber"])):
+                break
+            if time.monotonic() > deadline:
+                raise errors.ChainUnavailable(f"no receipt for {record.tx_hash} after {self.timeout_s}s")
+            time.sleep(self.poll_s)
+        block = int(receipt["blockNumber"])
+        if receipt["status"] != 1:
+            self.journal.mark(record.tx_hash, "reverted", block)
+            raise self._replay_revert(record, block)
+        self.journal.mark(record.tx_hash, "mined", block)
+        return receipt
+
+    def transact(self, call: Call) -> TxReceipt:
+        record = self.sign(call)
+        self.send(record)
+        return self.wait(record)
+
+    def submit_many(self, calls: Sequence[Call], on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+        """Send calls without waiting on each, keeping at most max_in_flight unconfirmed.
+
+        Why: waiting for every receipt caps throughput at one tx per poll; anvil on the other
+        hand misbehaves with thousands pending, so the window is bounded.
+        """
+        outcomes: list[Outcome] = []
+        in_flight: deque[Outcome] = deque()
+
+        def settle_oldest() -> None:
+            outcome = in_flight.popleft()
+            assert outcome.record is not None
+            try:
+                outcome.receipt = self.wait(outcome.record)
+            except errors.SettlementError as exc:
+                outcome.error = exc
+            if on_outcome:
+                on_outcome(outcome)
+
+        for call in calls:
+            outcome = Outcome(call=call)
+            outcomes.append(outcome)
+            try:
+                outcome.record = self.sign(call)
+                self.send(outcome.record)
+            except errors.SettlementError as exc:
+                outcome.error = exc
+                if on_outcome:
+                    on_outcome(outcome)
+                continue
+            in_flight.append(outcome)
+            while len(in_flight) >= self.max_in_flight:
+                settle_oldest()
+        while in_flight:
+            settle_oldest()
+        return outcomes
+
+    # ----------------------------------------------------------------- crash recovery
+
+    def recover(self) -> list[TxRecord]:
+        """Settle every journaled tx that has no known outcome; return them updated.
+
+        A mined hash is marked mined; a hash whose nonce has been consumed by something else
+        is marked dropped; anything else is rebroadcast byte for byte (same hash, so it can
+        never execute twice) and waited for.
+        """
+        settled: list[TxRecord] = []
+        chain_nonce = int(self.w3.eth.get_transaction_count(self.address, "latest"))
+        for record in sorted(self.journal.unfinished(self.chain_id, self.address), key=lambda r: r.nonce):
+            receipt = self._receipt_or_none(record.tx_hash)
+            if receipt is None and record.nonce < chain_nonce:
+                self.journal.mark(record.tx_hash, "dropped")
+                record.status = "dropped"
+            else:
+                if receipt is None:
+                    self.send(record)
+                try:
+                    receipt = self.wait(record)
+                    record.status, record.block_number = "mined", int(receipt["blockNumber"])
+                except errors.ChainError:
+                    record.status = "reverted"
+            settled.append(record)
+        self.resync_nonce()
+        return settled
+
+    # ----------------------------------------------------------------- helpers
+
+    def _receipt_or_none(self, tx_hash: str) -> TxReceipt | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+
+    def _is_deep_enough(self, block_number: int) -> bool:
+        if self.confirmation_depth == 0:
+            return True
+        return int(self.w3.eth.block_number) - block_number >= self.confirmation_depth
+
+    def _replay_revert(self, record: TxRecord, block: int) -> errors.ChainError:
+        tx = self.w3.eth.get_transaction(HexBytes(record.tx_hash))
+        call: dict[str, Any] = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]}
+        try:
+            self.w3.eth.call(call, block_identifier=block - 1)  # type: ignore[arg-type]
+        except Exception as exc:
+            decoded = self.decoder.decode_exception(exc)
+            if decoded is not None:
+                return decoded
+        return errors.TransactionFailed(f"{record.purpose} reverted in block {block} ({record.tx_hash})")
+
+    # Hook points; no-ops in production. The crash tests replace them to SIGKILL the process
+    # at exactly these moments.
+    def _on_signed(self, record: TxRecord) -> None:
+        """Called after signing, before the record is persisted."""
+
+    def _on_sent(self, record: TxRecord) -> None:
+        """Called after the tx is broadcast, before its receipt is recorded."""

@@ -1,0 +1,75 @@
+"""The one settings object. Every knob is an env var with the SETTLEMENT_ prefix.
+
+Defaults are safe for the local devnet, so nothing needs configuring to run the demo.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Anvil's well-known development mnemonic: its keys are public, which is the point on a devnet.
+DEVNET_MNEMONIC = "test test test test test test test test test test test junk"
+DEVNET_OPERATOR_KEY = "devnet-operator-key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SETTLEMENT_", extra="ignore")
+
+    # --- chain
+    rpc_url: str | None = Field(
+        default=None, description="EVM JSON-RPC endpoint; defaults to the one in the deployment manifest."
+    )
+    chain_id: int = 31337
+    deployments_dir: Path = PROJECT_ROOT / "devnet" / "deployments"
+    confirmation_depth: int = Field(default=0, ge=0, description="Blocks a receipt/event must be buried under.")
+    receipt_poll_s: float = Field(default=0.005, gt=0)
+    receipt_timeout_s: float = Field(default=60.0, gt=0)
+    max_in_flight_txs: int = Field(default=32, ge=1, le=256)
+    batch_max_trades: int = Field(default=50, ge=1, le=100)
+    indexer_chunk_blocks: int = Field(default=2_000, ge=1, le=100_000)
+    reorg_window_blocks: int = Field(default=64, ge=1)
+
+    # --- devnet
+    anvil_host: str = "127.0.0.1"
+    anvil_port: int = 8545
+    devnet_mnemonic: str = DEVNET_MNEMONIC
+    devnet_state_dir: Path = PROJECT_ROOT / "devnet" / "state"
+
+    # --- storage
+    data_dir: Path = PROJECT_ROOT / "data"
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; defaults to a SQLite file under data_dir."
+    )
+
+    # --- settlement policy
+    default_settlement_window_s: int = Field(default=86_400, ge=60)
+    sweep_interval_s: float = Field(default=2.0, gt=0)
+
+    # --- API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    operator_key: str = DEVNET_OPERATOR_KEY
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    webhook_url: str | None = None
+    webhook_secret: str = "devnet-webhook-secret"
+
+    def resolved_database_url(self) -> str:
+        """SQLite file by default; the folder is created on first use."""
+        if self.database_url:
+            return self.database_url
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.data_dir / 'settlement.db'}"
+
+    def manifest_path(self) -> Path:
+        return self.deployments_dir / f"{self.chain_id}.json"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

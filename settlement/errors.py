@@ -1,0 +1,217 @@
+"""One exception hierarchy for the whole product, rooted in SettlementError.
+
+Each class carries a stable machine-readable ``code`` and the HTTP status the API maps it to,
+so the mapping to RFC 9457 problem responses is written once (in api/problems.py) and clients
+can branch on ``code`` without parsing messages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class SettlementError(Exception):
+    """Base of every error the product raises on purpose."""
+
+    code: ClassVar[str] = "settlement_error"
+    http_status: ClassVar[int] = 400
+    title: ClassVar[str] = "Settlement error"
+
+    def __init__(self, detail: str = "", **context: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.context = context
+
+
+# --- input and domain validation -------------------------------------------------------------
+
+
+class ValidationFailed(SettlementError):
+    code = "validation"
+    http_status = 422
+    title = "Invalid request"
+
+
+class UnknownParticipant(ValidationFailed):
+    code = "unknown_participant"
+    title = "Unknown participant"
+
+
+class UnknownClientAccount(ValidationFailed):
+    code = "unknown_client_account"
+    title = "Unknown client account"
+
+
+class SameParty(ValidationFailed):
+    code = "same_party"
+    title = "Buyer and seller must be different brokers"
+
+
+class NonPositiveValue(ValidationFailed):
+    code = "non_positive_value"
+    title = "Quantity and price must be greater than zero"
+
+
+class ZeroSettlementAmount(ValidationFailed):
+    code = "zero_settlement_amount"
+    title = "Settlement amount rounds to zero"
+
+
+class AmountTooLarge(ValidationFailed):
+    code = "amount_too_large"
+    title = "Amount beyond what the token can hold"
+
+
+class UnknownCurrency(ValidationFailed):
+    code = "unknown_currency"
+    title = "Unknown or unsupported currency"
+
+
+class MissingFxRate(ValidationFailed):
+    code = "missing_fx_rate"
+    title = "No FX rate recorded for this currency"
+
+
+class DeadlineInPast(ValidationFailed):
+    code = "deadline_in_past"
+    title = "Settlement deadline is in the past"
+
+
+class InvalidPermit(ValidationFailed):
+    code = "invalid_permit"
+    title = "Permit does not authorise this lock"
+
+
+# --- state --------------------------------------------------------------------------------------
+
+
+class NotFound(SettlementError):
+    code = "not_found"
+    http_status = 404
+    title = "Not found"
+
+
+class InvalidTransition(SettlementError):
+    code = "invalid_transition"
+    http_status = 409
+    title = "Trade is not in a state that allows this"
+
+
+class DuplicateTrade(SettlementError):
+    code = "duplicate_trade"
+    http_status = 409
+    title = "trade_ref already used by this broker"
+
+
+class IdempotencyConflict(SettlementError):
+    code = "idempotency_conflict"
+    http_status = 409
+    title = "Idempotency-Key reused with a different request"
+
+
+# --- auth ---------------------------------------------------------------------------------------
+
+
+class Unauthenticated(SettlementError):
+    code = "unauthenticated"
+    http_status = 401
+    title = "Missing or invalid API key"
+
+
+class Forbidden(SettlementError):
+    code = "forbidden"
+    http_status = 403
+    title = "Not allowed for this caller"
+
+
+# --- chain: decoded reverts and pre-flight checks --------------------------------------------
+
+
+class ChainError(SettlementError):
+    code = "chain_error"
+    http_status = 502
+    title = "Chain rejected the transaction"
+
+
+class ChainUnavailable(ChainError):
+    code = "chain_unavailable"
+    http_status = 503
+    title = "Chain endpoint unavailable"
+
+
+class InsufficientFunds(ChainError):
+    code = "insufficient_funds"
+    http_status = 422
+    title = "Payer balance too low"
+
+
+class InsufficientAllowance(ChainError):
+    code = "insufficient_allowance"
+    http_status = 422
+    title = "Payer allowance to the escrow too low"
+
+
+class Paused(ChainError):
+    code = "paused"
+    http_status = 409
+    title = "Token or escrow is paused"
+
+
+class Blacklisted(ChainError):
+    code = "blacklisted"
+    http_status = 422
+    title = "A party is blacklisted by the token issuer"
+
+
+class AlreadyLocked(ChainError):
+    code = "already_locked"
+    http_status = 409
+    title = "Trade id already used on chain"
+
+
+class NotLocked(ChainError):
+    code = "not_locked"
+    http_status = 409
+    title = "Trade has no open lock on chain"
+
+
+class DeadlineNotReached(ChainError):
+    code = "deadline_not_reached"
+    http_status = 409
+    title = "Lock deadline has not passed yet"
+
+
+class DeadlinePassed(ChainError):
+    code = "deadline_passed"
+    http_status = 409
+    title = "Lock deadline has passed; only refund is possible"
+
+
+class NotAuthorized(ChainError):
+    code = "not_authorized"
+    http_status = 403
+    title = "Signer lacks the role for this call"
+
+
+class TransferShortfall(ChainError):
+    code = "transfer_shortfall"
+    title = "Token delivered less than the amount (fee-on-transfer)"
+
+
+class TransactionFailed(ChainError):
+    code = "transaction_failed"
+    title = "Transaction reverted"
+
+
+# --- ledger and audit ---------------------------------------------------------------------------
+
+
+class LedgerError(SettlementError):
+    code = "ledger_error"
+    http_status = 500
+    title = "Ledger invariant violated"
+
+
+class UnbalancedEntry(LedgerError):
+    code = "unbalanced_entry"
+    title = "Journal entry does not balance to zero"

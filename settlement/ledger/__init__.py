@@ -1,0 +1,1 @@
+"""SQL storage (sqlmodel): participants, trades, the double-entry journal, indexer state, tx journal."""

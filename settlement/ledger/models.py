@@ -1,0 +1,204 @@
+"""Table models. Money columns are 64-bit integers in token base units; decimals from the edge
+(quantity, price, FX rate) are stored as their exact decimal strings, never as floats.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Participant(SQLModel, table=True):
+    __tablename__ = "participant"
+
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(sa_column=Column(String(200), unique=True, nullable=False))
+    jurisdiction: str = Field(max_length=8)
+    address: str = Field(sa_column=Column(String(42), unique=True, nullable=False))
+    api_key_hash: str | None = Field(default=None, max_length=64, index=True)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ClientAccount(SQLModel, table=True):
+    """A broker's client. It exists only here: the chain sees the broker's omnibus wallet."""
+
+    __tablename__ = "client_account"
+    __table_args__ = (UniqueConstraint("participant_id", "name"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    participant_id: str = Field(foreign_key="participant.id", index=True, max_length=36)
+    name: str = Field(max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class FxRate(SQLModel, table=True):
+    """USD per one unit of `currency`, with where and when it came from. Latest as_of wins."""
+
+    __tablename__ = "fx_rate"
+
+    id: int | None = Field(default=None, primary_key=True)
+    currency: str = Field(max_length=3, index=True)
+    rate_to_usd: str = Field(max_length=40)
+    source: str = Field(max_length=100)
+    as_of: datetime
+    recorded_at: datetime = Field(default_factory=utcnow)
+
+
+class Trade(SQLModel, table=True):
+    __tablename__ = "trade"
+    __table_args__ = (UniqueConstraint("submitted_by", "trade_ref"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    chain_trade_id: str = Field(sa_column=Column(String(66), unique=True, nullable=False))
+    trade_ref: str = Field(max_length=100)
+    submitted_by: str = Field(max_length=36)
+    buyer_id: str = Field(foreign_key="participant.id", index=True, max_length=36)
+    seller_id: str = Field(foreign_key="participant.id", index=True, max_length=36)
+    buyer_client_id: str | None = Field(default=None, foreign_key="client_account.id", max_length=36)
+    seller_client_id: str | None = Field(default=None, foreign_key="client_account.id", max_length=36)
+    instrument: str = Field(max_length=64)
+    quantity: str = Field(max_length=64)
+    price: str = Field(max_length=64)
+    currency: str = Field(max_length=3)
+    fx_rate: str = Field(max_length=40)
+    fx_source: str = Field(max_length=100)
+    fx_as_of: datetime
+    settlement_amount_base_units: int = Field(sa_column=Column(BigInteger, nullable=False))
+    deadline: datetime
+    status: str = Field(max_length=16, index=True)
+    error_code: str | None = Field(default=None, max_length=64)
+    error_detail: str | None = Field(default=None, sa_column=Column(Text))
+    permit_json: str | None = Field(default=None, sa_column=Column(Text))
+    release_requested: bool = False
+    cancel_requested: bool = False
+    lock_tx_hash: str | None = Field(default=None, max_length=66)
+    lock_block: int | None = None
+    release_tx_hash: str | None = Field(default=None, max_length=66)
+    release_block: int | None = None
+    refund_tx_hash: str | None = Field(default=None, max_length=66)
+    refund_block: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class TradeTransition(SQLModel, table=True):
+    """Every status change, with the transaction that caused it: the trade's own audit trail."""
+
+    __tablename__ = "trade_transition"
+
+    id: int | None = Field(default=None, primary_key=True)
+    trade_id: str = Field(foreign_key="trade.id", index=True, max_length=36)
+    from_status: str = Field(max_length=16)
+    to_status: str = Field(max_length=16)
+    tx_hash: str | None = Field(default=None, max_length=66)
+    block_number: int | None = None
+    error_code: str | None = Field(default=None, max_length=64)
+    at: datetime = Field(default_factory=utcnow)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    __tablename__ = "idempotency_record"
+
+    caller: str = Field(primary_key=True, max_length=36)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    trade_id: str = Field(max_length=36)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class JournalEntry(SQLModel, table=True):
+    """Append-only. Each entry's hash covers its fields, postings and the previous entry's hash."""
+
+    __tablename__ = "journal_entry"
+
+    seq: int = Field(primary_key=True)
+    prev_hash: str = Field(max_length=64)
+    entry_hash: str = Field(sa_column=Column(String(64), unique=True, nullable=False))
+    kind: str = Field(max_length=16)
+    description: str = Field(default="", sa_column=Column(Text, nullable=False))
+    trade_id: str | None = Field(default=None, max_length=36, index=True)
+    chain_id: int | None = None
+    block_number: int | None = Field(default=None, index=True)
+    block_hash: str | None = Field(default=None, max_length=66)
+    tx_hash: str | None = Field(default=None, max_length=66)
+    log_index: int | None = None
+    reverses_seq: int | None = None
+    created_at: str = Field(max_length=40)
+
+
+class Posting(SQLModel, table=True):
+    __tablename__ = "posting"
+    __table_args__ = (Index("ix_posting_account_entry", "account", "entry_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    entry_seq: int = Field(foreign_key="journal_entry.seq", index=True)
+    account: str = Field(max_length=120)
+    amount_base_units: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class JournalHead(SQLModel, table=True):
+    """One row per journal: the last seq and hash. Appends update it, which serialises writers."""
+
+    __tablename__ = "journal_head"
+
+    id: int = Field(default=1, primary_key=True)
+    seq: int = 0
+    entry_hash: str = Field(max_length=64)
+
+
+class ProcessedLog(SQLModel, table=True):
+    """Each chain log is applied once: the unique constraint is the last defence against replays."""
+
+    __tablename__ = "processed_log"
+    __table_args__ = (UniqueConstraint("chain_id", "tx_hash", "log_index"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chain_id: int
+    tx_hash: str = Field(max_length=66)
+    log_index: int
+    block_number: int = Field(index=True)
+    block_hash: str = Field(max_length=66)
+    entry_seq: int | None = None
+
+
+class IndexedBlock(SQLModel, table=True):
+    """Block hashes the indexer has seen, to notice when one stops being canonical (a reorg)."""
+
+    __tablename__ = "indexed_block"
+
+    chain_id: int = Field(primary_key=True)
+    block_number: int = Field(primary_key=True)
+    block_hash: str = Field(max_length=66)
+
+
+class IndexerCursor(SQLModel, table=True):
+    __tablename__ = "indexer_cursor"
+
+    chain_id: int = Field(primary_key=True)
+    last_block: int
+    last_block_hash: str = Field(max_length=66)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class SentTransaction(SQLModel, table=True):
+    """The nonce journal: every signed tx recorded before it is broadcast (see chain/sender.py)."""
+
+    __tablename__ = "sent_transaction"
+    __table_args__ = (Index("ix_sent_tx_sender_nonce", "chain_id", "sender", "nonce"),)
+
+    tx_hash: str = Field(primary_key=True, max_length=66)
+    chain_id: int
+    sender: str = Field(max_length=42)
+    nonce: int
+    raw_tx: str = Field(sa_column=Column(Text, nullable=False))
+    purpose: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(max_length=16, index=True)
+    block_number: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)

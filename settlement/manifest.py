@@ -1,0 +1,58 @@
+"""The deployment manifest: the one place Python learns contract addresses, ABIs and accounts.
+
+devnet writes it after deploying; every other component only reads it. ABIs are copied into it
+from forge's compile output at deploy time, so there is no hand-maintained ABI anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from settlement.errors import SettlementError
+
+
+class ManifestMissing(SettlementError):
+    code = "manifest_missing"
+    http_status = 503
+    title = "No deployment manifest: run `python -m devnet up` first"
+
+
+class DeployedContract(BaseModel):
+    address: str
+    abi: list[dict[str, Any]]
+
+
+class Account(BaseModel):
+    """A devnet account. private_key is present only for devnet keys the service may use."""
+
+    address: str
+    private_key: str | None = None
+
+
+class DeploymentManifest(BaseModel):
+    chain_id: int
+    rpc_url: str
+    deploy_block: int
+    token: DeployedContract
+    escrow: DeployedContract
+    deployer: Account
+    issuer: Account
+    agent: Account
+    brokers: list[Account]
+    spare_accounts: list[Account] = []
+
+    @classmethod
+    def load(cls, path: Path) -> DeploymentManifest:
+        if not path.exists():
+            raise ManifestMissing(f"no deployment manifest at {path}; run `python -m devnet up`")
+        return cls.model_validate(json.loads(path.read_text()))
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.model_dump(), indent=2))
+        tmp.replace(path)

@@ -1,0 +1,80 @@
+"""A throwaway devnet for tests: anvil on a free loopback port, contracts deployed, snapshots.
+
+Snapshot ids in anvil are single-use, so `isolated()` takes a fresh one each time and reverts
+to it afterwards; tests stay independent and the chain stays short (anvil slows as it grows).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from web3 import Web3
+
+from devnet.anvil import AnvilConfig, AnvilProcess, free_port
+from devnet.deploy import deploy
+from settlement.chain.client import ChainClient, connect
+from settlement.config import DEVNET_MNEMONIC
+from settlement.manifest import DeploymentManifest
+
+TEST_CHAIN_ID = 31337
+
+
+@dataclass
+class Devnet:
+    anvil: AnvilProcess
+    manifest: DeploymentManifest
+    w3: Web3
+    _on_revert: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, chain_id: int = TEST_CHAIN_ID) -> Devnet:
+        config = AnvilConfig(host="127.0.0.1", port=free_port(), chain_id=chain_id, mnemonic=DEVNET_MNEMONIC)
+        anvil = AnvilProcess(config).start()
+        try:
+            manifest = deploy(anvil.rpc_url, DEVNET_MNEMONIC)
+        except BaseException:
+            anvil.stop()
+            raise
+        return cls(anvil=anvil, manifest=manifest, w3=connect(anvil.rpc_url))
+
+    @property
+    def rpc_url(self) -> str:
+        return self.anvil.rpc_url
+
+    def chain(self) -> ChainClient:
+        return ChainClient(self.w3, self.manifest)
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        response = self.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+        if "error" in response:
+            raise RuntimeError(f"{method} failed: {response['error']}")
+        return response["result"]
+
+    def snapshot(self) -> str:
+        return str(self.rpc("evm_snapshot"))
+
+    def revert(self, snapshot_id: str) -> None:
+        if not self.rpc("evm_revert", snapshot_id):
+            raise RuntimeError(f"evm_revert({snapshot_id}) refused")
+
+    @contextlib.contextmanager
+    def isolated(self) -> Iterator[Devnet]:
+        """Everything done inside is undone afterwards (chain state, blocks, nonces)."""
+        snapshot_id = self.snapshot()
+        try:
+            yield self
+        finally:
+            self.revert(snapshot_id)
+
+    def increase_time(self, seconds: int) -> None:
+        self.rpc("evm_increaseTime", seconds)
+        self.rpc("evm_mine")
+
+    def mine(self, blocks: int = 1) -> None:
+        self.rpc("anvil_mine", hex(blocks))
+
+    def stop(self) -> None:
+        self.anvil.stop()

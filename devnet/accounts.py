@@ -20,4 +20,5 @@ Account.enable_unaudited_hdwallet_features()
 
 
 def derive(mnemonic: str, index: int) -> LocalAccount:
-    return Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{index}")
+    account: LocalAccount = Account.from_mnemonic(mnemonic, account_path=f"m/44'/60'/0'/0/{index}")
+    return account

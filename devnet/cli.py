@@ -96,7 +96,8 @@ def status(settings: Settings) -> int:
     manifest = DeploymentManifest.load(manifest_path)
     chain = ChainClient.from_manifest(manifest, rpc_url)
     print(f"chain id {manifest.chain_id}, block {chain.block_number()}, deployed at block {manifest.deploy_block}")
-    print(f"token  {manifest.token.address}\nescrow {manifest.escrow.address} (locked {format_coins(chain.total_locked())})")
+    print(f"token  {manifest.token.address}")
+    print(f"escrow {manifest.escrow.address} (locked {format_coins(chain.total_locked())})")
     for index, broker in enumerate(manifest.brokers):
         print(f"broker[{index}] {broker.address} balance {format_coins(chain.balance_of(broker.address))}")
     return 0

@@ -48,7 +48,8 @@ def coins_to_base_units(coins: Decimal | str | int) -> int:
 
 def base_units_to_coins(base_units: int) -> Decimal:
     with localcontext(_CONTEXT):
-        return (Decimal(base_units) / BASE_UNITS_PER_COIN).quantize(Decimal(1).scaleb(-TOKEN_DECIMALS))
+        coins: Decimal = (Decimal(base_units) / BASE_UNITS_PER_COIN).quantize(Decimal(1).scaleb(-TOKEN_DECIMALS))
+    return coins
 
 
 def format_coins(base_units: int) -> str:
@@ -71,9 +72,7 @@ def settlement_base_units(quantity: Decimal, price: Decimal, rate_to_usd: Decima
             raise errors.AmountTooLarge(f"settlement amount {coins:.6E} is beyond what the token can hold")
         base_units = int((coins * BASE_UNITS_PER_COIN).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
     if base_units == 0:
-        raise errors.ZeroSettlementAmount(
-            f"{quantity} x {price} at {rate_to_usd} USD rounds to zero base units"
-        )
+        raise errors.ZeroSettlementAmount(f"{quantity} x {price} at {rate_to_usd} USD rounds to zero base units")
     if base_units > MAX_TRADE_BASE_UNITS:
         raise errors.AmountTooLarge(
             f"settlement amount {format_coins(base_units)} exceeds the per-trade limit "

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, cast
 
-from eth_typing import ChecksumAddress
+from eth_typing import BlockIdentifier, ChecksumAddress
 from web3 import Web3
 from web3.contract import Contract
 
@@ -56,9 +56,7 @@ class ChainClient:
         self.manifest = manifest
         self.chain_id = manifest.chain_id
         self.token: Contract = w3.eth.contract(address=checksum(manifest.token.address), abi=manifest.token.abi)
-        self.escrow: Contract = w3.eth.contract(
-            address=checksum(manifest.escrow.address), abi=manifest.escrow.abi
-        )
+        self.escrow: Contract = w3.eth.contract(address=checksum(manifest.escrow.address), abi=manifest.escrow.abi)
 
     @classmethod
     def from_manifest(cls, manifest: DeploymentManifest, rpc_url: str | None = None) -> ChainClient:
@@ -67,17 +65,17 @@ class ChainClient:
     def block_number(self) -> int:
         return int(self.w3.eth.block_number)
 
-    def balance_of(self, address: str, block: int | str = "latest") -> int:
+    def balance_of(self, address: str, block: BlockIdentifier = "latest") -> int:
         return int(self.token.functions.balanceOf(checksum(address)).call(block_identifier=block))
 
-    def allowance(self, owner: str, spender: str | None = None, block: int | str = "latest") -> int:
+    def allowance(self, owner: str, spender: str | None = None, block: BlockIdentifier = "latest") -> int:
         spender_address = checksum(spender or self.escrow.address)
         return int(self.token.functions.allowance(checksum(owner), spender_address).call(block_identifier=block))
 
-    def total_locked(self, block: int | str = "latest") -> int:
+    def total_locked(self, block: BlockIdentifier = "latest") -> int:
         return int(self.escrow.functions.totalLocked().call(block_identifier=block))
 
-    def get_lock(self, trade_id: bytes, block: int | str = "latest") -> OnChainLock:
+    def get_lock(self, trade_id: bytes, block: BlockIdentifier = "latest") -> OnChainLock:
         raw = cast(tuple[Any, ...], self.escrow.functions.getLock(trade_id).call(block_identifier=block))
         return OnChainLock(
             payer=str(raw[0]),
@@ -86,6 +84,11 @@ class ChainClient:
             payee=str(raw[3]),
             amount_base_units=int(raw[4]),
         )
+
+    def token_name(self) -> str:
+        if not hasattr(self, "_token_name"):
+            self._token_name = str(self.token.functions.name().call())
+        return self._token_name
 
     def token_paused(self) -> bool:
         return bool(self.token.functions.paused().call())

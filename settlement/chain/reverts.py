@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import keccak
+from eth_abi.abi import decode as abi_decode
+from eth_utils.crypto import keccak
 
 from settlement import errors
 
 # Error name -> domain error class. Names not listed decode to TransactionFailed with the name.
-_DOMAIN_ERRORS: dict[str, type[errors.ChainError]] = {
+_DOMAIN_ERRORS: dict[str, type[errors.SettlementError]] = {
     "ERC20InsufficientBalance": errors.InsufficientFunds,
     "ERC20InsufficientAllowance": errors.InsufficientAllowance,
     "EnforcedPause": errors.Paused,
@@ -31,7 +31,7 @@ _DOMAIN_ERRORS: dict[str, type[errors.ChainError]] = {
     "ERC2612InvalidSigner": errors.InvalidPermit,
 }
 # Plain require() strings from tokens without custom errors (e.g. USDT-style mocks).
-_REASON_ERRORS: dict[str, type[errors.ChainError]] = {
+_REASON_ERRORS: dict[str, type[errors.SettlementError]] = {
     "balance": errors.InsufficientFunds,
     "allowance": errors.InsufficientAllowance,
 }
@@ -49,7 +49,7 @@ class RevertDecoder:
                 signature = f"{item['name']}({','.join(types)})"
                 self._by_selector[keccak(text=signature)[:4]] = (item["name"], types)
 
-    def decode_data(self, data: bytes) -> errors.ChainError:
+    def decode_data(self, data: bytes) -> errors.SettlementError:
         """Decode raw revert data (selector + ABI-encoded args) into a domain error."""
         selector, payload = data[:4], data[4:]
         if selector == ERROR_STRING_SELECTOR:
@@ -67,11 +67,11 @@ class RevertDecoder:
         error_class = _DOMAIN_ERRORS.get(name, errors.TransactionFailed)
         return error_class(f"{name}({shown})", revert=name, args=[_show(a) for a in args])
 
-    def from_reason(self, reason: str) -> errors.ChainError:
+    def from_reason(self, reason: str) -> errors.SettlementError:
         error_class = _REASON_ERRORS.get(reason, errors.TransactionFailed)
         return error_class(f"reverted: {reason}", revert=reason)
 
-    def decode_exception(self, exc: BaseException) -> errors.ChainError | None:
+    def decode_exception(self, exc: BaseException) -> errors.SettlementError | None:
         """Best effort on whatever web3 raised at estimate/call time; None if not a revert."""
         data = getattr(exc, "data", None)
         if isinstance(data, str) and data.startswith("0x") and len(data) >= 10:

@@ -163,7 +163,7 @@ class TxSender:
         gas = call.gas or self.estimate(call)
         with self._lock:
             max_fee, tip = self._fee_fields()
-            tx: TxParams = {
+            tx: dict[str, Any] = {
                 "chainId": self.chain_id,
                 "nonce": self._next_nonce,
                 "data": HexBytes(call.data),
@@ -175,7 +175,7 @@ class TxSender:
             }
             if call.to is not None:
                 tx["to"] = Web3.to_checksum_address(call.to)
-            signed = self.account.sign_transaction(tx)  # type: ignore[arg-type]
+            signed = self.account.sign_transaction(tx)
             record = TxRecord(
                 chain_id=self.chain_id,
                 sender=self.address,
@@ -280,7 +280,7 @@ class TxSender:
                 try:
                     receipt = self.wait(record)
                     record.status, record.block_number = "mined", int(receipt["blockNumber"])
-                except errors.ChainError:
+                except errors.SettlementError:
                     record.status = "reverted"
             settled.append(record)
         self.resync_nonce()
@@ -299,7 +299,7 @@ class TxSender:
             return True
         return int(self.w3.eth.block_number) - block_number >= self.confirmation_depth
 
-    def _replay_revert(self, record: TxRecord, block: int) -> errors.ChainError:
+    def _replay_revert(self, record: TxRecord, block: int) -> errors.SettlementError:
         tx = self.w3.eth.get_transaction(HexBytes(record.tx_hash))
         call: dict[str, Any] = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]}
         try:

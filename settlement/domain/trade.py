@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from enum import StrEnum
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 from settlement.errors import InvalidTransition
 

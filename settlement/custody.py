@@ -1,0 +1,81 @@
+"""Who signs what. The settlement agent always signs locks, releases and refunds.
+
+On the devnet the service may also hold broker keys (from the manifest) to approve the escrow on
+their behalf: the custodial path. A broker whose key the service does not hold uses the
+non-custodial path: it approves the escrow itself, or hands over an EIP-2612 permit.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from settlement.chain.client import ChainClient
+from settlement.chain.reverts import RevertDecoder
+from settlement.chain.sender import TxJournal, TxSender
+from settlement.config import Settings
+
+
+class Custody:
+    def __init__(self, chain: ChainClient, journal: TxJournal, settings: Settings, *, hold_broker_keys: bool) -> None:
+        self.chain = chain
+        self.journal = journal
+        self.settings = settings
+        self.decoder = RevertDecoder(chain.manifest.token.abi, chain.manifest.escrow.abi)
+        manifest = chain.manifest
+        self._keys: dict[str, LocalAccount] = {}
+        if hold_broker_keys:
+            for account in [*manifest.brokers, *manifest.spare_accounts]:
+                if account.private_key:
+                    self._keys[account.address.lower()] = Account.from_key(account.private_key)
+        self._senders: dict[str, TxSender] = {}
+        self._guard = threading.Lock()
+        if not manifest.agent.private_key:
+            raise ValueError("the manifest has no settlement agent key")
+        self.agent = self._make_sender(Account.from_key(manifest.agent.private_key))
+        self.issuer: TxSender | None = (
+            self._make_sender(Account.from_key(manifest.issuer.private_key)) if manifest.issuer.private_key else None
+        )
+
+    def _make_sender(self, account: LocalAccount) -> TxSender:
+        return TxSender(
+            self.chain.w3,
+            account,
+            self.journal,
+            self.decoder,
+            poll_s=self.settings.receipt_poll_s,
+            timeout_s=self.settings.receipt_timeout_s,
+            confirmation_depth=self.settings.confirmation_depth,
+            max_in_flight=self.settings.max_in_flight_txs,
+        )
+
+    def holds_key(self, address: str) -> bool:
+        return address.lower() in self._keys
+
+    def sender_for(self, address: str) -> TxSender | None:
+        """A sender for a broker whose key we hold (custodial), else None."""
+        key = self._keys.get(address.lower())
+        if key is None:
+            return None
+        with self._guard:
+            if address.lower() not in self._senders:
+                self._senders[address.lower()] = self._make_sender(key)
+            return self._senders[address.lower()]
+
+    def all_senders(self) -> list[TxSender]:
+        senders = [self.agent, *self._senders.values()]
+        return senders + ([self.issuer] if self.issuer else [])
+
+    def recover(self) -> None:
+        """Settle every journaled transaction left unfinished by a crash (see TxSender.recover)."""
+        for address, key in self._keys.items():
+            if self.journal.unfinished(self.chain.chain_id, key.address):
+                self.sender_for(address)
+        for sender in self.all_senders():
+            sender.recover()
+
+    def resync(self) -> None:
+        for sender in self.all_senders():
+            sender.resync_nonce()

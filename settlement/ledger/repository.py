@@ -1,0 +1,196 @@
+"""SQL reads and writes for participants, clients, FX rates and trades (not the journal).
+
+Every function takes an open Session so the caller decides what commits together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from settlement import errors
+from settlement.domain.fx import FxQuote
+from settlement.domain.trade import TradeStatus, check_transition
+from settlement.ledger.models import (
+    ClientAccount,
+    FxRate,
+    IdempotencyRecord,
+    Participant,
+    Trade,
+    TradeTransition,
+    utcnow,
+)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite returns naive datetimes; everything we store is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# --- participants and clients -------------------------------------------------------------------
+
+
+def get_participant(session: Session, participant_id: str) -> Participant:
+    participant = session.get(Participant, participant_id)
+    if participant is None:
+        raise errors.UnknownParticipant(f"no participant {participant_id}")
+    return participant
+
+
+def participant_by_address(session: Session, address: str) -> Participant | None:
+    return session.exec(select(Participant).where(Participant.address == address.lower())).first()
+
+
+def participant_by_key_hash(session: Session, key_hash: str) -> Participant | None:
+    return session.exec(select(Participant).where(Participant.api_key_hash == key_hash)).first()
+
+
+def list_participants(session: Session) -> Sequence[Participant]:
+    return session.exec(select(Participant).order_by(col(Participant.created_at))).all()
+
+
+def get_client(session: Session, client_id: str) -> ClientAccount:
+    client = session.get(ClientAccount, client_id)
+    if client is None:
+        raise errors.UnknownClientAccount(f"no client account {client_id}")
+    return client
+
+
+def clients_of(session: Session, participant_id: str) -> Sequence[ClientAccount]:
+    return session.exec(
+        select(ClientAccount).where(ClientAccount.participant_id == participant_id).order_by(col(ClientAccount.name))
+    ).all()
+
+
+# --- FX -----------------------------------------------------------------------------------------
+
+
+def record_fx_rate(session: Session, quote: FxQuote) -> FxRate:
+    row = FxRate(currency=quote.currency, rate_to_usd=str(quote.rate_to_usd), source=quote.source, as_of=quote.as_of)
+    session.add(row)
+    return row
+
+
+def latest_fx_rate(session: Session, currency: str) -> FxQuote | None:
+    row = session.exec(
+        select(FxRate).where(FxRate.currency == currency).order_by(col(FxRate.as_of).desc(), col(FxRate.id).desc())
+    ).first()
+    if row is None:
+        return None
+    return FxQuote(row.currency, Decimal(row.rate_to_usd), row.source, as_utc(row.as_of))
+
+
+def latest_fx_rates(session: Session) -> list[FxQuote]:
+    currencies = session.exec(select(FxRate.currency).distinct()).all()
+    quotes = [latest_fx_rate(session, c) for c in sorted(currencies)]
+    return [q for q in quotes if q is not None]
+
+
+# --- trades -------------------------------------------------------------------------------------
+
+
+def get_trade(session: Session, trade_id: str) -> Trade:
+    trade = session.get(Trade, trade_id)
+    if trade is None:
+        raise errors.NotFound(f"no trade {trade_id}")
+    return trade
+
+
+def trade_by_ref(session: Session, submitted_by: str, trade_ref: str) -> Trade | None:
+    return session.exec(select(Trade).where(Trade.submitted_by == submitted_by, Trade.trade_ref == trade_ref)).first()
+
+
+def trades_in_status(session: Session, status: TradeStatus, limit: int) -> Sequence[Trade]:
+    return session.exec(
+        select(Trade).where(Trade.status == status).order_by(col(Trade.created_at), col(Trade.id)).limit(limit)
+    ).all()
+
+
+def list_trades(
+    session: Session,
+    *,
+    party_id: str | None,
+    status: TradeStatus | None,
+    after: tuple[datetime, str] | None,
+    limit: int,
+) -> Sequence[Trade]:
+    """Trades in (created_at, id) order; `after` is the cursor of the last row already seen."""
+    query = select(Trade)
+    if party_id is not None:
+        query = query.where((Trade.buyer_id == party_id) | (Trade.seller_id == party_id))
+    if status is not None:
+        query = query.where(Trade.status == status)
+    if after is not None:
+        created_at, trade_id = after
+        query = query.where(
+            (col(Trade.created_at) > created_at) | ((col(Trade.created_at) == created_at) & (col(Trade.id) > trade_id))
+        )
+    return session.exec(query.order_by(col(Trade.created_at), col(Trade.id)).limit(limit)).all()
+
+
+def reserved_base_units(session: Session, payer_id: str, client_id: str | None = None) -> int:
+    """Coins promised by PENDING trades of this payer (or client): not yet locked, not spendable."""
+    query = select(func.coalesce(func.sum(Trade.settlement_amount_base_units), 0)).where(
+        Trade.buyer_id == payer_id, Trade.status == TradeStatus.PENDING
+    )
+    if client_id is not None:
+        query = query.where(Trade.buyer_client_id == client_id)
+    return int(session.exec(query).one())
+
+
+def transition(
+    session: Session,
+    trade: Trade,
+    target: TradeStatus,
+    *,
+    tx_hash: str | None = None,
+    block_number: int | None = None,
+    error_code: str | None = None,
+    error_detail: str | None = None,
+) -> None:
+    """Move a trade along its lifecycle and record the step; refuses anything not allowed."""
+    current = TradeStatus(trade.status)
+    check_transition(current, target)
+    trade.status = target
+    trade.updated_at = utcnow()
+    if target == TradeStatus.LOCKED:
+        trade.lock_tx_hash, trade.lock_block = tx_hash, block_number
+    elif target == TradeStatus.RELEASED:
+        trade.release_tx_hash, trade.release_block = tx_hash, block_number
+    elif target == TradeStatus.REFUNDED:
+        trade.refund_tx_hash, trade.refund_block = tx_hash, block_number
+    if error_code is not None or target != TradeStatus.FAILED:
+        trade.error_code, trade.error_detail = error_code, error_detail
+    session.add(trade)
+    session.add(
+        TradeTransition(
+            trade_id=trade.id,
+            from_status=current,
+            to_status=target,
+            tx_hash=tx_hash,
+            block_number=block_number,
+            error_code=error_code,
+        )
+    )
+
+
+def transition_created(session: Session, trade: Trade) -> None:
+    """The first step of every trade's trail: accepted as PENDING."""
+    session.add(TradeTransition(trade_id=trade.id, from_status="", to_status=trade.status))
+
+
+def transitions_of(session: Session, trade_id: str) -> Sequence[TradeTransition]:
+    return session.exec(
+        select(TradeTransition).where(TradeTransition.trade_id == trade_id).order_by(col(TradeTransition.id))
+    ).all()
+
+
+# --- idempotency --------------------------------------------------------------------------------
+
+
+def idempotency_record(session: Session, caller: str, key: str) -> IdempotencyRecord | None:
+    return session.get(IdempotencyRecord, (caller, key))

@@ -22,6 +22,8 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 ///        falls back to single calls. That keeps every event paired with a state change.
 ///      - release is allowed only up to the deadline; after it the trade can only be refunded,
 ///        and then by anyone, so a payer is never stuck if the agent disappears.
+///      - pause is an emergency stop for every movement, refunds included: while paused, the
+///        pauser role can hold locked coins. That power sits with the admin on purpose.
 contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 

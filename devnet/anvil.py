@@ -143,11 +143,23 @@ def stop_pid(pid: int, timeout_s: float = STOP_TIMEOUT_S) -> bool:
         return False
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not _alive(pid):
             return True
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     return True
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs. A zombie counts as stopped: a detached anvil is not our child, and
+    until whatever adopted it reaps it (some container inits never do) kill(pid, 0) still works."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no procfs (macOS): kill(pid, 0) is all there is
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"

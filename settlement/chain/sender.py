@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import ContractLogicError, TransactionNotFound
 from web3.types import TxParams, TxReceipt
 
 from settlement import errors
@@ -280,6 +280,8 @@ class TxSender:
                 try:
                     receipt = self.wait(record)
                     record.status, record.block_number = "mined", int(receipt["blockNumber"])
+                except errors.ChainUnavailable:
+                    raise  # no receipt (yet) is not a revert: the record stays open for the next recover
                 except errors.SettlementError:
                     record.status = "reverted"
             settled.append(record)
@@ -302,7 +304,20 @@ class TxSender:
     def _replay_revert(self, record: TxRecord, block: int) -> errors.SettlementError:
         tx = self.w3.eth.get_transaction(HexBytes(record.tx_hash))
         call: dict[str, Any] = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]}
-        try:
+        # Replay on the state before the block but with the mined block's number and timestamp:
+        # a revert that depends on block.timestamp (DeadlinePassed when the deadline ran out
+        # between estimate and mining) does not reproduce in block - 1's environment.
+        # (Earlier transactions of the same block are still not replayed.)
+        mined_in = {"number": hex(block), "time": hex(int(self.w3.eth.get_block(block)["timestamp"]))}
+        raw_call = {**call, "data": HexBytes(tx["input"]).to_0x_hex(), "gas": hex(int(tx["gas"]))}
+        response = self.w3.provider.make_request("eth_call", [raw_call, hex(block - 1), {}, mined_in])  # type: ignore[arg-type]
+        error = response.get("error")
+        if isinstance(error, dict):
+            as_exception = ContractLogicError(str(error.get("message", "")), data=error.get("data"))
+            decoded = self.decoder.decode_exception(as_exception)
+            if decoded is not None:
+                return decoded
+        try:  # a node without block overrides: replay in block - 1's environment
             self.w3.eth.call(call, block_identifier=block - 1)  # type: ignore[arg-type]
         except Exception as exc:
             decoded = self.decoder.decode_exception(exc)

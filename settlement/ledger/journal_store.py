@@ -284,6 +284,18 @@ class JournalStore:
             postings = self._postings_for(session, [r.seq for r in rows])
         return [_record(row, postings.get(row.seq, ())) for row in rows]
 
+    def records(self, seqs: Sequence[int], session: Session | None = None) -> list[JournalRecord]:
+        """The entries with these seqs (in the given order), read in `session` if one is passed."""
+        if session is None:
+            with self.session() as own:
+                return self.records(seqs, own)
+        rows: dict[int, JournalEntry] = {}
+        for start in range(0, len(seqs), _IN_LIST_CHUNK):
+            chunk = seqs[start : start + _IN_LIST_CHUNK]
+            rows.update((r.seq, r) for r in session.exec(select(JournalEntry).where(col(JournalEntry.seq).in_(chunk))))
+        postings = self._postings_for(session, list(seqs))
+        return [_record(rows[seq], postings.get(seq, ())) for seq in seqs if seq in rows]
+
     def entry(self, seq: int) -> JournalRecord | None:
         with self.session() as session:
             row = session.get(JournalEntry, seq)

@@ -120,17 +120,26 @@ class SettlementEngine:
                 existing = self._replay(session, submitted_by, idempotency_key, fingerprint)
                 if existing is not None:
                     return existing, False
-            trade = self._build_trade(session, request, submitted_by)
-            session.add(trade)
-            session.flush()
-            repo.transition_created(session, trade)
-            if idempotency_key:
-                session.add(
-                    IdempotencyRecord(
-                        caller=submitted_by, key=idempotency_key, request_hash=fingerprint, trade_id=trade.id
-                    )
-                )
             try:
+                trade = self._build_trade(session, request, submitted_by)
+            except errors.DuplicateTrade:
+                # A concurrent retry with the same key may have committed since the replay check.
+                existing = (
+                    self._replay(session, submitted_by, idempotency_key, fingerprint) if idempotency_key else None
+                )
+                if existing is None:
+                    raise
+                return existing, False
+            try:  # the flush can already hit the unique (submitted_by, trade_ref) of a concurrent twin
+                session.add(trade)
+                session.flush()
+                repo.transition_created(session, trade)
+                if idempotency_key:
+                    session.add(
+                        IdempotencyRecord(
+                            caller=submitted_by, key=idempotency_key, request_hash=fingerprint, trade_id=trade.id
+                        )
+                    )
                 session.commit()
             except IntegrityError:
                 session.rollback()

@@ -64,3 +64,12 @@ def add_trade(
     with Session(engine, expire_on_commit=False) as session, session.begin():
         session.add(trade)
     return trade
+
+
+def mark_locked(engine: Engine, trade: Trade, block_number: int) -> None:
+    """What the engine records once the lock is mined."""
+    with Session(engine) as session, session.begin():
+        row = session.get(Trade, trade.id)
+        assert row is not None
+        row.status = TradeStatus.LOCKED.value
+        row.lock_block = block_number

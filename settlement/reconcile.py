@@ -1,0 +1,258 @@
+"""Reconciliation: does the ledger say what the chain says, at one block height?
+
+Both sides are read at the same block (the indexer cursor's by default, chain reads with
+block_identifier), so activity after that block cannot show up as a false break. Every break
+carries the on-chain figure and the ledger figure, so an operator sees the size of the gap.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, or_
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from settlement.chain.client import ChainClient, LockStatus
+from settlement.domain.journal import (
+    ESCROW_UNASSIGNED_ACCOUNT,
+    SUPPLY_ACCOUNT,
+    client_account,
+    escrow_account,
+    wallet_account,
+)
+from settlement.domain.trade import TradeStatus
+from settlement.errors import LedgerError
+from settlement.ledger.models import ClientAccount, IndexerCursor, JournalEntry, Participant, Posting, Trade
+from settlement.money import format_coins
+
+WALLET_PREFIX = "wallet:"
+CLIENT_PREFIX = "client:"
+ESCROW_PREFIX = "escrow:"
+
+
+class BreakKind:
+    OMNIBUS = "omnibus"  # a broker's on-chain balance vs unallocated + its clients
+    NEGATIVE_UNALLOCATED = "negative_unallocated"
+    NEGATIVE_CLIENT = "negative_client"
+    UNKNOWN_CLIENT = "unknown_client"  # money on a client account no broker owns
+    WALLET = "wallet"  # any other wallet the ledger knows
+    ESCROW_BALANCE = "escrow_balance"  # escrow's token balance vs every escrow:* account
+    ESCROW_LOCKED = "escrow_locked"  # totalLocked() vs the per-trade escrow accounts
+    LOCK = "lock"  # one trade's lock amount / status
+    TRADE_STATUS = "trade_status"  # the trade table says LOCKED, the chain does not
+    SUPPLY = "supply"  # totalSupply() vs what the ledger says was issued
+    LEDGER_TOTAL = "ledger_total"  # postings no longer sum to zero
+
+
+@dataclass(frozen=True)
+class Break:
+    kind: str
+    account: str
+    on_chain: int | None  # None where the figure exists only in the ledger (a client's share)
+    ledger: int
+    detail: str
+
+    @property
+    def difference(self) -> int | None:
+        return None if self.on_chain is None else self.ledger - self.on_chain
+
+
+@dataclass(frozen=True)
+class ReconciliationReport:
+    balanced: bool
+    block_number: int
+    breaks: list[Break]
+    checks: int = 0
+    accounts: dict[str, int] = field(default_factory=dict, repr=False)
+
+
+def reconcile(chain: ChainClient, engine: Engine, block: int | None = None) -> ReconciliationReport:
+    """Compare chain and ledger at `block` (default: the block the indexer has reached)."""
+    with Session(engine) as session:
+        cursor = session.get(IndexerCursor, chain.chain_id)
+        if cursor is None:
+            raise LedgerError("nothing indexed yet: run the indexer before reconciling")
+        if block is None:
+            block = cursor.last_block
+        elif block > cursor.last_block:
+            raise LedgerError(f"the ledger is indexed to block {cursor.last_block}, not {block}")
+        balances = _ledger_balances(session, block)
+        participants = list(session.exec(select(Participant).order_by(col(Participant.name))))
+        clients = list(session.exec(select(ClientAccount).order_by(col(ClientAccount.name))))
+        locked_trades = {
+            t.chain_trade_id.lower(): t
+            for t in session.exec(
+                select(Trade).where(
+                    col(Trade.status) == TradeStatus.LOCKED.value,
+                    or_(col(Trade.lock_block).is_(None), col(Trade.lock_block) <= block),
+                )
+            )
+        }
+    checker = _Checker(chain, block, balances)
+    checker.participants(participants, clients)
+    checker.other_wallets({p.address.lower() for p in participants})
+    checker.escrow()
+    checker.locks(locked_trades)
+    checker.supply()
+    return ReconciliationReport(
+        balanced=not checker.breaks,
+        block_number=block,
+        breaks=checker.breaks,
+        checks=checker.checks,
+        accounts=balances,
+    )
+
+
+def _ledger_balances(session: Session, block: int) -> dict[str, int]:
+    """Balances from entries up to `block`; entries with no block (allocations) always count.
+
+    A REVERSAL carries the block of the entry it reverses, so both sit on the same side of
+    any height and cancel out there.
+    """
+    query = (
+        select(Posting.account, func.sum(Posting.amount_base_units))
+        .join(JournalEntry, col(JournalEntry.seq) == col(Posting.entry_seq))
+        .where(or_(col(JournalEntry.block_number).is_(None), col(JournalEntry.block_number) <= block))
+        .group_by(col(Posting.account))
+    )
+    return {str(account): int(total or 0) for account, total in session.exec(query)}
+
+
+class _Checker:
+    def __init__(self, chain: ChainClient, block: int, balances: dict[str, int]) -> None:
+        self.chain = chain
+        self.block = block
+        self.balances = balances
+        self.breaks: list[Break] = []
+        self.checks = 0
+
+    def _compare(self, kind: str, account: str, on_chain: int, ledger: int, detail: str) -> None:
+        self.checks += 1
+        if on_chain != ledger:
+            self.breaks.append(Break(kind, account, on_chain, ledger, detail))
+
+    def participants(self, participants: list[Participant], clients: list[ClientAccount]) -> None:
+        """The omnibus rule: a broker's wallet holds exactly its unallocated coins plus its clients'."""
+        by_participant: dict[str, list[ClientAccount]] = defaultdict(list)
+        for client in clients:
+            by_participant[client.participant_id].append(client)
+        for participant in participants:
+            wallet = wallet_account(participant.address)
+            unallocated = self.balances.get(wallet, 0)
+            own_clients = by_participant.get(participant.id, [])
+            allocated = sum(self.balances.get(client_account(c.id), 0) for c in own_clients)
+            on_chain = self.chain.balance_of(participant.address, self.block)
+            self._compare(
+                BreakKind.OMNIBUS,
+                wallet,
+                on_chain,
+                unallocated + allocated,
+                f"{participant.name}: unallocated {format_coins(unallocated)} + "
+                f"{len(own_clients)} client(s) {format_coins(allocated)}",
+            )
+            if unallocated < 0:
+                self.breaks.append(
+                    Break(
+                        BreakKind.NEGATIVE_UNALLOCATED,
+                        wallet,
+                        on_chain,
+                        unallocated,
+                        f"{participant.name} has allocated more to clients than it holds",
+                    )
+                )
+            for client in own_clients:
+                amount = self.balances.get(client_account(client.id), 0)
+                self.checks += 1
+                if amount < 0:
+                    self.breaks.append(
+                        Break(
+                            BreakKind.NEGATIVE_CLIENT,
+                            client_account(client.id),
+                            None,
+                            amount,
+                            f"client {client.name} of {participant.name} is overdrawn",
+                        )
+                    )
+        known = {client_account(c.id) for c in clients}
+        for account, amount in sorted(self.balances.items()):
+            if account.startswith(CLIENT_PREFIX) and account not in known and amount != 0:
+                self.breaks.append(
+                    Break(BreakKind.UNKNOWN_CLIENT, account, None, amount, "no client account with this id")
+                )
+
+    def other_wallets(self, participant_addresses: set[str]) -> None:
+        for account, amount in sorted(self.balances.items()):
+            if not account.startswith(WALLET_PREFIX):
+                continue
+            address = account.removeprefix(WALLET_PREFIX)
+            if address in participant_addresses:
+                continue
+            self._compare(
+                BreakKind.WALLET, account, self.chain.balance_of(address, self.block), amount, "not a participant"
+            )
+
+    def escrow(self) -> None:
+        escrow_accounts = {a: v for a, v in self.balances.items() if a.startswith(ESCROW_PREFIX)}
+        held = sum(escrow_accounts.values())
+        address = self.chain.manifest.escrow.address
+        self._compare(
+            BreakKind.ESCROW_BALANCE,
+            "escrow:*",
+            self.chain.balance_of(address, self.block),
+            held,
+            f"escrow contract {address} token balance vs {len(escrow_accounts)} escrow accounts",
+        )
+        unassigned = escrow_accounts.get(ESCROW_UNASSIGNED_ACCOUNT, 0)
+        self._compare(
+            BreakKind.ESCROW_LOCKED,
+            "escrow:<trades>",
+            self.chain.total_locked(self.block),
+            held - unassigned,
+            f"totalLocked() vs per-trade escrow accounts ({format_coins(unassigned)} unassigned excluded)",
+        )
+
+    def locks(self, locked_trades: dict[str, Trade]) -> None:
+        """Each open lock, from either side: a non-zero escrow account, or a trade marked LOCKED."""
+        open_in_ledger = {
+            account.removeprefix(ESCROW_PREFIX)
+            for account, amount in self.balances.items()
+            if account.startswith(ESCROW_PREFIX) and account != ESCROW_UNASSIGNED_ACCOUNT and amount != 0
+        }
+        for trade_key in sorted(open_in_ledger | set(locked_trades)):
+            account = escrow_account(trade_key)
+            ledger = self.balances.get(account, 0)
+            trade = locked_trades.get(trade_key)
+            try:
+                raw_id = bytes.fromhex(trade_key.removeprefix("0x"))
+                if len(raw_id) != 32:
+                    raise ValueError(trade_key)
+            except ValueError:
+                self.breaks.append(Break(BreakKind.LOCK, account, None, ledger, "not a bytes32 trade id"))
+                continue
+            lock = self.chain.get_lock(raw_id, self.block)
+            on_chain = lock.amount_base_units if lock.status == LockStatus.LOCKED else 0
+            label = f"trade {trade.id}" if trade else "trade unknown to the database"
+            self._compare(BreakKind.LOCK, account, on_chain, ledger, f"{label}; on-chain status {lock.status.name}")
+            if trade is not None and lock.status != LockStatus.LOCKED:
+                self.breaks.append(
+                    Break(
+                        BreakKind.TRADE_STATUS,
+                        account,
+                        on_chain,
+                        ledger,
+                        f"trade {trade.id} is LOCKED in the database but {lock.status.name} on chain",
+                    )
+                )
+
+    def supply(self) -> None:
+        issued = -self.balances.get(SUPPLY_ACCOUNT, 0)
+        total_supply = int(self.chain.token.functions.totalSupply().call(block_identifier=self.block))
+        self._compare(BreakKind.SUPPLY, SUPPLY_ACCOUNT, total_supply, issued, "totalSupply() vs coins issued - burnt")
+        total = sum(self.balances.values())
+        self.checks += 1
+        if total != 0:
+            self.breaks.append(
+                Break(BreakKind.LEDGER_TOTAL, "*", 0, total, "postings no longer sum to zero: a row was changed")
+            )

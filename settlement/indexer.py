@@ -343,8 +343,23 @@ class Indexer:
             self._move_cursor(session, cursor, (end, end_hash))
             return sum(len(p.logs) for p in planned)
 
-    def _move_cursor(self, session: Session, expected: tuple[int, str] | None, new: tuple[int, str]) -> None:
-        """Compare-and-set, so two indexers on one database cannot both apply the same range."""
+    def _move_cursor(self, session: Session, expected: tuple[int, str] | None, new: tuple[int, str] | None) -> None:
+        """Compare-and-set, so two indexers on one database cannot both apply the same range.
+
+        new=None removes the cursor: the next run starts again from the deployment block.
+        """
+        if new is None:
+            assert expected is not None
+            removed = session.exec(
+                delete(IndexerCursor).where(
+                    col(IndexerCursor.chain_id) == self.chain_id,
+                    col(IndexerCursor.last_block) == expected[0],
+                    col(IndexerCursor.last_block_hash) == expected[1],
+                )
+            )
+            if removed.rowcount != 1:
+                raise IndexerConflict(f"the indexer cursor moved from block {expected[0]} during this run")
+            return
         if expected is None:
             existing = session.get(IndexerCursor, self.chain_id)
             if existing is not None:
@@ -554,8 +569,7 @@ class Indexer:
                 return int(number), str(block_hash)
         if floor < self.deploy_block:
             # Everything indexed is inside the window: start again from the deployment.
-            before_deploy = self.deploy_block - 1
-            return before_deploy, self._block_hash(before_deploy) or ""
+            return self.deploy_block - 1, ""
         raise ReorgTooDeep(
             f"no block indexed in {floor}..{last} is still canonical; the reorg is deeper than "
             f"reorg_window_blocks={self.reorg_window_blocks}",
@@ -604,7 +618,7 @@ class Indexer:
                         col(table.block_number) > fork_block,
                     )
                 )
-            self._move_cursor(session, cursor, fork)
+            self._move_cursor(session, cursor, None if fork_block < self.deploy_block else fork)
 
 
 def _addr(value: object) -> str:

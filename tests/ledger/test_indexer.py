@@ -213,6 +213,22 @@ def test_a_reorged_lock_is_reversed_and_the_ledger_matches_a_fresh_replay(
         replay_engine.dispose()
 
 
+def test_when_no_indexed_block_is_canonical_it_rebuilds_from_the_deployment(
+    engine: Engine, journal: JournalStore, indexer: Indexer
+) -> None:
+    indexer.run_until_head()
+    balances, (entries, _) = _nonzero(journal.balances()), journal.head()
+    with engine.begin() as conn:  # every block we remember now looks orphaned
+        conn.execute(sa.text("UPDATE indexed_block SET block_hash = '0xdead' || substr(block_hash, 7)"))
+        conn.execute(sa.text("UPDATE indexer_cursor SET last_block_hash = '0xdead' || substr(last_block_hash, 7)"))
+    result = indexer.run_until_head()
+    assert result.reorged_blocks == result.to_block - indexer.deploy_block + 1
+    assert _nonzero(journal.balances()) == balances
+    assert journal.head()[0] == 3 * entries  # originals, their reversals, the re-ingested entries
+    assert indexer.run_until_head().reorged_blocks == 0  # and it does not keep rewinding
+    assert journal.verify().ok
+
+
 def test_a_reorg_deeper_than_the_window_stops_the_indexer(
     isolated_devnet: Devnet, engine: Engine, journal: JournalStore
 ) -> None:

@@ -41,6 +41,10 @@ def upgrade_engine(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY})
+        elif connection.dialect.name == "sqlite":
+            # pysqlite would run each DDL statement on its own; take the write lock up front so
+            # processes opening a fresh file together queue instead of racing to CREATE TABLE.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
         command.upgrade(alembic_config(connection), revision)
 
 

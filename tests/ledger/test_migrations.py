@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -9,6 +11,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import settlement.ledger.models  # noqa: F401  - registers the tables
+from settlement.ledger.db import make_engine
 from settlement.ledger.schema import migrate
 
 
@@ -45,3 +48,26 @@ def test_migrate_is_idempotent_and_keeps_its_version_in_the_same_schema(db_url: 
             ).scalar_one_or_none()
             assert schema.startswith("t_")  # the per-test schema from conftest's search_path option
             assert version_schema == schema
+
+
+def test_processes_opening_a_fresh_database_together_do_not_race(db_url: str) -> None:
+    """The API, the worker and a CLI may all start at once against an empty database."""
+    failures: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            migrate(db_url)
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    workers = [threading.Thread(target=open_it) for _ in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert not failures
+    engine = make_engine(db_url)
+    try:
+        assert set(SQLModel.metadata.tables) <= set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()

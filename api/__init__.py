@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): how brokers, operators and test suites drive settlement."""

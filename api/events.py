@@ -1,0 +1,120 @@
+"""Fan-out of trade status changes to server-sent-event subscribers.
+
+The engine publishes from its worker thread (and from request threads); each subscriber reads
+from its own bounded asyncio queue on the server's event loop. A subscriber that falls too far
+behind is told so (`event: lagged`) and its stream ends, so one slow client can never make the
+server buffer without bound; it reconnects and re-reads state with GET /v1/trades.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from api.schemas import TradeEventPublic
+from settlement.engine import TradeEvent
+
+log = logging.getLogger(__name__)
+
+DEFAULT_QUEUE_SIZE = 256
+KEEPALIVE_S = 15.0
+
+
+@dataclass(eq=False)
+class Subscriber:
+    visible: Callable[[TradeEvent], bool]
+    queue: asyncio.Queue[tuple[int, TradeEvent] | None]
+    lagged: bool = False
+
+
+class EventHub:
+    def __init__(self, loop: asyncio.AbstractEventLoop, queue_size: int = DEFAULT_QUEUE_SIZE) -> None:
+        self._loop = loop
+        self._queue_size = queue_size
+        self._subscribers: set[Subscriber] = set()
+        self._ids = itertools.count(1)
+        self._closed = False
+
+    # -- any thread
+
+    def publish(self, event: TradeEvent) -> None:
+        """Engine listener: hand the event to the loop thread; never blocks the caller."""
+        if self._closed:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop has already stopped
+            self._loop.call_soon_threadsafe(self._fan_out, event)
+
+    def close(self) -> None:
+        """End every open stream (server shutdown), so it does not wait on them."""
+        self._closed = True
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._end_all)
+
+    # -- loop thread
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscribers)
+
+    def subscribe(self, visible: Callable[[TradeEvent], bool]) -> Subscriber:
+        subscriber = Subscriber(visible, asyncio.Queue(self._queue_size))
+        if self._closed:
+            subscriber.queue.put_nowait(None)
+        self._subscribers.add(subscriber)
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+
+    def _fan_out(self, event: TradeEvent) -> None:
+        event_id = next(self._ids)
+        for subscriber in list(self._subscribers):
+            if subscriber.lagged or not subscriber.visible(event):
+                continue
+            try:
+                subscriber.queue.put_nowait((event_id, event))
+            except asyncio.QueueFull:
+                subscriber.lagged = True
+                log.warning("event subscriber fell %d events behind; ending its stream", self._queue_size)
+
+    def _end_all(self) -> None:
+        for subscriber in list(self._subscribers):
+            while True:
+                try:
+                    subscriber.queue.put_nowait(None)
+                    break
+                except asyncio.QueueFull:
+                    subscriber.queue.get_nowait()
+
+    async def stream(
+        self, visible: Callable[[TradeEvent], bool], keepalive_s: float = KEEPALIVE_S
+    ) -> AsyncIterator[str]:
+        """The text/event-stream body for one subscriber; ends on lag, shutdown or disconnect.
+
+        Subscribing happens here, when the response starts, so a client gone before that leaves
+        nothing behind; the `: subscribed` comment tells it that events from now on will arrive.
+        """
+        subscriber = self.subscribe(visible)
+        try:
+            yield "retry: 3000\n: subscribed\n\n"
+            while True:
+                if subscriber.lagged and subscriber.queue.empty():
+                    yield "event: lagged\ndata: {}\n\n"
+                    return
+                try:
+                    item = await asyncio.wait_for(subscriber.queue.get(), timeout=keepalive_s)
+                except TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                if item is None:
+                    return
+                event_id, event = item
+                data = TradeEventPublic.of(event).model_dump(mode="json")
+                yield f"id: {event_id}\nevent: trade.status\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+        finally:
+            self.unsubscribe(subscriber)

@@ -1,0 +1,104 @@
+"""The FastAPI application: create_app(service) wires routes, errors, limits and event delivery.
+
+The app holds no business logic: routes translate HTTP to SettlementService calls and back.
+The lifespan owns what runs beside the requests: the settlement worker (lock, release, refund,
+sweep, index), the SSE hub and the optional webhook sender, all stopped in order on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api import problems
+from api.events import KEEPALIVE_S, EventHub
+from api.middleware import BodySizeLimit
+from api.routes import audit, events, fx_rates, health, ledger, participants, trades
+from api.webhooks import WebhookDispatcher
+from settlement.config import Settings
+from settlement.engine import TradeEvent
+from settlement.service import SettlementService
+
+API_PREFIX = "/v1"
+API_VERSION = "1.0.0"
+DESCRIPTION = """\
+Cross-border settlement of brokerage trades in a USD-pegged stablecoin: the buyer's coins are
+locked in an on-chain escrow, released to the seller when delivery is confirmed, refunded on
+cancel or when the deadline passes; every movement is mirrored into a hash-chained double-entry
+ledger that reconciles against the chain.
+
+**Auth**: `Authorization: Bearer <key>`: the operator key, or a participant's API key.
+**Money**: decimal strings in coin units (`"1250.5"`). **Errors**: RFC 9457 problem details
+with a stable `code`.
+"""
+
+
+def create_app(service: SettlementService, *, run_worker: bool = True, keepalive_s: float = KEEPALIVE_S) -> FastAPI:
+    """An app serving `service`. With run_worker, the lifespan starts and stops its worker."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        hub = EventHub(asyncio.get_running_loop())
+        app.state.events = hub
+        listeners: list[Callable[[TradeEvent], None]] = [hub.publish]
+        webhooks = None
+        if service.settings.webhook_url:
+            webhooks = WebhookDispatcher(service.settings.webhook_url, service.settings.webhook_secret)
+            webhooks.start()
+            listeners.append(webhooks.publish)
+        app.state.webhooks = webhooks
+        service.engine.listeners.extend(listeners)
+        if run_worker:
+            await asyncio.to_thread(service.start)
+        try:
+            yield
+        finally:
+            hub.close()
+            if run_worker:
+                await asyncio.to_thread(service.stop)
+            for listener in listeners:
+                service.engine.listeners.remove(listener)
+            if webhooks is not None:
+                await asyncio.to_thread(webhooks.stop)
+
+    app = _application(lifespan=lifespan, max_body_bytes=service.settings.max_body_bytes)
+    app.state.service = service
+    app.state.keepalive_s = keepalive_s
+    return app
+
+
+def _application(lifespan: Any, max_body_bytes: int) -> FastAPI:
+    app = FastAPI(title="Stablecoin Settlement API", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    problems.install(app)
+    v1 = APIRouter(prefix=API_PREFIX)
+    for module in (health, participants, fx_rates, trades, ledger, audit, events):
+        v1.include_router(module.router)
+    app.include_router(v1)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI document, without a service behind it (for tooling and contract tests)."""
+    return _application(lifespan=None, max_body_bytes=Settings().max_body_bytes).openapi()
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, with error responses declared as application/problem+json."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            for status, response in operation.get("responses", {}).items():
+                content = response.get("content", {})
+                if (status == "default" or status[0] in "45") and "application/json" in content:
+                    content[problems.PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,58 @@
+"""Request body size limit, as plain ASGI so it runs before any body is buffered.
+
+A declared Content-Length over the limit is refused at once; a chunked body is counted as it
+streams in and refused as soon as it crosses the limit. Either way the client gets a 413
+problem with code `payload_too_large`, never a parse error or a 500.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.problems import problem
+
+
+class BodyTooLarge(HTTPException):
+    """Raised from receive(); FastAPI re-raises HTTPExceptions, so the problem handler renders it."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"request body exceeds {limit} bytes")
+
+
+class BodySizeLimit:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            response = problem(
+                Request(scope),
+                status=413,
+                code="payload_too_large",
+                title="Content Too Large",
+                detail=f"request body exceeds {self.max_bytes} bytes",
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, limited_receive, send)

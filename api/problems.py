@@ -1,0 +1,167 @@
+"""The one mapping from failures to RFC 9457 `application/problem+json` responses.
+
+Every error the product raises is a SettlementError carrying a stable `code`, an HTTP status
+and a title (settlement/errors.py), so this module needs no per-error cases: a client branches
+on `code`. Framework errors (validation, unknown route, wrong method, oversized body) get the
+same shape. Anything unexpected is a 500 that says nothing about internals; the traceback goes
+to the server log only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+from typing import Any
+
+import requests
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.schemas import Problem
+from settlement import errors
+
+log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+TYPE_PREFIX = "urn:settlement:problem:"
+
+# Codes for errors raised by the HTTP layer itself, by status.
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation",
+}
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM_MEDIA_TYPE
+
+
+def problem(
+    request: Request,
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> ProblemResponse:
+    body: dict[str, Any] = {
+        "type": TYPE_PREFIX + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.url.path,
+        **{k: v for k, v in extensions.items() if v is not None},
+    }
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+def _settlement_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, errors.SettlementError)
+    if exc.http_status >= 500:
+        log.warning("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.detail)
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.Unauthenticated) else None
+    return problem(request, status=exc.http_status, code=exc.code, title=exc.title, detail=exc.detail, headers=headers)
+
+
+def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Only location, message and type: the rejected input itself is not echoed back.
+    field_errors = [
+        {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        for e in exc.errors()
+    ]
+    summary = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in field_errors[:5])
+    return problem(
+        request,
+        status=422,
+        code=errors.ValidationFailed.code,
+        title=errors.ValidationFailed.title,
+        detail=summary or "request does not match the schema",
+        errors=field_errors,
+    )
+
+
+def _http_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    status = exc.status_code
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    headers = dict(exc.headers) if exc.headers else {}
+    if status == 405:
+        # The router names only the methods of the first route matching the path; a resource
+        # served by several routes (GET and POST /v1/trades) must list all of them.
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return problem(
+        request,
+        status=status,
+        code=_HTTP_CODES.get(status, f"http_{status}"),
+        title=title,
+        detail=detail,
+        headers=headers or None,
+    )
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    allowed: set[str] = set()
+    for template, operations in paths.items():
+        if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), request.url.path):
+            allowed |= {method.upper() for method in operations}
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return sorted(allowed)
+
+
+def _chain_unreachable(request: Request, exc: Exception) -> ProblemResponse:
+    """A transport failure talking to the RPC endpoint is the chain being unavailable, not a bug."""
+    log.warning("chain unreachable on %s %s: %s", request.method, request.url.path, exc)
+    return problem(
+        request,
+        status=errors.ChainUnavailable.http_status,
+        code=errors.ChainUnavailable.code,
+        title=errors.ChainUnavailable.title,
+        detail="the chain endpoint did not answer; try again shortly",
+    )
+
+
+def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(
+        request,
+        status=500,
+        code="internal",
+        title="Internal server error",
+        detail="an unexpected error occurred; it has been logged",
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers. Order does not matter: Starlette picks the most specific class."""
+    app.add_exception_handler(errors.SettlementError, _settlement_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(requests.exceptions.ConnectionError, _chain_unreachable)
+    app.add_exception_handler(requests.exceptions.Timeout, _chain_unreachable)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for problem responses (moved to application/problem+json in main.py)."""
+    documented: dict[int | str, dict[str, Any]] = {
+        status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses
+    }
+    documented["default"] = {"model": Problem, "description": "Problem details (RFC 9457)"}
+    return documented

@@ -1,0 +1,33 @@
+"""Reconciliation against the chain and verification of the journal's hash chain (operator)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import OperatorDep, ServiceDep
+from api.problems import responses
+from api.schemas import ReconciliationPublic, VerifyProblemPublic, VerifyPublic
+
+router = APIRouter(tags=["audit"], responses=responses(401, 403))
+
+
+@router.get("/audit/verify", response_model=VerifyPublic, summary="Recompute the journal's hash chain")
+def verify(service: ServiceDep, _: OperatorDep) -> VerifyPublic:
+    """`ok` is false if any entry was edited, deleted, inserted or reordered; `problems` names them."""
+    result = service.journal.verify()
+    return VerifyPublic(
+        ok=result.ok,
+        entries=result.entries,
+        head_hash=result.head_hash,
+        problems=[VerifyProblemPublic(seq=seq, problem=message) for seq, message in result.problems],
+    )
+
+
+@router.get(
+    "/reconciliation",
+    response_model=ReconciliationPublic,
+    summary="Compare every on-chain balance with the ledger at one block height",
+)
+def reconciliation(service: ServiceDep, _: OperatorDep) -> ReconciliationPublic:
+    """Indexes to the chain head first, then reads chain and ledger at the same block."""
+    return ReconciliationPublic.of(service.reconcile())

@@ -16,6 +16,9 @@ import sqlalchemy as sa
 
 from settlement.testing.devnet import Devnet
 
+# pytester runs the settlement plugin the way an outside project would (tests/test_plugin.py).
+pytest_plugins = ["pytester"]
+
 POSTGRES_URL = os.environ.get(
     "SETTLEMENT_TEST_POSTGRES_URL", "postgresql+psycopg://settlement:settlement@127.0.0.1:5432/settlement_test"
 )
@@ -23,6 +26,8 @@ POSTGRES_URL = os.environ.get(
 
 @pytest.fixture(scope="session")
 def devnet() -> Iterator[Devnet]:
+    """Overrides the settlement plugin's fixture of the same name (same kind of throwaway devnet),
+    so the plugin's `settlement_app` and our own suites share this one anvil."""
     net = Devnet.start()
     yield net
     net.stop()

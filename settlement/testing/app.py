@@ -1,0 +1,94 @@
+"""A settlement service plus its HTTP API on a loopback port, for tests and the demo.
+
+`running_app()` is what the pytest plugin's `settlement_app` fixture, our own API tests and the
+demo share: a fresh database, the engine's worker, uvicorn in a thread, a clean shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from settlement.config import Settings
+from settlement.manifest import DeploymentManifest
+from settlement.service import SettlementService
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+@dataclass
+class SettlementApp:
+    """What a test gets: where the API is, the operator's key, and the service behind it."""
+
+    base_url: str
+    operator_key: str
+    service: SettlementService
+    _clients: list[httpx.Client] = field(default_factory=list, repr=False)
+
+    def client(self, api_key: str | None = None, *, anonymous: bool = False, **kwargs: Any) -> httpx.Client:
+        """An HTTP client for base_url, authenticated as `api_key` (the operator by default), or
+        with no Authorization header at all if `anonymous`. kwargs go to httpx.Client."""
+        auth = {} if anonymous else {"Authorization": f"Bearer {api_key or self.operator_key}"}
+        headers = {**auth, **kwargs.pop("headers", {})}
+        client = httpx.Client(
+            base_url=self.base_url, headers=headers, timeout=kwargs.pop("timeout", DEFAULT_TIMEOUT_S), **kwargs
+        )
+        self._clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+
+
+@contextlib.contextmanager
+def running_app(
+    manifest: DeploymentManifest,
+    rpc_url: str,
+    data_dir: Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    operator_key: str | None = None,
+    database_url: str | None = None,
+    keepalive_s: float | None = None,
+    **overrides: Any,
+) -> Iterator[SettlementApp]:
+    """Serve a fresh settlement service over HTTP until the block exits.
+
+    `overrides` are Settings fields (e.g. sweep_interval_s, webhook_url). The database is a new
+    SQLite file in `data_dir` unless `database_url` is given. `keepalive_s` is the event stream's
+    keep-alive comment interval (15 s by default).
+    """
+    from api.main import create_app
+    from api.server import ServerThread
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(
+        rpc_url=rpc_url,
+        chain_id=manifest.chain_id,
+        data_dir=data_dir,
+        database_url=database_url or f"sqlite:///{data_dir / 'settlement.db'}",
+        operator_key=operator_key or "op_" + secrets.token_urlsafe(24),
+        api_host=host,
+        api_port=port,
+        **{"sweep_interval_s": 0.2, **overrides},
+    )
+    service = SettlementService(settings, manifest=manifest)
+    try:
+        api = create_app(service) if keepalive_s is None else create_app(service, keepalive_s=keepalive_s)
+        with ServerThread(api, host=host, port=port) as server:
+            app = SettlementApp(base_url=server.base_url, operator_key=settings.operator_key, service=service)
+            try:
+                yield app
+            finally:
+                app.close_clients()
+    finally:
+        service.close()

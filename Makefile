@@ -45,7 +45,9 @@ pytest: setup build
 bench: setup build
 	$(PY) -m settlement.bench
 
+# The API alone, on the persistent devnet (started if needed): SETTLEMENT_* settings apply.
 serve: setup build
+	$(PY) -m devnet up
 	$(PY) -m api
 
 devnet-up: setup build

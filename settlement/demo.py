@@ -1,0 +1,449 @@
+"""`make demo`: a cross-border settlement day, driven entirely through the HTTP API.
+
+One process tree: a fresh anvil on a free port (with the contracts deployed), a fresh SQLite
+ledger under data/, the engine's worker and the API on settings.api_port (or a free port).
+Then, as the brokers and the operator would, over HTTP:
+
+- three brokers register: a Hong Kong broker, a mainland broker's Hong Kong arm, a Singapore
+  broker; coins are issued to each, clients are opened and funded from the omnibus wallets;
+- twelve trades in HKD, CNH, USD and SGD between them and their clients are submitted;
+- ten are confirmed by the seller and released; one is cancelled by the buyer and refunded; one
+  is left until its deadline passes (anvil's clock is moved forward) and the worker sweeps it;
+- a summary is printed, then the reconciliation and the audit-chain verification.
+
+It exits non-zero if the day did not go as planned, the ledger does not reconcile, or the journal
+does not verify. Otherwise it keeps serving (the /docs URL is printed) until Ctrl-C;
+DEMO_EXIT=1 stops after the day, for scripts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import httpx
+
+from devnet.anvil import AnvilConfig, AnvilProcess, free_port, port_in_use
+from devnet.deploy import deploy
+from settlement.chain.client import connect
+from settlement.config import Settings, get_settings
+from settlement.testing.app import SettlementApp, running_app
+from settlement.testing.devnet import Devnet
+
+POLL_S = 0.2
+WAIT_S = 60.0
+SHORT_DEADLINE_S = 120
+CLOCK_JUMP_S = SHORT_DEADLINE_S + 60
+
+
+@dataclass(frozen=True)
+class BrokerSpec:
+    code: str
+    name: str
+    jurisdiction: str
+    issue: str
+    clients: tuple[tuple[str, str], ...]  # (name, coins allocated)
+
+
+@dataclass(frozen=True)
+class TradeSpec:
+    ref: str
+    buyer: str  # "CODE/client index"
+    seller: str
+    instrument: str
+    quantity: str
+    price: str
+    currency: str
+    outcome: str  # "release" | "cancel" | "expire"
+
+
+BROKERS = (
+    BrokerSpec(
+        "KBS",
+        "Kowloon Bay Securities Ltd",
+        "HK",
+        "1000000",
+        (("Chan Family Office", "300000"), ("Aberdeen Harbour Fund", "300000")),
+    ),
+    BrokerSpec(
+        "JRS",
+        "Jade River Securities (Hong Kong) Ltd, Hong Kong arm of Jade River Securities Co. (Shanghai)",
+        "HK",
+        "1000000",
+        (("Qianhai Growth Fund (Shenzhen)", "300000"), ("Li Wei (Southbound Connect)", "300000")),
+    ),
+    BrokerSpec(
+        "MSB",
+        "Marina Straits Brokers Pte Ltd",
+        "SG",
+        "1000000",
+        (("Orchard Pension Trust", "300000"), ("Tan Holdings Pte Ltd", "300000")),
+    ),
+)
+
+TRADES = (
+    TradeSpec("KBS-0001", "KBS/0", "MSB/0", "0700.HK Tencent", "2000", "388.20", "HKD", "release"),
+    TradeSpec("JRS-0001", "JRS/0", "KBS/1", "9988.HK Alibaba", "5000", "84.35", "HKD", "release"),
+    TradeSpec("MSB-0001", "MSB/1", "JRS/1", "CGB 2.65% 2034 (CNH)", "1000000", "1.0125", "CNH", "release"),
+    TradeSpec("KBS-0002", "KBS/1", "JRS/0", "Dim sum bond 3.1% 2029", "500000", "0.998", "CNH", "release"),
+    TradeSpec("JRS-0002", "JRS/1", "MSB/0", "D05.SI DBS Group", "3000", "42.15", "SGD", "release"),
+    TradeSpec("MSB-0002", "MSB/0", "KBS/0", "AAPL Apple", "400", "227.48", "USD", "release"),
+    TradeSpec("KBS-0003", "KBS/0", "MSB/1", "Z74.SI Singtel", "20000", "3.12", "SGD", "release"),
+    TradeSpec("JRS-0003", "JRS/0", "MSB/1", "UST 4.25% 2034", "100000", "0.9931", "USD", "release"),
+    TradeSpec("MSB-0003", "MSB/1", "KBS/1", "0005.HK HSBC", "8000", "78.60", "HKD", "release"),
+    TradeSpec("KBS-0004", "KBS/1", "JRS/1", "2800.HK Tracker Fund", "10000", "24.58", "HKD", "release"),
+    TradeSpec("JRS-0004", "JRS/1", "KBS/0", "0941.HK China Mobile", "3000", "81.75", "HKD", "cancel"),
+    TradeSpec("MSB-0004", "MSB/0", "JRS/0", "CGB 2.4% 2031 (CNH)", "300000", "1.004", "CNH", "expire"),
+)
+
+EXPECTED = {"release": "RELEASED", "cancel": "REFUNDED", "expire": "REFUNDED"}
+
+
+class DemoFailed(Exception):
+    """The day did not go as planned; the message says where."""
+
+
+@dataclass
+class Broker:
+    spec: BrokerSpec
+    id: str
+    address: str
+    api_key: str
+    http: httpx.Client
+    client_ids: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------------- helpers
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def expect(response: httpx.Response, status: int) -> Any:
+    if response.status_code != status:
+        raise DemoFailed(
+            f"{response.request.method} {response.request.url.path} -> {response.status_code}: {response.text}"
+        )
+    return response.json()
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout_s: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise DemoFailed(f"timed out after {timeout_s:.0f}s waiting for {what}")
+        time.sleep(POLL_S)
+
+
+def table(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
+    right = right or set()
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def short(value: str | None, keep: int = 10) -> str:
+    if not value:
+        return "-"
+    return value if len(value) <= keep + 4 else f"{value[:keep]}…{value[-4:]}"
+
+
+def coins(value: str) -> str:
+    """Thousands separators and at least two decimals, for reading; the API's strings stay exact."""
+    amount = Decimal(value)
+    exponent = amount.normalize().as_tuple().exponent
+    places = max(2, -exponent) if isinstance(exponent, int) else 2
+    return f"{amount:,.{places}f}"
+
+
+# ---------------------------------------------------------------------------------- the day
+
+
+class Day:
+    def __init__(self, app: SettlementApp, devnet: Devnet) -> None:
+        self.app = app
+        self.devnet = devnet
+        self.operator = app.client()
+        self.brokers: dict[str, Broker] = {}
+        self.trades: dict[str, dict[str, Any]] = {}
+
+    def party(self, ref: str) -> tuple[Broker, str]:
+        code, index = ref.split("/")
+        broker = self.brokers[code]
+        return broker, broker.client_ids[int(index)]
+
+    def run(self) -> bool:
+        self.onboard()
+        self.fund()
+        self.submit()
+        self.settle()
+        self.expire()
+        return self.report()
+
+    def onboard(self) -> None:
+        say("1. Brokers register (operator: POST /v1/participants)")
+        for spec in BROKERS:
+            created = expect(
+                self.operator.post("/v1/participants", json={"name": spec.name, "jurisdiction": spec.jurisdiction}),
+                201,
+            )
+            http = self.app.client(created["api_key"])
+            self.brokers[spec.code] = Broker(spec, created["id"], created["address"], created["api_key"], http)
+            say(f"   {spec.code}  {spec.jurisdiction}  {created['address']}  {spec.name}")
+
+    def fund(self) -> None:
+        say("\n2. Coins issued to each omnibus wallet, then allocated to the brokers' clients")
+        for broker in self.brokers.values():
+            issued = expect(
+                self.operator.post(f"/v1/participants/{broker.id}/issue", json={"amount": broker.spec.issue}), 200
+            )
+            say(f"   {broker.spec.code}  issued {coins(issued['amount'])} coins  tx {short(issued['tx_hash'])}")
+        for broker in self.brokers.values():
+            # Allocation moves mirrored coins: wait until the ledger has caught up with the mint.
+            wait_until(f"the ledger to mirror {broker.spec.code}'s wallet", functools.partial(self.mirrored, broker))
+            for name, amount in broker.spec.clients:
+                client = expect(broker.http.post(f"/v1/participants/{broker.id}/clients", json={"name": name}), 201)
+                broker.client_ids.append(client["id"])
+                expect(
+                    broker.http.post(
+                        f"/v1/participants/{broker.id}/clients/{client['id']}/allocate", json={"amount": amount}
+                    ),
+                    200,
+                )
+                say(f"   {broker.spec.code}  client {name}: {coins(amount)} coins")
+
+    def mirrored(self, broker: Broker) -> bool:
+        balances = expect(broker.http.get(f"/v1/participants/{broker.id}/balances"), 200)
+        return bool(balances["ledger"] == balances["on_chain"])
+
+    def submit(self) -> None:
+        say("\n3. Twelve trades submitted (POST /v1/trades, by the buyer or the seller, each with an Idempotency-Key)")
+        for number, spec in enumerate(TRADES):
+            buyer, buyer_client = self.party(spec.buyer)
+            seller, seller_client = self.party(spec.seller)
+            submitter = buyer if number % 2 == 0 else seller
+            body: dict[str, Any] = {
+                "trade_ref": spec.ref,
+                "buyer_id": buyer.id,
+                "seller_id": seller.id,
+                "buyer_client_id": buyer_client,
+                "seller_client_id": seller_client,
+                "instrument": spec.instrument,
+                "quantity": spec.quantity,
+                "price": spec.price,
+                "currency": spec.currency,
+            }
+            if spec.outcome == "expire":
+                body["deadline"] = (datetime.now(UTC) + timedelta(seconds=SHORT_DEADLINE_S)).isoformat()
+            trade = expect(
+                submitter.http.post("/v1/trades", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}), 202
+            )
+            self.trades[spec.ref] = trade
+            say(
+                f"   {spec.ref}  {buyer.spec.code} buys from {seller.spec.code}  {spec.quantity} {spec.instrument} "
+                f"@ {spec.price} {spec.currency}  = {coins(trade['settlement_amount'])} coins  [{trade['status']}]"
+            )
+        self.wait_for_status({spec.ref for spec in TRADES}, "LOCKED", "the locks on chain")
+        say("   all twelve locked in escrow")
+
+    def settle(self) -> None:
+        say("\n4. Sellers confirm delivery (release); one buyer cancels (refund); one trade is left to lapse")
+        for spec in TRADES:
+            trade = self.trades[spec.ref]
+            if spec.outcome == "release":
+                seller, _ = self.party(spec.seller)
+                expect(seller.http.post(f"/v1/trades/{trade['id']}/confirm"), 202)
+            elif spec.outcome == "cancel":
+                buyer, _ = self.party(spec.buyer)
+                expect(buyer.http.post(f"/v1/trades/{trade['id']}/cancel"), 202)
+                say(f"   {spec.ref} cancelled by the buyer: the client withdrew the order")
+        done = {s.ref for s in TRADES if s.outcome != "expire"}
+        self.wait_for_status(done, None, "releases and the refund")
+        say("   ten released to the sellers, one refunded to the buyer")
+
+    def expire(self) -> None:
+        spec = next(s for s in TRADES if s.outcome == "expire")
+        say(f"\n5. {spec.ref}: delivery never confirmed; the chain's clock moves {CLOCK_JUMP_S} s past its deadline")
+        self.devnet.increase_time(CLOCK_JUMP_S)
+        self.wait_for_status({spec.ref}, "REFUNDED", "the sweep of the expired lock")
+        say("   the worker swept the expired lock: refunded to the buyer")
+
+    def wait_for_status(self, refs: set[str], status: str | None, what: str) -> None:
+        """Poll until each trade reaches `status` (or its planned final status when None)."""
+        wanted = {ref: status or EXPECTED[next(s.outcome for s in TRADES if s.ref == ref)] for ref in refs}
+
+        def arrived() -> bool:
+            for ref, target in wanted.items():
+                trade = expect(self.operator.get(f"/v1/trades/{self.trades[ref]['id']}"), 200)
+                self.trades[ref] = trade
+                if trade["status"] == "FAILED":
+                    raise DemoFailed(f"{ref} failed: {trade['error_code']}: {trade['error_detail']}")
+                if trade["status"] != target:
+                    return False
+            return True
+
+        wait_until(what, arrived)
+
+    # ------------------------------------------------------------------------------ summary
+
+    def report(self) -> bool:
+        recon = expect(self.operator.get("/v1/reconciliation"), 200)  # indexes to the head first
+        audit = expect(self.operator.get("/v1/audit/verify"), 200)
+        say("\n" + "=" * 100 + "\nTrades\n")
+        rows = []
+        for spec in TRADES:
+            t = self.trades[spec.ref]
+            final_tx = t["release_tx_hash"] or t["refund_tx_hash"] or t["lock_tx_hash"]
+            rows.append(
+                [
+                    spec.ref,
+                    f"{self.party(spec.buyer)[0].spec.code} <- {self.party(spec.seller)[0].spec.code}",
+                    spec.instrument,
+                    f"{spec.quantity} @ {spec.price} {spec.currency}",
+                    coins(t["settlement_amount"]),
+                    t["status"],
+                    short(final_tx, 18),
+                ]
+            )
+        say(table(["ref", "buyer<-seller", "instrument", "quantity @ price", "coins", "status", "tx"], rows, {4}))
+
+        say("\nBalances (coins): on chain vs ledger\n")
+        rows = []
+        for broker in self.brokers.values():
+            b = expect(broker.http.get(f"/v1/participants/{broker.id}/balances"), 200)
+            match = "ok" if b["on_chain"] == b["ledger"] else "MISMATCH"
+            rows.append(
+                [
+                    broker.spec.code,
+                    "omnibus wallet",
+                    coins(b["on_chain"]),
+                    coins(b["ledger"]),
+                    match,
+                    coins(b["locked_as_payer"]),
+                ]
+            )
+            rows.append(["", "  unallocated", "", coins(b["unallocated"]), "", ""])
+            rows.extend(["", f"  {c['name']}", "", coins(c["balance"]), "", ""] for c in b["clients"])
+        say(table(["broker", "account", "on chain", "ledger", "", "in escrow"], rows, {2, 3, 5}))
+
+        say(f"\nReconciliation at block {recon['block_number']}: {'BALANCED' if recon['balanced'] else 'BREAKS'}")
+        for brk in recon["breaks"]:
+            say(f"   break: {brk}")
+        say(
+            f"Audit chain: {'verified' if audit['ok'] else 'BROKEN'}, {audit['entries']} entries, "
+            f"head {short(audit['head_hash'], 16)}"
+        )
+        for problem in audit["problems"]:
+            say(f"   seq {problem['seq']}: {problem['problem']}")
+        wrong = [s.ref for s in TRADES if self.trades[s.ref]["status"] != EXPECTED[s.outcome]]
+        if wrong:
+            say(f"Trades not in their planned final state: {', '.join(wrong)}")
+        return bool(recon["balanced"]) and bool(audit["ok"]) and not wrong
+
+
+# ---------------------------------------------------------------------------------- process
+
+
+@contextlib.contextmanager
+def fresh_devnet(settings: Settings) -> Iterator[Devnet]:
+    """A throwaway anvil on a free port, in its own session so Ctrl-C reaches only us: we stop it
+    after the API and the worker, instead of it vanishing under them."""
+    config = AnvilConfig(
+        host=settings.anvil_host,
+        port=free_port(settings.anvil_host),
+        chain_id=settings.chain_id,
+        mnemonic=settings.devnet_mnemonic,
+    )
+    anvil = AnvilProcess(config, detached=True).start()
+    try:
+        manifest = deploy(anvil.rpc_url, settings.devnet_mnemonic)
+        yield Devnet(anvil=anvil, manifest=manifest, w3=connect(anvil.rpc_url))
+    finally:
+        anvil.stop()
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _serve_day(app: SettlementApp, devnet: Devnet, db_path: Path, stay: bool) -> int:
+    say(f"anvil {devnet.rpc_url} (chain id {devnet.manifest.chain_id}); API {app.base_url}")
+    say(f"ledger database {db_path}\n")
+    day = Day(app, devnet)
+    try:
+        ok = day.run()
+    except DemoFailed as exc:
+        say(f"\ndemo failed: {exc}")
+        return 1
+    say("\n" + ("The day settled, reconciled and verified." if ok else "THE DAY DID NOT RECONCILE OR VERIFY."))
+    if not ok:
+        return 1
+    if not stay:
+        return 0
+    say(f"\nAPI docs: {app.base_url}/docs")
+    say(f"Operator key: {app.operator_key}")
+    for broker in day.brokers.values():
+        say(f"{broker.spec.code} API key: {broker.api_key}")
+    say("Serving until Ctrl-C (DEMO_EXIT=1 skips this).")
+    while True:
+        time.sleep(3600)
+
+
+def main() -> int:
+    settings = get_settings()
+    signal.signal(signal.SIGTERM, _terminate)
+    stay = os.environ.get("DEMO_EXIT", "") not in ("1", "true", "yes")
+    port = settings.api_port
+    if port_in_use(settings.api_host, port):
+        port = free_port(settings.api_host)
+        say(f"Port {settings.api_port} is taken; serving on {port} instead.")
+    db_path = settings.data_dir / f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}-{os.getpid()}.db"
+    try:
+        say("Starting a fresh devnet (anvil + contracts), the settlement worker and the API...")
+        with (
+            fresh_devnet(settings) as devnet,
+            running_app(
+                devnet.manifest,
+                devnet.rpc_url,
+                settings.data_dir,
+                host=settings.api_host,
+                port=port,
+                operator_key=settings.operator_key,
+                database_url=f"sqlite:///{db_path}",
+                sweep_interval_s=0.5,
+            ) as app,
+        ):
+            try:
+                return _serve_day(app, devnet, db_path, stay)
+            except KeyboardInterrupt:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+                say("\nStopping the API, the worker and anvil...")
+                return 0 if stay else 130
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        say("\nInterrupted.")
+        return 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

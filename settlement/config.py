@@ -47,6 +47,11 @@ class Settings(BaseSettings):
         default=None, description="SQLAlchemy URL; defaults to a SQLite file under data_dir."
     )
 
+    # --- custody
+    custodial_devnet_keys: bool = Field(
+        default=True, description="Sign approvals with the manifest's devnet broker keys (devnet only)."
+    )
+
     # --- settlement policy
     default_settlement_window_s: int = Field(default=86_400, ge=60)
     sweep_interval_s: float = Field(default=2.0, gt=0)

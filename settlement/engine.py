@@ -261,9 +261,15 @@ class SettlementEngine:
     # ================================================================= requests from parties
 
     def confirm_delivery(self, trade_id: str) -> Trade:
-        """Delivery confirmed: release at the next cycle (or as soon as the lock lands)."""
+        """Delivery confirmed: release at the next cycle (or as soon as the lock lands).
+
+        Idempotent: confirming a trade that is already released (or already confirmed) is a
+        no-op, so a client retrying after a timeout gets the trade back, not an error.
+        """
         with Session(self.db, expire_on_commit=False) as session:
             trade = repo.get_trade(session, trade_id)
+            if trade.status == TradeStatus.RELEASED or (trade.release_requested and not trade.cancel_requested):
+                return trade
             if trade.status not in (TradeStatus.PENDING, TradeStatus.LOCKED) or trade.cancel_requested:
                 raise errors.InvalidTransition(f"trade is {trade.status}; delivery can no longer be confirmed")
             trade.release_requested = True
@@ -273,9 +279,14 @@ class SettlementEngine:
             return trade
 
     def cancel(self, trade_id: str, *, by_operator: bool) -> Trade:
-        """Cancel before release: refund if locked. After delivery is confirmed only the operator may."""
+        """Cancel before release: refund if locked. After delivery is confirmed only the operator may.
+
+        Idempotent like confirm: cancelling a refunded or already-cancelled trade returns it.
+        """
         with Session(self.db, expire_on_commit=False) as session:
             trade = repo.get_trade(session, trade_id)
+            if trade.status == TradeStatus.REFUNDED or trade.cancel_requested:
+                return trade
             if trade.status not in (TradeStatus.PENDING, TradeStatus.LOCKED):
                 raise errors.InvalidTransition(f"trade is {trade.status}; it can no longer be cancelled")
             if trade.release_requested and not by_operator:

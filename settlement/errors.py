@@ -215,3 +215,9 @@ class LedgerError(SettlementError):
 class UnbalancedEntry(LedgerError):
     code = "unbalanced_entry"
     title = "Journal entry does not balance to zero"
+
+
+class Conflict(SettlementError):
+    code = "conflict"
+    http_status = 409
+    title = "Conflicts with an existing resource"

@@ -14,7 +14,9 @@ SQLITE_BUSY_TIMEOUT_S = 30
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S}, pool_pre_ping=True
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+            pool_pre_ping=True,
         )
 
         @event.listens_for(engine, "connect")

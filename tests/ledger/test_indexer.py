@@ -230,14 +230,17 @@ def test_when_no_indexed_block_is_canonical_it_rebuilds_from_the_deployment(
 
 
 def test_a_reorg_deeper_than_the_window_stops_the_indexer(
-    isolated_devnet: Devnet, engine: Engine, journal: JournalStore
+    isolated_devnet: Devnet, engine: Engine, journal: JournalStore, actions: ChainActions
 ) -> None:
     indexer = Indexer(isolated_devnet.chain(), engine, journal, reorg_window_blocks=1)
-    isolated_devnet.mine(3)
     indexer.run_until_head()
-    isolated_devnet.mine(3)
+    manifest = isolated_devnet.manifest
+    actions.transfer(manifest.brokers[0], manifest.brokers[1].address, 1)
+    isolated_devnet.mine(2)
     indexer.run_until_head()
-    isolated_devnet.rpc("anvil_reorg", 2, [])
+    # Replace the transfer's block and the two after it. (Re-mining empty blocks as empty
+    # blocks can give the very same hashes: no reorg at all. The dropped transfer makes sure.)
+    isolated_devnet.rpc("anvil_reorg", 3, [])
     head = journal.head()
     with pytest.raises(ReorgTooDeep):
         indexer.run_once()

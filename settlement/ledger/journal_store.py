@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import func
 from sqlalchemy.engine import Engine
@@ -82,7 +83,7 @@ class VerifyResult:
     problems: list[tuple[int, str]]
 
 
-def hash_fields(source: JournalEntry | JournalRecord | dict[str, object]) -> dict[str, object]:
+def hash_fields(source: JournalEntry | JournalRecord | dict[str, Any]) -> dict[str, object]:
     """The hashed fields of an entry, from a row, a record or a row dict."""
     if isinstance(source, dict):
         return {name: source[name] for name in HASHED_FIELDS}
@@ -131,7 +132,7 @@ class JournalStore:
         if not drafts:
             return []
         head = self._lock_head(session)
-        return [int(str(row["seq"])) for row in self._append_locked(session, head, list(drafts))]
+        return [int(row["seq"]) for row in self._append_locked(session, head, list(drafts))]
 
     def allocate(self, participant_address: str, client_id: str, amount_base_units: int) -> JournalEntry:
         """Assign part of a broker's unallocated wallet balance to one of its clients.
@@ -170,13 +171,13 @@ class JournalStore:
                     available=available,
                     requested=amount_base_units,
                 )
-            direction = "to" if to_client else "from"
+            action = "allocate {} to" if to_client else "deallocate {} from"
             draft = EntryDraft(
                 kind=EntryKind.ALLOCATION,
                 postings=transfer(wallet, client, amount_base_units)
                 if to_client
                 else transfer(client, wallet, amount_base_units),
-                description=f"allocate {format_coins(amount_base_units)} {direction} client {account.name} "
+                description=f"{action.format(format_coins(amount_base_units))} client {account.name} "
                 f"of {participant.name}",
             )
             return JournalEntry.model_validate(self._append_locked(session, head, [draft])[0])
@@ -203,17 +204,15 @@ class JournalStore:
             row = session.exec(query).one()
         return int(row[0]), str(row[1])
 
-    def _append_locked(
-        self, session: Session, head: tuple[int, str], drafts: list[EntryDraft]
-    ) -> list[dict[str, object]]:
+    def _append_locked(self, session: Session, head: tuple[int, str], drafts: list[EntryDraft]) -> list[dict[str, Any]]:
         """Insert the entries after `head` (already locked); return the inserted entry rows."""
         seq, prev = head
         created_at = now_iso()
-        entry_rows: list[dict[str, object]] = []
-        posting_rows: list[dict[str, object]] = []
+        entry_rows: list[dict[str, Any]] = []
+        posting_rows: list[dict[str, Any]] = []
         for draft in drafts:
             seq += 1
-            row: dict[str, object] = {
+            row: dict[str, Any] = {
                 "seq": seq,
                 "prev_hash": prev,
                 "kind": draft.kind,

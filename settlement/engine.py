@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from settlement import errors
-from settlement.chain.client import ChainClient, LockStatus
+from settlement.chain.client import ChainClient, LockStatus, PreflightState
 from settlement.chain.escrow_calls import EscrowCalls, LockOrder
 from settlement.chain.permits import permit_signer
 from settlement.chain.sender import Call, Outcome
@@ -180,7 +180,8 @@ class SettlementEngine:
         if repo.trade_by_ref(session, submitted_by, request.trade_ref) is not None:
             raise errors.DuplicateTrade(f"trade_ref {request.trade_ref!r} already submitted by this broker")
 
-        chain_now = self.chain.latest_timestamp()
+        state = self.chain.preflight(buyer.address, seller.address)
+        chain_now = state.latest_timestamp
         wall_now = datetime.now(UTC)
         deadline = request.deadline or (
             max(wall_now, datetime.fromtimestamp(chain_now, UTC))
@@ -190,7 +191,7 @@ class SettlementEngine:
         if deadline <= wall_now or int(deadline.timestamp()) <= chain_now:
             raise errors.DeadlineInPast(f"deadline {deadline.isoformat()} is not in the future")
 
-        self._preflight(session, buyer.id, buyer.address, seller.address, amount, request)
+        self._preflight(session, state, buyer.id, buyer.address, amount, request)
 
         trade_id = new_trade_id()
         return Trade(
@@ -216,16 +217,21 @@ class SettlementEngine:
         )
 
     def _preflight(
-        self, session: Session, payer_id: str, payer: str, payee: str, amount: int, request: TradeRequest
+        self,
+        session: Session,
+        state: PreflightState,
+        payer_id: str,
+        payer: str,
+        amount: int,
+        request: TradeRequest,
     ) -> None:
         """Chain-side checks before accepting: what would make the lock revert later."""
-        if self.chain.token_paused() or self.chain.escrow_paused():
+        if state.token_paused or state.escrow_paused:
             raise errors.Paused("the token or the escrow is paused")
-        for address in (payer, payee):
-            if self.chain.is_blacklisted(address):
-                raise errors.Blacklisted(f"{address} is blacklisted by the token issuer")
+        if state.payer_blacklisted or state.payee_blacklisted:
+            raise errors.Blacklisted("a party to this trade is blacklisted by the token issuer")
         reserved = repo.reserved_base_units(session, payer_id)
-        balance = self.chain.balance_of(payer)
+        balance = state.payer_balance_base_units
         if balance - reserved < amount:
             raise errors.InsufficientFunds(
                 f"payer balance {balance} minus {reserved} reserved by pending trades is below {amount}"
@@ -242,7 +248,7 @@ class SettlementEngine:
         if request.permit is not None:
             self._check_permit(payer, amount, request.permit)
             return
-        allowance = self.chain.allowance(payer)
+        allowance = state.payer_allowance_base_units
         if allowance - reserved < amount:
             raise errors.InsufficientAllowance(
                 f"payer allowance to the escrow {allowance} minus {reserved} reserved is below {amount}; "

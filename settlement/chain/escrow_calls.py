@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from hexbytes import HexBytes
 
-from settlement.chain.client import ChainClient, checksum
+from settlement.chain.client import ChainClient
 from settlement.chain.sender import Call
 
 MAX_UINT256 = 2**256 - 1
@@ -34,42 +34,44 @@ class EscrowCalls:
         self.token_address = str(chain.token.address)
 
     def lock_batch(self, orders: Sequence[LockOrder]) -> Call:
-        requests = [(o.trade_id, checksum(o.payer), checksum(o.payee), o.amount_base_units, o.deadline) for o in orders]
+        requests = [(o.trade_id, str(o.payer), str(o.payee), o.amount_base_units, o.deadline) for o in orders]
         if len(orders) == 1:
-            data = self.chain.escrow.encode_abi("lock", list(requests[0]))
+            data = self.chain.escrow_calldata.encode("lock", list(requests[0]))
         else:
-            data = self.chain.escrow.encode_abi("lockBatch", [requests])
+            data = self.chain.escrow_calldata.encode("lockBatch", [requests])
         return Call(self.escrow_address, data, f"lock {_label([o.trade_id for o in orders])}")
 
     def lock_with_permit(self, order: LockOrder, value: int, deadline: int, v: int, r: str, s: str) -> Call:
         request = (
             order.trade_id,
-            checksum(order.payer),
-            checksum(order.payee),
+            str(order.payer),
+            str(order.payee),
             order.amount_base_units,
             order.deadline,
         )
-        data = self.chain.escrow.encode_abi("lockWithPermit", [request, value, deadline, v, HexBytes(r), HexBytes(s)])
+        data = self.chain.escrow_calldata.encode(
+            "lockWithPermit", [request, value, deadline, v, bytes(HexBytes(r)), bytes(HexBytes(s))]
+        )
         return Call(self.escrow_address, data, f"lockWithPermit {_label([order.trade_id])}")
 
     def release_batch(self, trade_ids: Sequence[bytes]) -> Call:
         if len(trade_ids) == 1:
-            data = self.chain.escrow.encode_abi("release", [trade_ids[0]])
+            data = self.chain.escrow_calldata.encode("release", [trade_ids[0]])
         else:
-            data = self.chain.escrow.encode_abi("releaseBatch", [list(trade_ids)])
+            data = self.chain.escrow_calldata.encode("releaseBatch", [list(trade_ids)])
         return Call(self.escrow_address, data, f"release {_label(trade_ids)}")
 
     def refund_batch(self, trade_ids: Sequence[bytes]) -> Call:
         if len(trade_ids) == 1:
-            data = self.chain.escrow.encode_abi("refund", [trade_ids[0]])
+            data = self.chain.escrow_calldata.encode("refund", [trade_ids[0]])
         else:
-            data = self.chain.escrow.encode_abi("refundBatch", [list(trade_ids)])
+            data = self.chain.escrow_calldata.encode("refundBatch", [list(trade_ids)])
         return Call(self.escrow_address, data, f"refund {_label(trade_ids)}")
 
     def approve(self, amount_base_units: int = MAX_UINT256) -> Call:
-        data = self.chain.token.encode_abi("approve", [checksum(self.escrow_address), amount_base_units])
+        data = self.chain.token_calldata.encode("approve", [str(self.escrow_address), amount_base_units])
         return Call(self.token_address, data, f"approve escrow {amount_base_units}")
 
     def issue(self, to: str, amount_base_units: int) -> Call:
-        data = self.chain.token.encode_abi("issue", [checksum(to), amount_base_units])
+        data = self.chain.token_calldata.encode("issue", [str(to), amount_base_units])
         return Call(self.token_address, data, f"issue {amount_base_units} to {to}")

@@ -2,46 +2,12 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
 
 from settlement.testing.app import SettlementApp
 from tests.api.support import Broker, assert_problem, register, submit, submitted, trade_body, unique, wait_status
 
 pytestmark = pytest.mark.chain
-
-CONCURRENT = 50
-
-
-def locked_logs(app: SettlementApp, chain_trade_id: str) -> int:
-    chain = app.service.chain
-    logs = chain.escrow.events.Locked().get_logs(
-        from_block=chain.manifest.deploy_block, argument_filters={"tradeId": bytes.fromhex(chain_trade_id[2:])}
-    )
-    return len(logs)
-
-
-def test_fifty_concurrent_retries_make_one_trade_and_one_lock(
-    api: SettlementApp, buyer: Broker, seller: Broker
-) -> None:
-    body = trade_body(buyer, seller)
-    key = unique("idem")
-    clients = [api.client(buyer.api_key) for _ in range(CONCURRENT)]
-    with ThreadPoolExecutor(CONCURRENT) as pool:
-        responses = list(pool.map(lambda c: submit(c, body, key), clients))
-
-    assert [r.status_code for r in responses] == [202] * CONCURRENT, [r.text for r in responses if r.status_code != 202]
-    ids = {r.json()["id"] for r in responses}
-    assert len(ids) == 1
-    assert sum(r.headers.get("Idempotent-Replayed") == "true" for r in responses) == CONCURRENT - 1
-    listed = buyer.http.get("/v1/trades", params={"limit": 200}).json()["items"]
-    assert [t["id"] for t in listed if t["trade_ref"] == body["trade_ref"]] == list(ids)
-
-    trade = wait_status(buyer.http, ids.pop(), "LOCKED")
-    api.client().get("/v1/reconciliation")  # a full worker cycle and indexing later, still one lock
-    assert locked_logs(api, trade["chain_trade_id"]) == 1
-    assert submit(buyer.http, body, key).json()["id"] == trade["id"]
 
 
 def test_same_key_different_body_is_409(api: SettlementApp, buyer: Broker, seller: Broker) -> None:

@@ -86,7 +86,8 @@ def _application(lifespan: Any, max_body_bytes: int) -> FastAPI:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document, without a service behind it (for tooling and contract tests)."""
-    return _application(lifespan=None, max_body_bytes=Settings().max_body_bytes).openapi()
+    default_limit = Settings.model_fields["max_body_bytes"].default  # no env, no service: pure
+    return _application(lifespan=None, max_body_bytes=default_limit).openapi()
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from settlement.chain.sender import Call, Outcome
 from settlement.config import Settings
 from settlement.custody import Custody
 from settlement.domain.journal import client_account
+from settlement.domain.netting import GrossObligation, NettingCycle
 from settlement.domain.requests import PermitSignature, TradeRequest
 from settlement.domain.trade import TradeStatus, chain_trade_id, new_trade_id
 from settlement.ledger import repository as repo
@@ -53,10 +54,16 @@ class CycleReport:
     failed: int = 0
     transactions: int = 0
     gas_used: int = 0
+    released_obligations: list[GrossObligation] = field(default_factory=list)
 
     def add(self, other: CycleReport) -> None:
         for name in ("locked", "released", "refunded", "failed", "transactions", "gas_used"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.released_obligations.extend(other.released_obligations)
+
+    def netting(self) -> NettingCycle:
+        """What the releases of this cycle come to, net, per broker (see domain/netting.py)."""
+        return NettingCycle.of(self.released_obligations)
 
 
 @dataclass(frozen=True)
@@ -465,6 +472,9 @@ class SettlementEngine:
             report.locked += count
         elif pending.kind == "release":
             report.released += count
+            report.released_obligations.extend(
+                GrossObligation(t.buyer_id, t.seller_id, t.settlement_amount_base_units) for t in trades
+            )
         else:
             report.refunded += count
         for trade in trades:

@@ -153,6 +153,9 @@ def test_many_trades_settle_in_batches(service: SettlementService, brokers: Brok
         service.engine.confirm_delivery(trade.id)
     report = service.settle_until_idle()
     assert report.released == 12 and report.transactions == 1
+    netting = report.netting()  # all twelve go HK -> SG: one net obligation for the gross sum
+    assert netting.gross_base_units == sum(t.settlement_amount_base_units for t in trades)
+    assert [(o.payer_id, o.payee_id) for o in netting.net_obligations] == [(brokers.hk.id, brokers.sg.id)]
     assert service.chain.total_locked() == 0
     assert service.reconcile().balanced
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session
 
+from settlement import errors
 from settlement.chain.client import ChainClient, connect
 from settlement.config import Settings
 from settlement.custody import Custody
@@ -25,6 +26,7 @@ from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.schema import open_database
 from settlement.ledger.tx_journal import SqlTxJournal
 from settlement.manifest import DeploymentManifest
+from settlement.money import SUPPORTED_CURRENCIES
 from settlement.participants import ParticipantDirectory
 from settlement.reconcile import ReconciliationReport, reconcile
 
@@ -79,6 +81,13 @@ class SettlementService:
             session.commit()
 
     def record_fx_rate(self, quote: FxQuote) -> FxQuote:
+        """Validated here, not at the edge, so every caller gets the same rules."""
+        currency = quote.currency.upper()
+        if currency not in SUPPORTED_CURRENCIES:
+            raise errors.UnknownCurrency(f"currency {quote.currency!r} is not supported")
+        if not quote.rate_to_usd.is_finite() or quote.rate_to_usd <= 0:
+            raise errors.NonPositiveValue("rate_to_usd must be greater than zero")
+        quote = FxQuote(currency, quote.rate_to_usd, quote.source, quote.as_of)
         with Session(self.db) as session:
             repo.record_fx_rate(session, quote)
             session.commit()

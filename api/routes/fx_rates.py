@@ -9,9 +9,7 @@ from fastapi import APIRouter
 from api.deps import CallerDep, OperatorDep, ServiceDep
 from api.problems import responses
 from api.schemas import FxRateCreate, FxRatePublic
-from settlement import errors
 from settlement.domain.fx import FxQuote
-from settlement.money import SUPPORTED_CURRENCIES
 
 router = APIRouter(prefix="/fx-rates", tags=["fx"], responses=responses(401, 422))
 
@@ -21,12 +19,7 @@ OPERATOR_SOURCE = "operator"
 @router.post("", status_code=201, response_model=FxRatePublic, responses=responses(403), summary="Record a rate")
 def record_rate(body: FxRateCreate, service: ServiceDep, _: OperatorDep) -> FxRatePublic:
     """The latest `as_of` per currency is the rate new trades use."""
-    currency = body.currency.upper()
-    if currency not in SUPPORTED_CURRENCIES:
-        raise errors.UnknownCurrency(f"currency {body.currency!r} is not supported")
-    if body.rate_to_usd <= 0:
-        raise errors.NonPositiveValue("rate_to_usd must be greater than zero")
-    quote = FxQuote(currency, body.rate_to_usd, OPERATOR_SOURCE, body.as_of or datetime.now(UTC))
+    quote = FxQuote(body.currency, body.rate_to_usd, OPERATOR_SOURCE, body.as_of or datetime.now(UTC))
     return FxRatePublic.of(service.record_fx_rate(quote))
 
 

@@ -6,11 +6,13 @@ Used by the CLI (detached, state dumped on stop) and by the pytest fixtures (att
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -21,6 +23,15 @@ from devnet.toolchain import ToolchainError, tool_path
 STARTUP_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 15.0
 DEVNET_ACCOUNTS = 30
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Linux: an attached anvil gets SIGTERM when the process that started it dies (even by
+    SIGKILL), so a killed test run or demo leaves no orphan devnet behind."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -104,6 +115,7 @@ class AnvilProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=self.detached,
+                preexec_fn=None if self.detached else _die_with_parent,
             )
         finally:
             if log is not subprocess.DEVNULL:

@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 
@@ -41,6 +42,13 @@ BROKERS = 6
 CURRENCIES = ("HKD", "CNH", "USD", "SGD")
 TRANSFER_GAS = 80_000
 MINE_BATCH_TXS = 500
+# The events the indexer turns into journal entries (approvals are not money movements).
+INDEXED_EVENTS = (
+    "Transfer(address,address,uint256)",
+    "Locked(bytes32,address,address,uint256,uint64)",
+    "Released(bytes32,address,uint256)",
+    "Refunded(bytes32,address,uint256,address)",
+)
 
 
 @dataclass
@@ -200,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                     "fromBlock": devnet.manifest.deploy_block,
                     "toBlock": "latest",
                     "address": [checksum(devnet.manifest.token.address), checksum(devnet.manifest.escrow.address)],
+                    "topics": [["0x" + keccak(text=signature).hex() for signature in INDEXED_EVENTS]],
                 }
             )
         )

@@ -6,6 +6,7 @@ the same suite proves the same behaviour on each (the web3.py habit of shared ba
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -61,20 +62,29 @@ def postgres_available() -> bool:
     return False
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database on each backend: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
+@contextlib.contextmanager
+def fresh_database(backend: str, tmp_path: Path, name: str) -> Iterator[str]:
+    """An empty database: a SQLite file in tmp_path, or a new PostgreSQL schema dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / f'{name}.db'}"
         return
-    if not request.getfixturevalue("postgres_available"):
-        pytest.skip(f"PostgreSQL leg skipped: no server reachable at {POSTGRES_URL} (set SETTLEMENT_TEST_POSTGRES_URL)")
-    schema = f"t_{uuid.uuid4().hex[:12]}"
+    schema = f"t_{name}_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     separator = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on each backend: a SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "postgresql" and not request.getfixturevalue("postgres_available"):
+        pytest.skip(f"PostgreSQL leg skipped: no server reachable at {POSTGRES_URL} (set SETTLEMENT_TEST_POSTGRES_URL)")
+    with fresh_database(request.param, tmp_path, "ledger") as url:
+        yield url

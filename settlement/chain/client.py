@@ -47,6 +47,17 @@ class OnChainLock:
     payee: str
     amount_base_units: int
 
+    @classmethod
+    def from_raw(cls, raw: tuple[Any, ...]) -> OnChainLock:
+        """Decode the escrow's getLock() tuple (payer, deadline, status, payee, amount)."""
+        return cls(
+            payer=str(raw[0]),
+            deadline=int(raw[1]),
+            status=LockStatus(int(raw[2])),
+            payee=str(raw[3]),
+            amount_base_units=int(raw[4]),
+        )
+
 
 def connect(rpc_url: str, timeout_s: float = RPC_TIMEOUT_S) -> Web3:
     """A Web3 over HTTP; raises ChainUnavailable (not a transport traceback) when nobody answers."""
@@ -96,13 +107,7 @@ class ChainClient:
 
     def get_lock(self, trade_id: bytes, block: BlockIdentifier = "latest") -> OnChainLock:
         raw = cast(tuple[Any, ...], self.escrow.functions.getLock(trade_id).call(block_identifier=block))
-        return OnChainLock(
-            payer=str(raw[0]),
-            deadline=int(raw[1]),
-            status=LockStatus(int(raw[2])),
-            payee=str(raw[3]),
-            amount_base_units=int(raw[4]),
-        )
+        return OnChainLock.from_raw(raw)
 
     def token_name(self) -> str:
         if not hasattr(self, "_token_name"):

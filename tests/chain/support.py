@@ -15,7 +15,7 @@ from eth_utils.crypto import keccak
 from web3.types import TxReceipt
 
 from devnet.deploy import TOKEN_NAME
-from settlement.chain.client import ChainClient, LockStatus, OnChainLock
+from settlement.chain.client import ChainClient, OnChainLock
 from settlement.chain.reverts import RevertDecoder
 from settlement.chain.sender import Call, MemoryTxJournal, TxRecord, TxSender
 from settlement.testing.devnet import Devnet
@@ -284,10 +284,4 @@ class Env:
 
 def _lock(raw: tuple[Any, ...]) -> OnChainLock:
     """The same decoding ChainClient.get_lock does, for a getLock result read in a batch."""
-    return OnChainLock(
-        payer=str(raw[0]),
-        deadline=int(raw[1]),
-        status=LockStatus(int(raw[2])),
-        payee=str(raw[3]),
-        amount_base_units=int(raw[4]),
-    )
+    return OnChainLock.from_raw(raw)

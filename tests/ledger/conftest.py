@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from settlement.indexer import Indexer
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.schema import open_database
 from settlement.testing.devnet import Devnet
-from tests.conftest import POSTGRES_URL
+from tests.conftest import fresh_database
 from tests.ledger.chain_actions import ChainActions
 
 
@@ -33,18 +31,8 @@ def journal(engine: Engine) -> JournalStore:
 @pytest.fixture
 def replay_db_url(db_url: str, tmp_path: Path) -> Iterator[str]:
     """A second empty database on the same backend as db_url: where a fresh replay goes."""
-    if db_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'replay.db'}"
-        return
-    schema = f"r_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with fresh_database("sqlite" if db_url.startswith("sqlite") else "postgresql", tmp_path, "replay") as url:
+        yield url
 
 
 @pytest.fixture

@@ -110,6 +110,9 @@ class SettlementEngine:
         self.settings = settings
         self.calls = EscrowCalls(chain)
         self.listeners: list[Callable[[TradeEvent], None]] = []
+        # Set when a transaction's fate is unknown (send failed, receipt timed out): the next
+        # cycle starts with recover() instead of guessing, so nothing is locked or paid twice.
+        self._outcome_unknown = False
 
     # ================================================================= accept
 
@@ -315,6 +318,9 @@ class SettlementEngine:
 
     def process_once(self) -> CycleReport:
         """One settlement cycle: lock what is pending, release what is confirmed, refund the rest."""
+        if self._outcome_unknown:
+            self.recover()
+            self._outcome_unknown = False
         report = CycleReport()
         report.add(self._lock_pending())
         report.add(self._release_confirmed())
@@ -439,6 +445,12 @@ class SettlementEngine:
             if outcome.receipt is not None:
                 report.gas_used += int(outcome.receipt["gasUsed"])
                 self._apply_success(pending, outcome, report)
+            elif isinstance(outcome.error, errors.ChainUnavailable):
+                # Not a revert: the tx may still be mined. Leave the trades as they are and let
+                # the next cycle find out (recover) rather than fail them or send them again.
+                log.warning("%s: outcome unknown (%s); recovering next cycle", outcome.call.purpose, outcome.error)
+                self._outcome_unknown = True
+                self._note_error(pending.trades, outcome.error)
             elif pending.fallbacks:
                 log.info("batch %s failed (%s); retrying trade by trade", outcome.call.purpose, outcome.error)
                 fallback.extend(
@@ -453,6 +465,15 @@ class SettlementEngine:
         if fallback:
             report.add(self._submit(fallback))
         return report
+
+    def _note_error(self, trade_ids: Sequence[str], error: errors.SettlementError) -> None:
+        """Record why a trade is waiting, without moving it along its lifecycle."""
+        with Session(self.db) as session:
+            for trade_id in trade_ids:
+                trade = repo.get_trade(session, trade_id)
+                trade.error_code, trade.error_detail = error.code, error.detail
+                session.add(trade)
+            session.commit()
 
     def _apply_success(self, pending: _Pending, outcome: Outcome, report: CycleReport) -> None:
         assert outcome.receipt is not None and outcome.record is not None

@@ -19,10 +19,12 @@ from settlement.chain.client import ChainClient, connect
 from settlement.config import Settings
 from settlement.custody import Custody
 from settlement.domain.fx import DEVNET_FX_RATES, DEVNET_FX_SOURCE, FxQuote
+from settlement.domain.trade import TradeStatus
 from settlement.engine import CycleReport, SettlementEngine
 from settlement.indexer import Indexer
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalStore
+from settlement.ledger.models import ClientAccount, Participant, Trade, TradeTransition
 from settlement.ledger.schema import open_database
 from settlement.ledger.tx_journal import SqlTxJournal
 from settlement.manifest import DeploymentManifest
@@ -96,6 +98,30 @@ class SettlementService:
     def fx_rates(self) -> list[FxQuote]:
         with Session(self.db) as session:
             return repo.latest_fx_rates(session)
+
+    # ----------------------------------------------------------------- reads (for the API)
+
+    def trade(self, trade_id: str) -> Trade:
+        with Session(self.db, expire_on_commit=False) as session:
+            return repo.get_trade(session, trade_id)
+
+    def trades(
+        self, *, party_id: str | None, status: TradeStatus | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Trade]:
+        with Session(self.db, expire_on_commit=False) as session:
+            return list(repo.list_trades(session, party_id=party_id, status=status, after=after, limit=limit))
+
+    def transitions(self, trade_id: str) -> list[TradeTransition]:
+        with Session(self.db, expire_on_commit=False) as session:
+            return list(repo.transitions_of(session, trade_id))
+
+    def participant_directory(self) -> list[Participant]:
+        with Session(self.db, expire_on_commit=False) as session:
+            return list(repo.list_participants(session))
+
+    def clients_of(self, participant_id: str) -> list[ClientAccount]:
+        with Session(self.db, expire_on_commit=False) as session:
+            return list(repo.clients_of(session, participant_id))
 
     # ----------------------------------------------------------------- cycles
 

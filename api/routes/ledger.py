@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from sqlmodel import Session
 
 from api.deps import Caller, CallerDep, ServiceDep
 from api.problems import responses
 from api.schemas import JournalEntryPublic, Page
 from settlement import errors
 from settlement.domain.journal import client_account, wallet_account
-from settlement.ledger import repository as repo
 from settlement.service import SettlementService
 
 router = APIRouter(prefix="/ledger", tags=["ledger"], responses=responses(401, 422))
@@ -23,9 +21,8 @@ MAX_PAGE = 500
 
 def _own_accounts(service: SettlementService, caller: Caller) -> set[str]:
     assert caller.participant is not None
-    with Session(service.db) as session:
-        clients = repo.clients_of(session, caller.participant.id)
-        return {wallet_account(caller.participant.address), *(client_account(c.id) for c in clients)}
+    clients = service.clients_of(caller.participant.id)
+    return {wallet_account(caller.participant.address), *(client_account(c.id) for c in clients)}
 
 
 def _cursor(cursor: str | None) -> int | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlmodel import Session
 
 from api.deps import CallerDep, OperatorDep, SelfOrOperatorDep, ServiceDep
 from api.problems import responses
@@ -24,7 +23,6 @@ from api.schemas import (
 )
 from settlement import errors
 from settlement.domain.journal import client_account
-from settlement.ledger import repository as repo
 from settlement.ledger.models import Participant
 from settlement.money import coins_to_base_units
 from settlement.service import SettlementService
@@ -57,8 +55,7 @@ def create_participant(body: ParticipantCreate, service: ServiceDep, _: Operator
 @router.get("", response_model=list[ParticipantPublic], summary="The participant directory")
 def list_participants(service: ServiceDep, _: CallerDep) -> list[ParticipantPublic]:
     """Every broker's id, name, jurisdiction and wallet: counterparties need each other's ids."""
-    with Session(service.db) as session:
-        return [ParticipantPublic.of(p) for p in repo.list_participants(session)]
+    return [ParticipantPublic.of(p) for p in service.participant_directory()]
 
 
 @router.get("/{participant_id}", response_model=ParticipantPublic, responses=responses(404))
@@ -112,8 +109,7 @@ def create_client(
 )
 def list_clients(participant_id: ParticipantIdPath, service: ServiceDep, _: SelfOrOperatorDep) -> list[ClientPublic]:
     _existing(service, participant_id)
-    with Session(service.db) as session:
-        return [ClientPublic.of(c) for c in repo.clients_of(session, participant_id)]
+    return [ClientPublic.of(c) for c in service.clients_of(participant_id)]
 
 
 @router.post(

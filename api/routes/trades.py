@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
-from sqlmodel import Session
 
 from api.deps import Caller, CallerDep, ServiceDep
 from api.problems import responses
@@ -22,7 +21,6 @@ from api.schemas import ID_PATTERN, Page, TradeCreate, TradeIdPath, TradePublic,
 from settlement import errors
 from settlement.domain.requests import PermitSignature, TradeRequest
 from settlement.domain.trade import TradeStatus
-from settlement.ledger import repository as repo
 from settlement.ledger.models import Trade
 from settlement.money import coins_to_base_units
 from settlement.service import SettlementService
@@ -34,8 +32,7 @@ REPLAY_HEADER = "Idempotent-Replayed"
 
 
 def _visible_trade(service: SettlementService, caller: Caller, trade_id: str) -> Trade:
-    with Session(service.db, expire_on_commit=False) as session:
-        trade = repo.get_trade(session, trade_id)
+    trade = service.trade(trade_id)
     if not caller.is_party_to(trade):
         raise errors.NotFound(f"no trade {trade_id}")
     return trade
@@ -127,8 +124,7 @@ def list_trades(
 ) -> Page[TradePublic]:
     party = caller.id if not caller.is_operator else participant_id
     after = decode_cursor(cursor) if cursor else None
-    with Session(service.db) as session:
-        rows = list(repo.list_trades(session, party_id=party, status=status, after=after, limit=limit + 1))
+    rows = service.trades(party_id=party, status=status, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     return Page[TradePublic](
         items=[TradePublic.of(t) for t in page], next_cursor=encode_cursor(page[-1]) if more else None
@@ -148,8 +144,7 @@ def get_trade(trade_id: TradeIdPath, service: ServiceDep, caller: CallerDep) -> 
 )
 def trade_transitions(trade_id: TradeIdPath, service: ServiceDep, caller: CallerDep) -> list[TransitionPublic]:
     _visible_trade(service, caller, trade_id)
-    with Session(service.db) as session:
-        return [TransitionPublic.of(t) for t in repo.transitions_of(session, trade_id)]
+    return [TransitionPublic.of(t) for t in service.transitions(trade_id)]
 
 
 @router.post(

@@ -75,7 +75,3 @@ class Custody:
                 self.sender_for(address)
         for sender in self.all_senders():
             sender.recover()
-
-    def resync(self) -> None:
-        for sender in self.all_senders():
-            sender.resync_nonce()

@@ -34,7 +34,7 @@ from settlement.custody import Custody
 from settlement.domain.journal import client_account
 from settlement.domain.netting import GrossObligation, NettingCycle
 from settlement.domain.requests import PermitSignature, TradeRequest
-from settlement.domain.trade import TradeStatus, chain_trade_id, new_trade_id
+from settlement.domain.trade import TradeStatus, can_cancel, chain_trade_id, new_trade_id
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import IdempotencyRecord, Participant, Trade, utcnow
@@ -303,7 +303,7 @@ class SettlementEngine:
             trade = repo.get_trade(session, trade_id)
             if trade.status == TradeStatus.REFUNDED or trade.cancel_requested:
                 return trade
-            if trade.status not in (TradeStatus.PENDING, TradeStatus.LOCKED):
+            if not can_cancel(TradeStatus(trade.status)):
                 raise errors.InvalidTransition(f"trade is {trade.status}; it can no longer be cancelled")
             if trade.release_requested and not by_operator:
                 raise errors.InvalidTransition("delivery was confirmed; only the operator can cancel now")

@@ -41,10 +41,6 @@ def get_participant(session: Session, participant_id: str) -> Participant:
     return participant
 
 
-def participant_by_address(session: Session, address: str) -> Participant | None:
-    return session.exec(select(Participant).where(Participant.address == address.lower())).first()
-
-
 def participant_by_key_hash(session: Session, key_hash: str) -> Participant | None:
     return session.exec(select(Participant).where(Participant.api_key_hash == key_hash)).first()
 

@@ -1,7 +1,8 @@
 """Request body size limit, as plain ASGI so it runs before any body is buffered.
 
-A declared Content-Length over the limit is refused at once; a chunked body is counted as it
-streams in and refused as soon as it crosses the limit. Either way the client gets a 413
+A declared Content-Length over the limit is refused without reaching the app (its body read
+and discarded first when moderately sized); a chunked body is counted as it streams in and
+refused as soon as it crosses the limit. Either way the client gets a 413
 problem with code `payload_too_large`, never a parse error or a 500.
 """
 
@@ -22,6 +23,19 @@ class BodyTooLarge(HTTPException):
         super().__init__(status_code=413, detail=f"request body exceeds {limit} bytes")
 
 
+# A declared body up to this many times the limit is read and thrown away before the 413 goes
+# out: closing on unread data makes the kernel reset the connection, and a client still
+# sending would see the reset instead of the 413. Anything larger is cut off at once.
+DRAIN_FACTOR = 16
+
+
+async def _discard_body(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
+
+
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -33,6 +47,8 @@ class BodySizeLimit:
             return
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            if int(declared) <= self.max_bytes * DRAIN_FACTOR:
+                await _discard_body(receive)
             response = problem(
                 Request(scope),
                 status=413,

@@ -8,7 +8,7 @@ FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 .PHONY: demo test setup build lint typecheck forge-test pytest bench serve devnet-up devnet-down lock clean
 
 demo: setup build
-	$(PY) -m settlement.demo
+	$(PY) -m tools.demo
 
 test: setup build lint typecheck forge-test pytest
 
@@ -43,7 +43,7 @@ pytest: setup build
 	$(PY) -m pytest
 
 bench: setup build
-	$(PY) -m settlement.bench
+	$(PY) -m tools.bench
 
 # The API alone, on the persistent devnet (started if needed): SETTLEMENT_* settings apply.
 serve: setup build

@@ -35,7 +35,7 @@ def main() -> int:
         return 2
     base_url = f"http://{settings.api_host}:{settings.api_port}"
     print(
-        f"Settlement API on {base_url} (chain id {service.chain.chain_id}, rpc {settings.rpc_url or service.manifest.rpc_url})"
+        f"Settlement API on {base_url} (chain id {service.manifest.chain_id}, rpc {settings.rpc_url or service.manifest.rpc_url})"
     )
     print(f"API docs: {base_url}/docs")
     if settings.operator_key == DEVNET_OPERATOR_KEY:

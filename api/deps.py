@@ -1,14 +1,12 @@
-"""Request dependencies: the service, and who is calling (operator or a participant).
+"""Request dependencies: the service, and who is calling.
 
-Authorization rules live next to the routes that need them; here is only identification:
-`Authorization: Bearer <key>` is either the operator key (compared in constant time) or a
-participant's API key (looked up by its hash). Missing or unknown keys are 401.
+Identification only: `Authorization: Bearer <key>` becomes an Actor (the operator or one
+participant) through the service. What an actor may do is decided by the service's policy
+(settlement/domain/access.py), never here or in a route.
 """
 
 from __future__ import annotations
 
-import hmac
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -16,38 +14,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.schemas import ParticipantIdPath
 from settlement import errors
-from settlement.ledger.models import Participant, Trade
+from settlement.domain import access
+from settlement.domain.access import Actor
 from settlement.service import SettlementService
-
-OPERATOR = "operator"
-"""The `submitted_by` of trades the operator submits (participants are identified by id)."""
 
 bearer = HTTPBearer(
     auto_error=False,
     scheme_name="ApiKey",
     description="The operator key, or the API key a participant received when it was created.",
 )
-
-
-@dataclass(frozen=True)
-class Caller:
-    """The authenticated caller: the operator (participant is None) or one participant."""
-
-    participant: Participant | None
-
-    @property
-    def is_operator(self) -> bool:
-        return self.participant is None
-
-    @property
-    def id(self) -> str:
-        return OPERATOR if self.participant is None else self.participant.id
-
-    def is_party_to(self, trade: Trade) -> bool:
-        return self.participant is None or self.participant.id in (trade.buyer_id, trade.seller_id)
-
-    def acts_for(self, participant_id: str) -> bool:
-        return self.participant is None or self.participant.id == participant_id
 
 
 def get_service(request: Request) -> SettlementService:
@@ -58,37 +33,30 @@ def get_service(request: Request) -> SettlementService:
 ServiceDep = Annotated[SettlementService, Depends(get_service)]
 
 
-def get_caller(
+def get_actor(
     service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> Caller:
+) -> Actor:
     if credentials is None:
         raise errors.Unauthenticated("send the header Authorization: Bearer <api key>")
-    key = credentials.credentials
-    if hmac.compare_digest(key.encode(), service.settings.operator_key.encode()):
-        return Caller(participant=None)
-    participant = service.participants.authenticate(key)
-    if participant is None:
-        raise errors.Unauthenticated("unknown API key")
-    return Caller(participant=participant)
+    return service.authenticate(credentials.credentials)
 
 
-CallerDep = Annotated[Caller, Depends(get_caller)]
+ActorDep = Annotated[Actor, Depends(get_actor)]
 
 
-def require_operator(caller: CallerDep) -> Caller:
-    if not caller.is_operator:
-        raise errors.Forbidden("only the operator may do this")
-    return caller
+def operator_actor(actor: ActorDep) -> Actor:
+    """Operator-only routes refuse other callers before the body is even looked at (403, not 422)."""
+    access.require_operator(actor)
+    return actor
 
 
-OperatorDep = Annotated[Caller, Depends(require_operator)]
+OperatorDep = Annotated[Actor, Depends(operator_actor)]
 
 
-def require_self_or_operator(participant_id: ParticipantIdPath, caller: CallerDep) -> Caller:
+def actor_for_participant(participant_id: ParticipantIdPath, actor: ActorDep) -> Actor:
     """For /participants/{participant_id}/...: that participant itself, or the operator."""
-    if not caller.acts_for(participant_id):
-        raise errors.Forbidden("a participant may only see and act on its own account")
-    return caller
+    access.require_acts_for(actor, participant_id)
+    return actor
 
 
-SelfOrOperatorDep = Annotated[Caller, Depends(require_self_or_operator)]
+SelfOrOperatorDep = Annotated[Actor, Depends(actor_for_participant)]

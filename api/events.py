@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 from api.schemas import TradeEventPublic
-from settlement.engine import TradeEvent
+from settlement.views import TradeEvent
 
 log = logging.getLogger(__name__)
 

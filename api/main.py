@@ -21,8 +21,8 @@ from api.middleware import BodySizeLimit
 from api.routes import audit, events, fx_rates, health, ledger, participants, trades
 from api.webhooks import WebhookDispatcher
 from settlement.config import Settings
-from settlement.engine import TradeEvent
 from settlement.service import SettlementService
+from settlement.views import TradeEvent
 
 API_PREFIX = "/v1"
 API_VERSION = "1.0.0"
@@ -52,7 +52,8 @@ def create_app(service: SettlementService, *, run_worker: bool = True, keepalive
             webhooks.start()
             listeners.append(webhooks.publish)
         app.state.webhooks = webhooks
-        service.engine.listeners.extend(listeners)
+        for listener in listeners:
+            service.subscribe(listener)
         if run_worker:
             await asyncio.to_thread(service.start)
         try:
@@ -62,19 +63,19 @@ def create_app(service: SettlementService, *, run_worker: bool = True, keepalive
             if run_worker:
                 await asyncio.to_thread(service.stop)
             for listener in listeners:
-                service.engine.listeners.remove(listener)
+                service.unsubscribe(listener)
             if webhooks is not None:
                 await asyncio.to_thread(webhooks.stop)
 
-    app = _application(lifespan=lifespan, max_body_bytes=service.settings.max_body_bytes)
+    app = _application(lifespan=lifespan, body_max_bytes=service.settings.body_max_bytes)
     app.state.service = service
     app.state.keepalive_s = keepalive_s
     return app
 
 
-def _application(lifespan: Any, max_body_bytes: int) -> FastAPI:
+def _application(lifespan: Any, body_max_bytes: int) -> FastAPI:
     app = FastAPI(title="Stablecoin Settlement API", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=body_max_bytes)
     problems.install(app)
     v1 = APIRouter(prefix=API_PREFIX)
     for module in (health, participants, fx_rates, trades, ledger, audit, events):
@@ -86,8 +87,8 @@ def _application(lifespan: Any, max_body_bytes: int) -> FastAPI:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI document, without a service behind it (for tooling and contract tests)."""
-    default_limit = Settings.model_fields["max_body_bytes"].default  # no env, no service: pure
-    return _application(lifespan=None, max_body_bytes=default_limit).openapi()
+    default_limit = Settings.model_fields["body_max_bytes"].default  # no env, no service: pure
+    return _application(lifespan=None, body_max_bytes=default_limit).openapi()
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 import httpx
 
 from api.schemas import TradeEventPublic
-from settlement.engine import TradeEvent
+from settlement.views import TradeEvent
 
 log = logging.getLogger(__name__)
 

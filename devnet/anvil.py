@@ -18,7 +18,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from devnet.toolchain import ToolchainError, tool_path
+from devnet.toolchain import tool_path
+from settlement.errors import ToolchainError
 
 STARTUP_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 15.0

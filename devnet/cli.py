@@ -14,10 +14,9 @@ from pathlib import Path
 
 from devnet.anvil import AnvilConfig, AnvilProcess, rpc_answers, stop_pid
 from devnet.deploy import deploy
-from devnet.toolchain import ToolchainError
 from settlement.chain.client import ChainClient, connect
 from settlement.config import Settings, get_settings
-from settlement.errors import SettlementError
+from settlement.errors import SettlementError, ToolchainError
 from settlement.manifest import DeploymentManifest
 from settlement.money import format_coins
 

@@ -12,13 +12,13 @@ import subprocess
 from pathlib import Path
 
 from settlement.config import PROJECT_ROOT
+from settlement.errors import ToolchainError
 
 NODE_MODULES = PROJECT_ROOT / "node_modules"
 CONTRACTS_DIR = PROJECT_ROOT / "contracts"
 
 
-class ToolchainError(RuntimeError):
-    """A missing prerequisite, reported as a one-line instruction rather than a traceback."""
+__all__ = ["ToolchainError", "compile_contracts", "tool_path"]
 
 
 def _platform_suffix() -> str:

@@ -14,15 +14,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import Engine
-
 from settlement.config import Settings, get_settings
 from settlement.errors import SettlementError
 from settlement.money import base_units_to_coins
+from settlement.text_table import render_table
 
-if TYPE_CHECKING:  # imported where used, so `verify` never loads web3
-    from settlement.chain.client import ChainClient
+if TYPE_CHECKING:  # imported where used, so `--help` stays fast
     from settlement.reconcile import Break
+    from settlement.service import SettlementService
 
 
 @dataclass(frozen=True)
@@ -67,41 +66,22 @@ def _load(target: str) -> Callable[[list[str]], int]:
 # ---------------------------------------------------------------------------- wiring
 
 
-def open_ledger(settings: Settings) -> Engine:
-    from settlement.ledger.schema import open_database
+def open_service(settings: Settings) -> SettlementService:
+    """The one door: the CLI calls the same service as the API, as the operator."""
+    from settlement.service import SettlementService
 
-    return open_database(settings.resolved_database_url())
-
-
-def open_chain(settings: Settings) -> ChainClient:
-    """The ChainClient for the deployment in the manifest, at settings.rpc_url or the manifest's."""
-    from settlement.chain.client import ChainClient
-    from settlement.manifest import DeploymentManifest
-
-    manifest = DeploymentManifest.load(settings.manifest_path())
-    return ChainClient.from_manifest(manifest, settings.rpc_url)
+    return SettlementService(settings)
 
 
-def _index(settings: Settings, engine: Engine) -> tuple[ChainClient, str]:
-    from settlement.indexer import Indexer
-    from settlement.ledger.journal_store import JournalStore
-
-    chain = open_chain(settings)
-    result = Indexer(
-        chain,
-        engine,
-        JournalStore(engine),
-        confirmation_depth=settings.confirmation_depth,
-        chunk_blocks=settings.indexer_chunk_blocks,
-        reorg_window_blocks=settings.reorg_window_blocks,
-    ).run_until_head()
+def _index(service: SettlementService) -> str:
+    result = service.index()
     if result.to_block < result.from_block:
         summary = f"index already at block {result.to_block}"
     else:
         summary = f"indexed blocks {result.from_block}..{result.to_block}: {result.events_applied} logs applied"
     if result.reorged_blocks:
         summary += f"; undid a reorg of {result.reorged_blocks} block(s)"
-    return chain, summary
+    return summary
 
 
 # ---------------------------------------------------------------------------- commands
@@ -109,13 +89,11 @@ def _index(settings: Settings, engine: Engine) -> tuple[ChainClient, str]:
 
 def index_command(argv: list[str]) -> int:
     argparse.ArgumentParser(prog="python -m settlement index", description=SUBCOMMANDS["index"].help).parse_args(argv)
-    settings = get_settings()
-    engine = open_ledger(settings)
+    service = open_service(get_settings())
     try:
-        _, summary = _index(settings, engine)
+        print(_index(service))
     finally:
-        engine.dispose()
-    print(summary)
+        service.close()
     return EXIT_OK
 
 
@@ -125,19 +103,15 @@ def reconcile_command(argv: list[str]) -> int:
     parser.add_argument("--no-index", action="store_true", help="do not run the indexer first")
     args = parser.parse_args(argv)
 
-    from settlement.reconcile import reconcile
+    from settlement.domain.access import Actor
 
-    settings = get_settings()
-    engine = open_ledger(settings)
+    service = open_service(get_settings())
     try:
-        if args.no_index:
-            chain = open_chain(settings)
-        else:
-            chain, summary = _index(settings, engine)
-            print(summary)
-        report = reconcile(chain, engine, args.block)
+        if not args.no_index:
+            print(_index(service))
+        report = service.reconcile(Actor.operator(), block=args.block, index_first=False)
     finally:
-        engine.dispose()
+        service.close()
     if report.balanced:
         print(f"reconciled at block {report.block_number}: balanced ({report.checks} checks)")
         return EXIT_OK
@@ -145,19 +119,19 @@ def reconcile_command(argv: list[str]) -> int:
         f"reconciled at block {report.block_number}: {len(report.breaks)} break(s) in {report.checks} checks"
         " (amounts in coins)"
     )
-    print(render_table(report.breaks))
+    print(breaks_table(report.breaks))
     return EXIT_FINDINGS
 
 
 def verify_command(argv: list[str]) -> int:
     argparse.ArgumentParser(prog="python -m settlement verify", description=SUBCOMMANDS["verify"].help).parse_args(argv)
-    from settlement.ledger.journal_store import JournalStore
+    from settlement.domain.access import Actor
 
-    engine = open_ledger(get_settings())
+    service = open_service(get_settings())
     try:
-        result = JournalStore(engine).verify()
+        result = service.verify_journal(Actor.operator())
     finally:
-        engine.dispose()
+        service.close()
     if result.ok:
         print(f"journal verified: {result.entries} entries, head {result.head_hash}")
         return EXIT_OK
@@ -167,25 +141,17 @@ def verify_command(argv: list[str]) -> int:
     return EXIT_FINDINGS
 
 
-def render_table(breaks: Sequence[Break]) -> str:
+def breaks_table(breaks: Sequence[Break]) -> str:
     """Breaks as an aligned text table; amounts in coins (6 decimals), exact."""
-    header = ("KIND", "ACCOUNT", "ON CHAIN", "LEDGER", "DIFFERENCE", "DETAIL")
-    rows = [header]
-    for item in breaks:
-        rows.append(
-            (
-                item.kind,
-                item.account,
-                "-" if item.on_chain is None else str(base_units_to_coins(item.on_chain)),
-                str(base_units_to_coins(item.ledger)),
-                "-" if item.difference is None else str(base_units_to_coins(item.difference)),
-                item.detail,
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    right = {2, 3, 4}
-    lines = []
-    for row in rows:
-        cells = [cell.rjust(widths[i]) if i in right else cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])]
-        lines.append("  ".join([*cells, row[-1]]))
-    return "\n".join(lines)
+    rows = [
+        [
+            item.kind,
+            item.account,
+            "-" if item.on_chain is None else str(base_units_to_coins(item.on_chain)),
+            str(base_units_to_coins(item.ledger)),
+            "-" if item.difference is None else str(base_units_to_coins(item.difference)),
+            item.detail,
+        ]
+        for item in breaks
+    ]
+    return render_table(["KIND", "ACCOUNT", "ON CHAIN", "LEDGER", "DIFFERENCE", "DETAIL"], rows, {2, 3, 4})

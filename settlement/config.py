@@ -30,8 +30,8 @@ class Settings(BaseSettings):
     confirmation_depth: int = Field(default=0, ge=0, description="Blocks a receipt/event must be buried under.")
     receipt_poll_s: float = Field(default=0.005, gt=0)
     receipt_timeout_s: float = Field(default=60.0, gt=0)
-    max_in_flight_txs: int = Field(default=32, ge=1, le=256)
-    batch_max_trades: int = Field(default=50, ge=1, le=100)
+    in_flight_txs_max: int = Field(default=32, ge=1, le=256)
+    batch_trades_max: int = Field(default=50, ge=1, le=100)
     indexer_chunk_blocks: int = Field(default=2_000, ge=1, le=100_000)
     reorg_window_blocks: int = Field(default=64, ge=1)
 
@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     operator_key: str = DEVNET_OPERATOR_KEY
-    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    body_max_bytes: int = Field(default=64 * 1024, ge=1024)
     webhook_url: str | None = None
     webhook_secret: str = "devnet-webhook-secret"
 

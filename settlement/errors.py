@@ -221,3 +221,29 @@ class Conflict(SettlementError):
     code = "conflict"
     http_status = 409
     title = "Conflicts with an existing resource"
+
+
+# --- setup: deployment, artifacts, toolchain ----------------------------------------------------
+
+
+class SetupError(SettlementError):
+    """Something the operator must install, build or deploy first; said in one line."""
+
+    code = "setup_error"
+    http_status = 503
+    title = "The service is not set up"
+
+
+class ManifestMissing(SetupError):
+    code = "manifest_missing"
+    title = "No deployment manifest: run `python -m devnet up` first"
+
+
+class ArtifactMissing(SetupError):
+    code = "artifact_missing"
+    title = "Contract not compiled: run `forge build` (make build)"
+
+
+class ToolchainError(SetupError):
+    code = "toolchain_missing"
+    title = "A prerequisite tool is missing"

@@ -12,18 +12,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from settlement.errors import SettlementError
-
-
-class ManifestMissing(SettlementError):
-    code = "manifest_missing"
-    http_status = 503
-    title = "No deployment manifest: run `python -m devnet up` first"
+from settlement.errors import ManifestMissing
 
 
 class DeployedContract(BaseModel):
     address: str
     abi: list[dict[str, Any]]
+    enums: dict[str, list[str]] = {}  # enum name -> member names in order, from the compiler's AST
 
 
 class Account(BaseModel):

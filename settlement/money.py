@@ -4,7 +4,7 @@ Rounding rule (documented in the README): the settlement amount is
     quantity x price (trade currency) x rate_to_usd (USD per 1 unit of trade currency),
 the coin being pegged 1:1 to USD, rounded to the token's 6 decimals with ROUND_HALF_EVEN
 (banker's rounding: no systematic bias over many trades). The result must be at least one
-base unit and at most MAX_TRADE_BASE_UNITS. Floats never appear: every input is a Decimal or str.
+base unit and at most TRADE_AMOUNT_MAX_BASE_UNITS. Floats never appear: every input is a Decimal or str.
 """
 
 from __future__ import annotations
@@ -16,11 +16,19 @@ from settlement import errors
 TOKEN_DECIMALS = 6
 BASE_UNITS_PER_COIN = 10**TOKEN_DECIMALS
 # Ledger columns are 64-bit integers; one trillion coins per trade keeps every sum far below that.
-MAX_TRADE_BASE_UNITS = 10**18
+TRADE_AMOUNT_MAX_BASE_UNITS = 10**18
 # Wide enough that no realistic product of quantity x price x rate is rounded before the final step.
 _CONTEXT = Context(prec=60)
 
 SUPPORTED_CURRENCIES = frozenset({"USD", "HKD", "CNH", "CNY", "SGD", "EUR", "GBP", "JPY"})
+
+
+def supported_currency(currency: str) -> str:
+    """The currency code in upper case, or UnknownCurrency: one check for trades and FX rates."""
+    code = currency.upper()
+    if code not in SUPPORTED_CURRENCIES:
+        raise errors.UnknownCurrency(f"currency {currency!r} is not supported")
+    return code
 
 
 def to_decimal(value: Decimal | str | int) -> Decimal:
@@ -73,9 +81,9 @@ def settlement_base_units(quantity: Decimal, price: Decimal, rate_to_usd: Decima
         base_units = int((coins * BASE_UNITS_PER_COIN).quantize(Decimal(1), rounding=ROUND_HALF_EVEN))
     if base_units == 0:
         raise errors.ZeroSettlementAmount(f"{quantity} x {price} at {rate_to_usd} USD rounds to zero base units")
-    if base_units > MAX_TRADE_BASE_UNITS:
+    if base_units > TRADE_AMOUNT_MAX_BASE_UNITS:
         raise errors.AmountTooLarge(
             f"settlement amount {format_coins(base_units)} exceeds the per-trade limit "
-            f"{format_coins(MAX_TRADE_BASE_UNITS)}"
+            f"{format_coins(TRADE_AMOUNT_MAX_BASE_UNITS)}"
         )
     return base_units

@@ -12,21 +12,21 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from eth_utils.address import is_address, to_checksum_address
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from settlement import errors
+from settlement.chain.addresses import normalized_address
 from settlement.chain.client import ChainClient
+from settlement.chain.custody import Custody
 from settlement.chain.escrow_calls import EscrowCalls
-from settlement.custody import Custody
 from settlement.domain.journal import client_account, wallet_account
 from settlement.domain.trade import TradeStatus
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import ClientAccount, Participant
-from settlement.money import MAX_TRADE_BASE_UNITS
+from settlement.money import TRADE_AMOUNT_MAX_BASE_UNITS
 
 JURISDICTION_PATTERN = re.compile(r"^[A-Z]{2}$")
 API_KEY_PREFIX = "sk_"
@@ -69,16 +69,13 @@ class ParticipantDirectory:
         if not name.strip():
             raise errors.ValidationFailed("name must not be empty")
         with Session(self.db, expire_on_commit=False) as session:
-            if address is None:
-                address = self._free_devnet_address(session)
-            elif not is_address(address):
-                raise errors.ValidationFailed(f"{address!r} is not an EVM address")
+            address = normalized_address(address if address is not None else self._free_devnet_address(session))
             api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
             participant = Participant(
                 id=str(uuid.uuid4()),
                 name=name.strip(),
                 jurisdiction=jurisdiction,
-                address=to_checksum_address(address).lower(),
+                address=address,
                 api_key_hash=hash_api_key(api_key),
             )
             session.add(participant)
@@ -124,7 +121,7 @@ class ParticipantDirectory:
 
     def issue(self, participant_id: str, amount_base_units: int) -> str:
         """Mint coins to the participant's wallet (the devnet issuer's key); returns the tx hash."""
-        if not 0 < amount_base_units <= MAX_TRADE_BASE_UNITS:
+        if not 0 < amount_base_units <= TRADE_AMOUNT_MAX_BASE_UNITS:
             raise errors.ValidationFailed("amount must be positive and at most one trillion coins")
         participant = self.get(participant_id)
         if self.custody.issuer is None:

@@ -16,8 +16,11 @@ from sqlmodel import Session, col, select
 
 from settlement.chain.client import ChainClient, LockStatus
 from settlement.domain.journal import (
+    CLIENT_PREFIX,
+    ESCROW_PREFIX,
     ESCROW_UNASSIGNED_ACCOUNT,
     SUPPLY_ACCOUNT,
+    WALLET_PREFIX,
     client_account,
     escrow_account,
     wallet_account,
@@ -26,10 +29,6 @@ from settlement.domain.trade import TradeStatus
 from settlement.errors import LedgerError
 from settlement.ledger.models import ClientAccount, IndexerCursor, JournalEntry, Participant, Posting, Trade
 from settlement.money import format_coins
-
-WALLET_PREFIX = "wallet:"
-CLIENT_PREFIX = "client:"
-ESCROW_PREFIX = "escrow:"
 
 
 class BreakKind:
@@ -248,7 +247,7 @@ class _Checker:
 
     def supply(self) -> None:
         issued = -self.balances.get(SUPPLY_ACCOUNT, 0)
-        total_supply = int(self.chain.token.functions.totalSupply().call(block_identifier=self.block))
+        total_supply = self.chain.total_supply(self.block)
         self._compare(BreakKind.SUPPLY, SUPPLY_ACCOUNT, total_supply, issued, "totalSupply() vs coins issued - burnt")
         total = sum(self.balances.values())
         self.checks += 1

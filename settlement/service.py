@@ -1,48 +1,74 @@
-"""Wires the product together from settings: chain, database, engine, indexer, directory.
+"""SettlementService: the one door into the product.
 
-The API, the demo, the benchmark and the pytest plugin all build one SettlementService, so they
-run exactly the same code. `start()` runs the settlement cycle and the ledger indexer in one
-background thread; `settle_until_idle()` does the same synchronously (demo, tests, bench).
+The API, the CLI, the demo, the benchmark and the pytest plugin all build one SettlementService
+and call only its methods, so they run exactly the same code and the same authorization
+(domain/access.py). It wires the parts from settings (chain, database, intake, cycle, recovery,
+indexer, directory) and decides nothing itself: every rule lives in the domain or a service part.
+`start()` runs cycles in a background worker; `settle_until_idle()` does the same synchronously.
+
+The class is longer than our ~250-line guide on purpose: it is the door, one short method per
+thing a caller may ask, each a policy check plus a hand-off. Splitting it would give callers
+two doors.
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import text
 from sqlmodel import Session
 
 from settlement import errors
 from settlement.chain.client import ChainClient, connect
+from settlement.chain.custody import Custody
 from settlement.config import Settings
-from settlement.custody import Custody
+from settlement.domain import access
+from settlement.domain.access import Actor
 from settlement.domain.fx import DEVNET_FX_RATES, DEVNET_FX_SOURCE, FxQuote
+from settlement.domain.journal import WALLET_PREFIX, client_account, wallet_account
+from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import TradeStatus
-from settlement.engine import CycleReport, SettlementEngine
-from settlement.indexer import Indexer
+from settlement.indexer import Indexer, IndexResult
 from settlement.ledger import repository as repo
-from settlement.ledger.journal_store import JournalStore
-from settlement.ledger.models import ClientAccount, Participant, Trade, TradeTransition
+from settlement.ledger.journal_store import JournalRecord, JournalStore, VerifyResult
 from settlement.ledger.schema import open_database
 from settlement.ledger.tx_journal import SqlTxJournal
 from settlement.manifest import DeploymentManifest
-from settlement.money import SUPPORTED_CURRENCIES
-from settlement.participants import ParticipantDirectory
+from settlement.money import supported_currency
+from settlement.participants import ParticipantBalances, ParticipantDirectory
+from settlement.processing.cycle import SettlementCycle
+from settlement.processing.instructions import PartyInstructions
+from settlement.processing.intake import TradeIntake
+from settlement.processing.publisher import TradeEvent, TradeListener, TradePublisher
+from settlement.processing.recovery import Recovery
+from settlement.processing.report import CycleReport
 from settlement.reconcile import ReconciliationReport, reconcile
+from settlement.views import ClientView, ParticipantView, TradeView, TransitionView
+from settlement.worker import SettlementWorker
 
 log = logging.getLogger(__name__)
 
-IDLE_CYCLES_TO_STOP = 1
-MAX_SETTLE_ROUNDS = 50
-WORKER_ERROR_BACKOFF_S = 2.0
+SETTLE_ROUNDS_MAX = 50
 
 
-@dataclass
-class WorkerHealth:
-    last_cycle_at: datetime | None = None
-    last_error: str | None = None
+@dataclass(frozen=True)
+class ServiceHealth:
+    chain_id: int
+    latest_block: int | None
+    indexer_head: int | None
+    database_ok: bool
+    worker_last_cycle_at: datetime | None
+    worker_error: str | None
+
+    @property
+    def indexer_lag(self) -> int | None:
+        if self.latest_block is None or self.indexer_head is None:
+            return None
+        return self.latest_block - self.indexer_head
 
 
 class SettlementService:
@@ -55,7 +81,11 @@ class SettlementService:
         self.custody = Custody(
             self.chain, SqlTxJournal(self.db), settings, hold_broker_keys=settings.custodial_devnet_keys
         )
-        self.engine = SettlementEngine(self.db, self.chain, self.custody, self.journal, settings)
+        self.publisher = TradePublisher()
+        self.intake = TradeIntake(self.db, self.chain, self.custody, self.journal, settings, self.publisher)
+        self.instructions = PartyInstructions(self.db)
+        self.recovery = Recovery(self.db, self.chain, self.custody)
+        self.cycle = SettlementCycle(self.db, self.chain, self.custody, settings, self.recovery, self.publisher)
         self.indexer = Indexer(
             self.chain,
             self.db,
@@ -65,14 +95,32 @@ class SettlementService:
             reorg_window_blocks=settings.reorg_window_blocks,
         )
         self.participants = ParticipantDirectory(self.db, self.chain, self.custody, self.journal)
-        self.health = WorkerHealth()
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self.worker = SettlementWorker(self.run_cycle, settings.sweep_interval_s)
         self._cycle_lock = threading.Lock()
         self.seed_fx_rates()
 
-    # ----------------------------------------------------------------- setup
+    # ----------------------------------------------------------------- callers
+
+    def authenticate(self, api_key: str) -> Actor:
+        """The operator key (compared in constant time) or a participant's key; else Unauthenticated."""
+        if hmac.compare_digest(api_key.encode(), self.settings.operator_key.encode()):
+            return Actor.operator()
+        participant = self.participants.authenticate(api_key)
+        if participant is None:
+            raise errors.Unauthenticated("unknown API key")
+        return Actor.participant(participant.id)
+
+    def may_see_event(self, actor: Actor, event: TradeEvent) -> bool:
+        return access.may_see_trade(actor, event)
+
+    def subscribe(self, listener: TradeListener) -> None:
+        """Trade status events, published after each change is committed."""
+        self.publisher.subscribe(listener)
+
+    def unsubscribe(self, listener: TradeListener) -> None:
+        self.publisher.unsubscribe(listener)
+
+    # ----------------------------------------------------------------- FX
 
     def seed_fx_rates(self) -> None:
         """Devnet defaults for HKD, CNH, USD, SGD, only where no rate was ever recorded."""
@@ -82,11 +130,10 @@ class SettlementService:
                     repo.record_fx_rate(session, FxQuote(currency, rate, DEVNET_FX_SOURCE, datetime.now(UTC)))
             session.commit()
 
-    def record_fx_rate(self, quote: FxQuote) -> FxQuote:
+    def record_fx_rate(self, actor: Actor, quote: FxQuote) -> FxQuote:
         """Validated here, not at the edge, so every caller gets the same rules."""
-        currency = quote.currency.upper()
-        if currency not in SUPPORTED_CURRENCIES:
-            raise errors.UnknownCurrency(f"currency {quote.currency!r} is not supported")
+        access.require_operator(actor)
+        currency = supported_currency(quote.currency)
         if not quote.rate_to_usd.is_finite() or quote.rate_to_usd <= 0:
             raise errors.NonPositiveValue("rate_to_usd must be greater than zero")
         quote = FxQuote(currency, quote.rate_to_usd, quote.source, quote.as_of)
@@ -99,92 +146,208 @@ class SettlementService:
         with Session(self.db) as session:
             return repo.latest_fx_rates(session)
 
-    # ----------------------------------------------------------------- reads (for the API)
+    # ----------------------------------------------------------------- participants
 
-    def trade(self, trade_id: str) -> Trade:
-        with Session(self.db, expire_on_commit=False) as session:
-            return repo.get_trade(session, trade_id)
+    def register_participant(
+        self, actor: Actor, name: str, jurisdiction: str, address: str | None
+    ) -> tuple[ParticipantView, str]:
+        access.require_operator(actor)
+        return self.participants.register(name, jurisdiction, address)
 
-    def trades(
-        self, *, party_id: str | None, status: TradeStatus | None, after: tuple[datetime, str] | None, limit: int
-    ) -> list[Trade]:
-        with Session(self.db, expire_on_commit=False) as session:
-            return list(repo.list_trades(session, party_id=party_id, status=status, after=after, limit=limit))
-
-    def transitions(self, trade_id: str) -> list[TradeTransition]:
-        with Session(self.db, expire_on_commit=False) as session:
-            return list(repo.transitions_of(session, trade_id))
-
-    def participant_directory(self) -> list[Participant]:
+    def participant_directory(self) -> list[ParticipantView]:
         with Session(self.db, expire_on_commit=False) as session:
             return list(repo.list_participants(session))
 
-    def clients_of(self, participant_id: str) -> list[ClientAccount]:
+    def participant(self, participant_id: str) -> ParticipantView:
+        """A participant named in a path: unknown is NotFound (in a trade body it is a validation error)."""
+        try:
+            return self.participants.get(participant_id)
+        except errors.UnknownParticipant:
+            raise errors.NotFound(f"no participant {participant_id}") from None
+
+    def issue(self, actor: Actor, participant_id: str, amount_base_units: int) -> str:
+        """Mint coins to a participant's wallet; returns the tx hash. The ledger follows from the event."""
+        access.require_operator(actor)
+        self.participant(participant_id)
+        tx_hash = self.participants.issue(participant_id, amount_base_units)
+        self.worker.wake()
+        return tx_hash
+
+    def balances(self, actor: Actor, participant_id: str) -> ParticipantBalances:
+        access.require_acts_for(actor, participant_id)
+        self.participant(participant_id)
+        return self.participants.balances(participant_id)
+
+    def add_client(self, actor: Actor, participant_id: str, name: str) -> ClientView:
+        access.require_acts_for(actor, participant_id)
+        self.participant(participant_id)
+        return self.participants.add_client(participant_id, name)
+
+    def clients(self, actor: Actor, participant_id: str) -> list[ClientView]:
+        access.require_acts_for(actor, participant_id)
+        self.participant(participant_id)
         with Session(self.db, expire_on_commit=False) as session:
             return list(repo.clients_of(session, participant_id))
+
+    def allocate(self, actor: Actor, participant_id: str, client_id: str, amount_base_units: int) -> int:
+        """Earmark coins for a client; returns the client's balance after it."""
+        access.require_acts_for(actor, participant_id)
+        self.participant(participant_id)
+        try:
+            self.participants.allocate(participant_id, client_id, amount_base_units)
+        except errors.UnknownClientAccount as exc:
+            raise errors.NotFound(exc.detail) from None
+        return self.journal.balance(client_account(client_id))
+
+    # ----------------------------------------------------------------- trades
+
+    def submit_trade(self, actor: Actor, request: TradeRequest, idempotency_key: str | None) -> tuple[TradeView, bool]:
+        """Record a trade (PENDING) and wake the worker; (trade, created). A replay is created=False."""
+        if not access.may_submit(actor, request.buyer_id, request.seller_id):
+            raise errors.Forbidden("a broker may only submit trades it is the buyer or seller of")
+        trade, created = self.intake.submit(request, submitted_by=actor.id, idempotency_key=idempotency_key)
+        if created:
+            self.worker.wake()
+        return trade, created
+
+    def trade(self, actor: Actor, trade_id: str) -> TradeView:
+        with Session(self.db, expire_on_commit=False) as session:
+            trade = repo.get_trade(session, trade_id)
+        access.require_visible(actor, trade, trade_id)
+        return trade
+
+    def trades(
+        self,
+        actor: Actor,
+        *,
+        participant_id: str | None,
+        status: TradeStatus | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[TradeView]:
+        """A broker lists its own trades; the operator any participant's, or all."""
+        party = participant_id if actor.is_operator else actor.participant_id
+        with Session(self.db, expire_on_commit=False) as session:
+            return list(repo.list_trades(session, party_id=party, status=status, after=after, limit=limit))
+
+    def transitions(self, actor: Actor, trade_id: str) -> list[TransitionView]:
+        self.trade(actor, trade_id)
+        with Session(self.db, expire_on_commit=False) as session:
+            return list(repo.transitions_of(session, trade_id))
+
+    def confirm_delivery(self, actor: Actor, trade_id: str) -> TradeView:
+        trade = self.trade(actor, trade_id)
+        if not access.may_confirm(actor, trade):
+            raise errors.Forbidden("only the seller (or the operator) confirms delivery")
+        confirmed = self.instructions.confirm_delivery(trade_id)
+        self.worker.wake()
+        return confirmed
+
+    def cancel(self, actor: Actor, trade_id: str) -> TradeView:
+        trade = self.trade(actor, trade_id)
+        if not access.may_cancel(actor, trade):
+            raise errors.Forbidden("only a party to the trade (or the operator) may cancel it")
+        cancelled = self.instructions.cancel(trade_id, by_operator=actor.is_operator)
+        self.worker.wake()
+        return cancelled
+
+    # ----------------------------------------------------------------- ledger and audit
+
+    def ledger_entries(
+        self, actor: Actor, *, account: str | None, after_seq: int | None, limit: int
+    ) -> list[JournalRecord]:
+        """Journal entries in order; a broker reads only its wallet and clients (its wallet by default)."""
+        if actor.participant_id is not None:
+            participant = self.participants.get(actor.participant_id)
+            own = {wallet_account(participant.address)}
+            with Session(self.db) as session:
+                own |= {client_account(c.id) for c in repo.clients_of(session, participant.id)}
+            if account is None:
+                account = wallet_account(participant.address)
+            elif not access.may_read_account(actor, account, own):
+                raise errors.Forbidden("a broker may read only its own wallet and client accounts")
+        if account is not None and account.startswith(WALLET_PREFIX):
+            account = account.lower()
+        return self.journal.entries(account=account, after_seq=after_seq, limit=limit)
+
+    def verify_journal(self, actor: Actor) -> VerifyResult:
+        access.require_operator(actor)
+        return self.journal.verify()
+
+    def index(self) -> IndexResult:
+        """Mirror the chain into the ledger up to the confirmed head."""
+        with self._cycle_lock:
+            return self.indexer.run_until_head()
+
+    def reconcile(self, actor: Actor, *, block: int | None = None, index_first: bool = True) -> ReconciliationReport:
+        """Compare chain and ledger at one height (the indexed head by default)."""
+        access.require_operator(actor)
+        with self._cycle_lock:
+            if index_first:
+                self.indexer.run_until_head()
+            return reconcile(self.chain, self.db, block)
+
+    def health(self) -> ServiceHealth:
+        latest: int | None = None
+        try:
+            latest = self.chain.block_number()
+        except Exception as exc:  # reported as latest_block None: the chain is unreachable
+            log.warning("health: chain unreachable: %s", type(exc).__name__)
+        database_ok, indexer_head = True, None
+        try:
+            with self.db.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            cursor = self.indexer.cursor()
+            indexer_head = cursor[0] if cursor else None
+        except Exception as exc:
+            log.warning("health: database check failed: %s", type(exc).__name__)
+            database_ok = False
+        worker = self.worker.health
+        return ServiceHealth(
+            chain_id=self.chain.chain_id,
+            latest_block=latest,
+            indexer_head=indexer_head,
+            database_ok=database_ok,
+            worker_last_cycle_at=worker.last_cycle_at,
+            # The class of the last worker error only: details (hosts, SQL) stay in the server log.
+            worker_error=worker.last_error.split(":", 1)[0] if worker.last_error else None,
+        )
 
     # ----------------------------------------------------------------- cycles
 
     def run_cycle(self) -> CycleReport:
         """One settlement cycle, then mirror the chain into the ledger."""
         with self._cycle_lock:
-            report = self.engine.process_once()
+            report = self.cycle.run_once()
             self.indexer.run_once()
-            self.health.last_cycle_at = datetime.now(UTC)
+            self.worker.cycle_done()
             return report
 
     def settle_until_idle(self) -> CycleReport:
         """Cycle until nothing moves (bounded), then index to the head. For demos, tests, benches."""
         total = CycleReport()
-        for _ in range(MAX_SETTLE_ROUNDS):
+        for _ in range(SETTLE_ROUNDS_MAX):
             report = self.run_cycle()
             total.add(report)
             if report.transactions == 0 and report.failed == 0:
                 break
-        with self._cycle_lock:
-            self.indexer.run_until_head()
+        self.index()
         return total
 
     def wake(self) -> None:
-        """New work arrived (a trade, a confirm, a cancel): run a cycle now rather than at the tick."""
-        self._wake.set()
+        self.worker.wake()
 
     def recover(self) -> int:
         with self._cycle_lock:
-            return self.engine.recover()
+            return self.recovery.recover()
 
     def start(self) -> None:
-        """Recover from any crash, then run cycles in a background thread until stop()."""
+        """Recover from any crash, then run cycles in a background worker until stop()."""
         self.recover()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="settlement-worker", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.run_cycle()
-                self.health.last_error = None
-            except Exception as exc:  # keep serving; the health endpoint shows the error
-                log.exception("settlement cycle failed")
-                self.health.last_error = f"{type(exc).__name__}: {exc}"
-                self._stop.wait(WORKER_ERROR_BACKOFF_S)
-            self._wake.wait(self.settings.sweep_interval_s)
-            self._wake.clear()
-
-    # ----------------------------------------------------------------- audit
-
-    def reconcile(self) -> ReconciliationReport:
-        with self._cycle_lock:
-            self.indexer.run_until_head()
-            return reconcile(self.chain, self.db)
+        self.worker.stop()
 
     def close(self) -> None:
         self.stop()

@@ -12,9 +12,9 @@ router = APIRouter(tags=["audit"], responses=responses(401, 403))
 
 
 @router.get("/audit/verify", response_model=VerifyPublic, summary="Recompute the journal's hash chain")
-def verify(service: ServiceDep, _: OperatorDep) -> VerifyPublic:
+def verify(service: ServiceDep, actor: OperatorDep) -> VerifyPublic:
     """`ok` is false if any entry was edited, deleted, inserted or reordered; `problems` names them."""
-    result = service.journal.verify()
+    result = service.verify_journal(actor)
     return VerifyPublic(
         ok=result.ok,
         entries=result.entries,
@@ -28,6 +28,6 @@ def verify(service: ServiceDep, _: OperatorDep) -> VerifyPublic:
     response_model=ReconciliationPublic,
     summary="Compare every on-chain balance with the ledger at one block height",
 )
-def reconciliation(service: ServiceDep, _: OperatorDep) -> ReconciliationPublic:
+def reconciliation(service: ServiceDep, actor: OperatorDep) -> ReconciliationPublic:
     """Indexes to the chain head first, then reads chain and ledger at the same block."""
-    return ReconciliationPublic.of(service.reconcile())
+    return ReconciliationPublic.of(service.reconcile(actor))

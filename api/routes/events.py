@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import CallerDep
+from api.deps import ActorDep, ServiceDep
 from api.events import EventHub
 from api.problems import responses
-from settlement.engine import TradeEvent
+from settlement.views import TradeEvent
 
 router = APIRouter(tags=["events"], responses=responses(401))
 
@@ -25,16 +25,15 @@ EXAMPLE = (
     responses={200: {"description": "An event stream", "content": {"text/event-stream": {"example": EXAMPLE}}}},
     summary="Stream of trade status changes (text/event-stream)",
 )
-async def events(request: Request, caller: CallerDep) -> StreamingResponse:
+async def events(request: Request, service: ServiceDep, actor: ActorDep) -> StreamingResponse:
     """Each event is `trade.status` with the trade's new status and transaction. A comment line is
     sent every 15 s to keep proxies from closing the connection. Events are not replayed: after a
     reconnect, read current state with GET /v1/trades. `event: lagged` means this client fell too
     far behind and the stream ends."""
     hub: EventHub = request.app.state.events
-    party = caller.participant.id if caller.participant is not None else None
 
     def visible(event: TradeEvent) -> bool:
-        return party is None or party in (event.buyer_id, event.seller_id)
+        return service.may_see_event(actor, event)
 
     return StreamingResponse(
         hub.stream(visible, keepalive_s=request.app.state.keepalive_s),

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from api.deps import CallerDep, OperatorDep, ServiceDep
+from api.deps import ActorDep, OperatorDep, ServiceDep
 from api.problems import responses
 from api.schemas import FxRateCreate, FxRatePublic
 from settlement.domain.fx import FxQuote
@@ -17,12 +17,12 @@ OPERATOR_SOURCE = "operator"
 
 
 @router.post("", status_code=201, response_model=FxRatePublic, responses=responses(403), summary="Record a rate")
-def record_rate(body: FxRateCreate, service: ServiceDep, _: OperatorDep) -> FxRatePublic:
+def record_rate(body: FxRateCreate, service: ServiceDep, actor: OperatorDep) -> FxRatePublic:
     """The latest `as_of` per currency is the rate new trades use."""
     quote = FxQuote(body.currency, body.rate_to_usd, OPERATOR_SOURCE, body.as_of or datetime.now(UTC))
-    return FxRatePublic.of(service.record_fx_rate(quote))
+    return FxRatePublic.of(service.record_fx_rate(actor, quote))
 
 
 @router.get("", response_model=list[FxRatePublic], summary="The current rate of each currency")
-def current_rates(service: ServiceDep, _: CallerDep) -> list[FxRatePublic]:
+def current_rates(service: ServiceDep, _: ActorDep) -> list[FxRatePublic]:
     return [FxRatePublic.of(q) for q in service.fx_rates()]

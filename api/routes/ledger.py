@@ -6,23 +6,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import Caller, CallerDep, ServiceDep
+from api.deps import ActorDep, ServiceDep
 from api.problems import responses
 from api.schemas import JournalEntryPublic, Page
 from settlement import errors
-from settlement.domain.journal import client_account, wallet_account
-from settlement.service import SettlementService
 
 router = APIRouter(prefix="/ledger", tags=["ledger"], responses=responses(401, 422))
 
 ACCOUNT_PATTERN = r"^[a-z_]{1,20}:[0-9A-Za-z_-]{1,100}$"
-MAX_PAGE = 500
-
-
-def _own_accounts(service: SettlementService, caller: Caller) -> set[str]:
-    assert caller.participant is not None
-    clients = service.clients_of(caller.participant.id)
-    return {wallet_account(caller.participant.address), *(client_account(c.id) for c in clients)}
+PAGE_ITEMS_MAX = 500
 
 
 def _cursor(cursor: str | None) -> int | None:
@@ -41,7 +33,7 @@ def _cursor(cursor: str | None) -> int | None:
 )
 def entries(
     service: ServiceDep,
-    caller: CallerDep,
+    actor: ActorDep,
     account: Annotated[
         str | None,
         Query(
@@ -50,17 +42,9 @@ def entries(
         ),
     ] = None,
     cursor: Annotated[str | None, Query(max_length=20)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=PAGE_ITEMS_MAX)] = 100,
 ) -> Page[JournalEntryPublic]:
-    if caller.participant is not None:
-        own = _own_accounts(service, caller)
-        if account is None:
-            account = wallet_account(caller.participant.address)
-        elif account.lower() not in {a.lower() for a in own}:
-            raise errors.Forbidden("a broker may read only its own wallet and client accounts")
-    if account is not None and account.startswith("wallet:"):
-        account = account.lower()
-    records = service.journal.entries(account=account, after_seq=_cursor(cursor), limit=limit + 1)
+    records = service.ledger_entries(actor, account=account, after_seq=_cursor(cursor), limit=limit + 1)
     page, more = records[:limit], len(records) > limit
     return Page[JournalEntryPublic](
         items=[JournalEntryPublic.of(r) for r in page], next_cursor=str(page[-1].seq) if more else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CallerDep, OperatorDep, SelfOrOperatorDep, ServiceDep
+from api.deps import ActorDep, OperatorDep, SelfOrOperatorDep, ServiceDep
 from api.problems import responses
 from api.schemas import (
     AllocationCreate,
@@ -21,20 +21,7 @@ from api.schemas import (
     ParticipantPublic,
     coins,
 )
-from settlement import errors
-from settlement.domain.journal import client_account
-from settlement.ledger.models import Participant
 from settlement.money import coins_to_base_units
-from settlement.service import SettlementService
-
-
-def _existing(service: SettlementService, participant_id: str) -> Participant:
-    """A participant named in the path: unknown is 404 here (in a trade body it is a 422)."""
-    try:
-        return service.participants.get(participant_id)
-    except errors.UnknownParticipant:
-        raise errors.NotFound(f"no participant {participant_id}") from None
-
 
 router = APIRouter(prefix="/participants", tags=["participants"], responses=responses(401, 422))
 
@@ -46,21 +33,21 @@ router = APIRouter(prefix="/participants", tags=["participants"], responses=resp
     responses=responses(403, 409),
     summary="Register a broker (operator)",
 )
-def create_participant(body: ParticipantCreate, service: ServiceDep, _: OperatorDep) -> ParticipantCreated:
+def create_participant(body: ParticipantCreate, service: ServiceDep, actor: OperatorDep) -> ParticipantCreated:
     """Returns the participant's API key, once. On the devnet, no address means a fresh devnet account."""
-    participant, api_key = service.participants.register(body.name, body.jurisdiction, body.address)
+    participant, api_key = service.register_participant(actor, body.name, body.jurisdiction, body.address)
     return ParticipantCreated(**ParticipantPublic.of(participant).model_dump(), api_key=api_key)
 
 
 @router.get("", response_model=list[ParticipantPublic], summary="The participant directory")
-def list_participants(service: ServiceDep, _: CallerDep) -> list[ParticipantPublic]:
+def list_participants(service: ServiceDep, _: ActorDep) -> list[ParticipantPublic]:
     """Every broker's id, name, jurisdiction and wallet: counterparties need each other's ids."""
     return [ParticipantPublic.of(p) for p in service.participant_directory()]
 
 
 @router.get("/{participant_id}", response_model=ParticipantPublic, responses=responses(404))
-def get_participant(participant_id: ParticipantIdPath, service: ServiceDep, _: CallerDep) -> ParticipantPublic:
-    return ParticipantPublic.of(_existing(service, participant_id))
+def get_participant(participant_id: ParticipantIdPath, service: ServiceDep, _: ActorDep) -> ParticipantPublic:
+    return ParticipantPublic.of(service.participant(participant_id))
 
 
 @router.post(
@@ -69,11 +56,9 @@ def get_participant(participant_id: ParticipantIdPath, service: ServiceDep, _: C
     responses=responses(403, 404),
     summary="Mint coins to a participant's wallet (operator, as the devnet issuer)",
 )
-def issue(participant_id: ParticipantIdPath, body: IssueCreate, service: ServiceDep, _: OperatorDep) -> IssuePublic:
-    _existing(service, participant_id)
+def issue(participant_id: ParticipantIdPath, body: IssueCreate, service: ServiceDep, actor: OperatorDep) -> IssuePublic:
     amount = coins_to_base_units(body.amount)
-    tx_hash = service.participants.issue(participant_id, amount)
-    service.wake()  # mirror the mint into the ledger without waiting for the next tick
+    tx_hash = service.issue(actor, participant_id, amount)
     return IssuePublic(participant_id=participant_id, amount=coins(amount), tx_hash=tx_hash)
 
 
@@ -83,9 +68,8 @@ def issue(participant_id: ParticipantIdPath, body: IssueCreate, service: Service
     responses=responses(403, 404),
     summary="On-chain and ledger balances, escrowed amount, per-client balances",
 )
-def balances(participant_id: ParticipantIdPath, service: ServiceDep, _: SelfOrOperatorDep) -> BalancesPublic:
-    _existing(service, participant_id)
-    return BalancesPublic.of(service.participants.balances(participant_id))
+def balances(participant_id: ParticipantIdPath, service: ServiceDep, actor: SelfOrOperatorDep) -> BalancesPublic:
+    return BalancesPublic.of(service.balances(actor, participant_id))
 
 
 @router.post(
@@ -96,10 +80,9 @@ def balances(participant_id: ParticipantIdPath, service: ServiceDep, _: SelfOrOp
     summary="Open a client sub-account (the broker itself, or the operator)",
 )
 def create_client(
-    participant_id: ParticipantIdPath, body: ClientCreate, service: ServiceDep, _: SelfOrOperatorDep
+    participant_id: ParticipantIdPath, body: ClientCreate, service: ServiceDep, actor: SelfOrOperatorDep
 ) -> ClientPublic:
-    _existing(service, participant_id)
-    return ClientPublic.of(service.participants.add_client(participant_id, body.name))
+    return ClientPublic.of(service.add_client(actor, participant_id, body.name))
 
 
 @router.get(
@@ -107,9 +90,10 @@ def create_client(
     response_model=list[ClientPublic],
     responses=responses(403, 404),
 )
-def list_clients(participant_id: ParticipantIdPath, service: ServiceDep, _: SelfOrOperatorDep) -> list[ClientPublic]:
-    _existing(service, participant_id)
-    return [ClientPublic.of(c) for c in service.clients_of(participant_id)]
+def list_clients(
+    participant_id: ParticipantIdPath, service: ServiceDep, actor: SelfOrOperatorDep
+) -> list[ClientPublic]:
+    return [ClientPublic.of(c) for c in service.clients(actor, participant_id)]
 
 
 @router.post(
@@ -123,17 +107,10 @@ def allocate(
     client_id: ClientIdPath,
     body: AllocationCreate,
     service: ServiceDep,
-    _: SelfOrOperatorDep,
+    actor: SelfOrOperatorDep,
 ) -> AllocationPublic:
-    _existing(service, participant_id)
     amount = coins_to_base_units(body.amount)
-    try:
-        service.participants.allocate(participant_id, client_id, amount)
-    except errors.UnknownClientAccount as exc:
-        raise errors.NotFound(exc.detail) from None
+    client_balance = service.allocate(actor, participant_id, client_id, amount)
     return AllocationPublic(
-        participant_id=participant_id,
-        client_id=client_id,
-        amount=coins(amount),
-        client_balance=coins(service.journal.balance(client_account(client_id))),
+        participant_id=participant_id, client_id=client_id, amount=coins(amount), client_balance=coins(client_balance)
     )

@@ -15,30 +15,22 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from api.deps import Caller, CallerDep, ServiceDep
+from api.deps import ActorDep, ServiceDep
 from api.problems import responses
 from api.schemas import ID_PATTERN, Page, TradeCreate, TradeIdPath, TradePublic, TransitionPublic
 from settlement import errors
 from settlement.domain.requests import PermitSignature, TradeRequest
 from settlement.domain.trade import TradeStatus
-from settlement.ledger.models import Trade
 from settlement.money import coins_to_base_units
-from settlement.service import SettlementService
+from settlement.views import TradeView
 
 router = APIRouter(prefix="/trades", tags=["trades"], responses=responses(401, 422))
 
-MAX_PAGE = 200
+PAGE_ITEMS_MAX = 200
 REPLAY_HEADER = "Idempotent-Replayed"
 
 
-def _visible_trade(service: SettlementService, caller: Caller, trade_id: str) -> Trade:
-    trade = service.trade(trade_id)
-    if not caller.is_party_to(trade):
-        raise errors.NotFound(f"no trade {trade_id}")
-    return trade
-
-
-def encode_cursor(trade: Trade) -> str:
+def encode_cursor(trade: TradeView) -> str:
     raw = json.dumps([trade.created_at.isoformat(), trade.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -88,7 +80,7 @@ def submit_trade(
     body: TradeCreate,
     response: Response,
     service: ServiceDep,
-    caller: CallerDep,
+    actor: ActorDep,
     idempotency_key: Annotated[
         str,
         Header(
@@ -101,12 +93,8 @@ def submit_trade(
     ],
 ) -> TradePublic:
     """Validated and recorded as PENDING; the lock on chain follows asynchronously (watch the events)."""
-    if not caller.is_operator and caller.id not in (body.buyer_id, body.seller_id):
-        raise errors.Forbidden("a broker may only submit trades it is the buyer or seller of")
-    trade, created = service.engine.submit(_request(body), submitted_by=caller.id, idempotency_key=idempotency_key)
-    if created:
-        service.wake()
-    else:
+    trade, created = service.submit_trade(actor, _request(body), idempotency_key)
+    if not created:
         response.headers[REPLAY_HEADER] = "true"
     return TradePublic.of(trade)
 
@@ -114,17 +102,16 @@ def submit_trade(
 @router.get("", response_model=Page[TradePublic], summary="List trades, oldest first (cursor pagination)")
 def list_trades(
     service: ServiceDep,
-    caller: CallerDep,
+    actor: ActorDep,
     status: TradeStatus | None = None,
     participant_id: Annotated[
         str | None, Query(pattern=ID_PATTERN, description="Operator only: trades of this participant.")
     ] = None,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    limit: Annotated[int, Query(ge=1, le=PAGE_ITEMS_MAX)] = 50,
 ) -> Page[TradePublic]:
-    party = caller.id if not caller.is_operator else participant_id
     after = decode_cursor(cursor) if cursor else None
-    rows = service.trades(party_id=party, status=status, after=after, limit=limit + 1)
+    rows = service.trades(actor, participant_id=participant_id, status=status, after=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     return Page[TradePublic](
         items=[TradePublic.of(t) for t in page], next_cursor=encode_cursor(page[-1]) if more else None
@@ -132,8 +119,8 @@ def list_trades(
 
 
 @router.get("/{trade_id}", response_model=TradePublic, responses=responses(404))
-def get_trade(trade_id: TradeIdPath, service: ServiceDep, caller: CallerDep) -> TradePublic:
-    return TradePublic.of(_visible_trade(service, caller, trade_id))
+def get_trade(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> TradePublic:
+    return TradePublic.of(service.trade(actor, trade_id))
 
 
 @router.get(
@@ -142,9 +129,8 @@ def get_trade(trade_id: TradeIdPath, service: ServiceDep, caller: CallerDep) -> 
     responses=responses(404),
     summary="The trade's audit trail: every status change with its transaction",
 )
-def trade_transitions(trade_id: TradeIdPath, service: ServiceDep, caller: CallerDep) -> list[TransitionPublic]:
-    _visible_trade(service, caller, trade_id)
-    return [TransitionPublic.of(t) for t in service.transitions(trade_id)]
+def trade_transitions(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> list[TransitionPublic]:
+    return [TransitionPublic.of(t) for t in service.transitions(actor, trade_id)]
 
 
 @router.post(
@@ -154,13 +140,8 @@ def trade_transitions(trade_id: TradeIdPath, service: ServiceDep, caller: Caller
     responses=responses(403, 404, 409),
     summary="Delivery confirmed: release to the seller (seller or operator)",
 )
-def confirm_delivery(trade_id: TradeIdPath, service: ServiceDep, caller: CallerDep) -> TradePublic:
-    trade = _visible_trade(service, caller, trade_id)
-    if not caller.is_operator and caller.id != trade.seller_id:
-        raise errors.Forbidden("only the seller (or the operator) confirms delivery")
-    trade = service.engine.confirm_delivery(trade_id)
-    service.wake()
-    return TradePublic.of(trade)
+def confirm_delivery(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> TradePublic:
+    return TradePublic.of(service.confirm_delivery(actor, trade_id))
 
 
 @router.post(
@@ -170,8 +151,5 @@ def confirm_delivery(trade_id: TradeIdPath, service: ServiceDep, caller: CallerD
     responses=responses(404, 409),
     summary="Cancel before release: refund the buyer (either party or operator)",
 )
-def cancel_trade(trade_id: TradeIdPath, service: ServiceDep, caller: CallerDep) -> TradePublic:
-    _visible_trade(service, caller, trade_id)
-    trade = service.engine.cancel(trade_id, by_operator=caller.is_operator)
-    service.wake()
-    return TradePublic.of(trade)
+def cancel_trade(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> TradePublic:
+    return TradePublic.of(service.cancel(actor, trade_id))

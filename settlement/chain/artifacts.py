@@ -8,14 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from settlement.config import PROJECT_ROOT
-from settlement.errors import SettlementError
+from settlement.errors import ArtifactMissing
 
 ARTIFACTS_DIR = PROJECT_ROOT / "contracts" / "out"
-
-
-class ArtifactMissing(SettlementError):
-    code = "artifact_missing"
-    title = "Contract not compiled: run `forge build` (make build)"
 
 
 @dataclass(frozen=True)
@@ -23,6 +18,7 @@ class ContractArtifact:
     name: str
     abi: list[dict[str, Any]]
     bytecode: str
+    enums: dict[str, list[str]]
 
 
 def load_artifact(name: str, source_file: str | None = None, out_dir: Path = ARTIFACTS_DIR) -> ContractArtifact:
@@ -30,4 +26,17 @@ def load_artifact(name: str, source_file: str | None = None, out_dir: Path = ART
     if not path.exists():
         raise ArtifactMissing(f"{path} not found; compile the contracts first (make build)")
     data = json.loads(path.read_text())
-    return ContractArtifact(name=name, abi=data["abi"], bytecode=data["bytecode"]["object"])
+    return ContractArtifact(
+        name=name, abi=data["abi"], bytecode=data["bytecode"]["object"], enums=_enums(data.get("ast", {}), name)
+    )
+
+
+def _enums(ast: dict[str, Any], contract: str) -> dict[str, list[str]]:
+    """The contract's enums as the compiler saw them, so Python never hand-copies their members."""
+    found: dict[str, list[str]] = {}
+    for node in ast.get("nodes", []):
+        if node.get("nodeType") == "ContractDefinition" and node.get("name") == contract:
+            for member in node.get("nodes", []):
+                if member.get("nodeType") == "EnumDefinition":
+                    found[member["name"]] = [m["name"] for m in member["members"]]
+    return found

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import StrEnum
 from typing import Any, cast
 
 from eth_typing import BlockIdentifier, ChecksumAddress
@@ -11,19 +11,20 @@ from web3 import Web3
 from web3.contract import Contract
 
 from settlement.chain.calldata import CalldataEncoder
-from settlement.errors import ChainUnavailable
+from settlement.errors import ChainUnavailable, ManifestMissing
 from settlement.manifest import DeploymentManifest
 
 RPC_TIMEOUT_S = 30
 
 
-class LockStatus(IntEnum):
-    """Mirror of SettlementEscrow.Status."""
+class LockStatus(StrEnum):
+    """SettlementEscrow.Status by member name. The numbering comes from the manifest (the
+    compiler's AST), so reordering the Solidity enum cannot silently remap statuses here."""
 
-    NONE = 0
-    LOCKED = 1
-    RELEASED = 2
-    REFUNDED = 3
+    NONE = "None"
+    LOCKED = "Locked"
+    RELEASED = "Released"
+    REFUNDED = "Refunded"
 
 
 @dataclass(frozen=True)
@@ -48,15 +49,23 @@ class OnChainLock:
     amount_base_units: int
 
     @classmethod
-    def from_raw(cls, raw: tuple[Any, ...]) -> OnChainLock:
+    def from_raw(cls, raw: tuple[Any, ...], statuses: list[LockStatus]) -> OnChainLock:
         """Decode the escrow's getLock() tuple (payer, deadline, status, payee, amount)."""
         return cls(
             payer=str(raw[0]),
             deadline=int(raw[1]),
-            status=LockStatus(int(raw[2])),
+            status=statuses[int(raw[2])],
             payee=str(raw[3]),
             amount_base_units=int(raw[4]),
         )
+
+
+def lock_statuses(manifest: DeploymentManifest) -> list[LockStatus]:
+    """The escrow's Status members in on-chain order, as the manifest recorded them."""
+    names = manifest.escrow.enums.get("Status")
+    if not names:
+        raise ManifestMissing("the manifest lacks the escrow's Status enum; redeploy (python -m devnet reset && up)")
+    return [LockStatus(name) for name in names]
 
 
 def connect(rpc_url: str, timeout_s: float = RPC_TIMEOUT_S) -> Web3:
@@ -87,6 +96,7 @@ class ChainClient:
         self.escrow: Contract = w3.eth.contract(address=checksum(manifest.escrow.address), abi=manifest.escrow.abi)
         self.token_calldata = CalldataEncoder(manifest.token.abi)
         self.escrow_calldata = CalldataEncoder(manifest.escrow.abi)
+        self.lock_statuses = lock_statuses(manifest)
 
     @classmethod
     def from_manifest(cls, manifest: DeploymentManifest, rpc_url: str | None = None) -> ChainClient:
@@ -102,12 +112,23 @@ class ChainClient:
         spender_address = checksum(spender or self.escrow.address)
         return int(self.token.functions.allowance(checksum(owner), spender_address).call(block_identifier=block))
 
+    def total_supply(self, block: BlockIdentifier = "latest") -> int:
+        return int(self.token.functions.totalSupply().call(block_identifier=block))
+
     def total_locked(self, block: BlockIdentifier = "latest") -> int:
         return int(self.escrow.functions.totalLocked().call(block_identifier=block))
 
     def get_lock(self, trade_id: bytes, block: BlockIdentifier = "latest") -> OnChainLock:
         raw = cast(tuple[Any, ...], self.escrow.functions.getLock(trade_id).call(block_identifier=block))
-        return OnChainLock.from_raw(raw)
+        return OnChainLock.from_raw(raw, self.lock_statuses)
+
+    def last_escrow_event(self, event_name: str, trade_id: bytes) -> tuple[str | None, int | None]:
+        """(tx hash, block) of the newest escrow event of this name for the trade, if any."""
+        event = getattr(self.escrow.events, event_name)()
+        logs = event.get_logs(from_block=self.manifest.deploy_block, argument_filters={"tradeId": trade_id})
+        if not logs:
+            return None, None
+        return logs[-1]["transactionHash"].to_0x_hex(), int(logs[-1]["blockNumber"])
 
     def token_name(self) -> str:
         if not hasattr(self, "_token_name"):

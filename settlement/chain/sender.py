@@ -107,7 +107,7 @@ class TxSender:
         poll_s: float = 0.005,
         timeout_s: float = 60.0,
         confirmation_depth: int = 0,
-        max_in_flight: int = 32,
+        in_flight_txs_max: int = 32,
     ) -> None:
         self.w3 = w3
         self.account = account
@@ -118,7 +118,7 @@ class TxSender:
         self.poll_s = poll_s
         self.timeout_s = timeout_s
         self.confirmation_depth = confirmation_depth
-        self.max_in_flight = max_in_flight
+        self.in_flight_txs_max = in_flight_txs_max
         self._lock = threading.RLock()
         self._fees: tuple[float, int, int] | None = None
         self._next_nonce = self._initial_nonce()
@@ -222,7 +222,7 @@ class TxSender:
         return self.wait(record)
 
     def submit_many(self, calls: Sequence[Call], on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-        """Send calls without waiting on each, keeping at most max_in_flight unconfirmed.
+        """Send calls without waiting on each, keeping at most in_flight_txs_max unconfirmed.
 
         Why: waiting for every receipt caps throughput at one tx per poll; anvil on the other
         hand misbehaves with thousands pending, so the window is bounded.
@@ -252,7 +252,7 @@ class TxSender:
                     on_outcome(outcome)
                 continue
             in_flight.append(outcome)
-            while len(in_flight) >= self.max_in_flight:
+            while len(in_flight) >= self.in_flight_txs_max:
                 settle_oldest()
         while in_flight:
             settle_oldest()

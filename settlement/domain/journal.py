@@ -17,23 +17,26 @@ from settlement.errors import UnbalancedEntry
 GENESIS_HASH = "0" * 64
 
 # Account names. A reader of the journal can tell whose money it is from the name alone.
+WALLET_PREFIX = "wallet:"
+CLIENT_PREFIX = "client:"
+ESCROW_PREFIX = "escrow:"
 SUPPLY_ACCOUNT = "issuer:supply"
-ESCROW_UNASSIGNED_ACCOUNT = "escrow:unassigned"
+ESCROW_UNASSIGNED_ACCOUNT = ESCROW_PREFIX + "unassigned"
 
 
 def wallet_account(address: str) -> str:
     """The unallocated part of an on-chain wallet (a broker's omnibus wallet, or any other)."""
-    return f"wallet:{address.lower()}"
+    return f"{WALLET_PREFIX}{address.lower()}"
 
 
 def client_account(client_id: str) -> str:
     """A broker's client: exists only in the ledger, inside the broker's omnibus wallet."""
-    return f"client:{client_id}"
+    return f"{CLIENT_PREFIX}{client_id}"
 
 
 def escrow_account(chain_trade_id_hex: str) -> str:
     """Coins held by the escrow for one open trade."""
-    return f"escrow:{chain_trade_id_hex.lower()}"
+    return f"{ESCROW_PREFIX}{chain_trade_id_hex.lower()}"
 
 
 class EntryKind:

@@ -15,14 +15,9 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
-class GrossObligation:
-    payer_id: str
-    payee_id: str
-    amount_base_units: int
+class Obligation:
+    """payer owes payee an amount: one trade (gross) or what a cycle comes to (net)."""
 
-
-@dataclass(frozen=True)
-class NetObligation:
     payer_id: str
     payee_id: str
     amount_base_units: int
@@ -30,12 +25,12 @@ class NetObligation:
 
 @dataclass(frozen=True)
 class NettingCycle:
-    gross: tuple[GrossObligation, ...]
+    gross: tuple[Obligation, ...]
     net_positions: dict[str, int]  # positive: receives, negative: pays
-    net_obligations: tuple[NetObligation, ...]
+    net_obligations: tuple[Obligation, ...]
 
     @classmethod
-    def of(cls, obligations: Iterable[GrossObligation]) -> NettingCycle:
+    def of(cls, obligations: Iterable[Obligation]) -> NettingCycle:
         gross = tuple(obligations)
         positions: dict[str, int] = defaultdict(int)
         for o in gross:
@@ -54,17 +49,17 @@ class NettingCycle:
         return sum(o.amount_base_units for o in self.net_obligations)
 
 
-def _minimal_transfers(positions: dict[str, int]) -> tuple[NetObligation, ...]:
+def _minimal_transfers(positions: dict[str, int]) -> tuple[Obligation, ...]:
     """Greedy largest-payer-to-largest-payee matching: at most (brokers - 1) transfers."""
     payers = sorted(((-v, k) for k, v in positions.items() if v < 0), reverse=True)
     payees = sorted(((v, k) for k, v in positions.items() if v > 0), reverse=True)
-    result: list[NetObligation] = []
+    result: list[Obligation] = []
     i = j = 0
     owed = [amount for amount, _ in payers]
     due = [amount for amount, _ in payees]
     while i < len(payers) and j < len(payees):
         amount = min(owed[i], due[j])
-        result.append(NetObligation(payers[i][1], payees[j][1], amount))
+        result.append(Obligation(payers[i][1], payees[j][1], amount))
         owed[i] -= amount
         due[j] -= amount
         if owed[i] == 0:

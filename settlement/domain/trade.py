@@ -1,15 +1,20 @@
-"""The trade lifecycle as a state machine.
+"""The trade lifecycle: statuses, the transitions between them, and the parties' intents.
 
 PENDING -> LOCKED -> RELEASED | REFUNDED, and PENDING -> FAILED (with a stable error code).
 Nothing else: a released or refunded trade is final, and a failed trade never touched the chain.
+
+Beside the status, a trade carries two intents the parties expressed and the settlement cycle
+acts on: `release_requested` (delivery confirmed) and `cancel_requested`. The rules for setting
+them and for when a trade is due for its next on-chain step live here, in one place, so the
+intake, the cycle and the recovery cannot disagree about them.
 """
 
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from enum import StrEnum
-
-from eth_utils.crypto import keccak
+from typing import Protocol
 
 from settlement.errors import InvalidTransition
 
@@ -22,6 +27,25 @@ class TradeStatus(StrEnum):
     FAILED = "FAILED"
 
 
+class SettlementStep(StrEnum):
+    """The on-chain step a transaction takes for its trades (what a batch call does)."""
+
+    LOCK = "lock"
+    RELEASE = "release"
+    REFUND = "refund"
+
+    @property
+    def target(self) -> TradeStatus:
+        """The status a trade reaches when this step is mined."""
+        return _STEP_TARGETS[self]
+
+
+_STEP_TARGETS = {
+    SettlementStep.LOCK: TradeStatus.LOCKED,
+    SettlementStep.RELEASE: TradeStatus.RELEASED,
+    SettlementStep.REFUND: TradeStatus.REFUNDED,
+}
+
 ALLOWED_TRANSITIONS: dict[TradeStatus, frozenset[TradeStatus]] = {
     TradeStatus.PENDING: frozenset({TradeStatus.LOCKED, TradeStatus.FAILED}),
     TradeStatus.LOCKED: frozenset({TradeStatus.RELEASED, TradeStatus.REFUNDED}),
@@ -30,6 +54,15 @@ ALLOWED_TRANSITIONS: dict[TradeStatus, frozenset[TradeStatus]] = {
     TradeStatus.FAILED: frozenset(),
 }
 FINAL_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets)
+
+
+class TradeIntents(Protocol):
+    """What the intent rules read of a trade (the stored trade row satisfies it)."""
+
+    status: str
+    release_requested: bool
+    cancel_requested: bool
+    deadline: datetime
 
 
 def check_transition(current: TradeStatus, target: TradeStatus) -> None:
@@ -43,10 +76,46 @@ def can_cancel(status: TradeStatus) -> bool:
     return status in (TradeStatus.PENDING, TradeStatus.LOCKED)
 
 
+def confirm_is_noop(trade: TradeIntents) -> bool:
+    """Confirming again what is already released or confirmed changes nothing (a safe retry)."""
+    return trade.status == TradeStatus.RELEASED or (trade.release_requested and not trade.cancel_requested)
+
+
+def check_can_confirm(trade: TradeIntents) -> None:
+    """Delivery can be confirmed while the trade is open and nobody cancelled it."""
+    if trade.status not in (TradeStatus.PENDING, TradeStatus.LOCKED) or trade.cancel_requested:
+        raise InvalidTransition(f"trade is {trade.status}; delivery can no longer be confirmed")
+
+
+def cancel_is_noop(trade: TradeIntents) -> bool:
+    """Cancelling a refunded or already-cancelled trade changes nothing (a safe retry)."""
+    return trade.status == TradeStatus.REFUNDED or trade.cancel_requested
+
+
+def check_can_cancel(trade: TradeIntents, *, by_operator: bool) -> None:
+    """Before release; once delivery is confirmed only the operator may still cancel."""
+    if not can_cancel(TradeStatus(trade.status)):
+        raise InvalidTransition(f"trade is {trade.status}; it can no longer be cancelled")
+    if trade.release_requested and not by_operator:
+        raise InvalidTransition("delivery was confirmed; only the operator can cancel now")
+
+
+def is_due_for_release(trade: TradeIntents) -> bool:
+    return trade.status == TradeStatus.LOCKED and trade.release_requested and not trade.cancel_requested
+
+
+def is_expired(deadline: datetime, chain_now_s: int) -> bool:
+    """Past its deadline by the chain's clock (the escrow's clock is the one that counts).
+
+    A naive datetime is UTC (SQLite returns them naive; everything stored is UTC)."""
+    aware = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+    return int(aware.timestamp()) < chain_now_s
+
+
+def is_due_for_refund(trade: TradeIntents, chain_now_s: int) -> bool:
+    """Locked and either cancelled or expired: the agent refunds it (anyone could, once expired)."""
+    return trade.status == TradeStatus.LOCKED and (trade.cancel_requested or is_expired(trade.deadline, chain_now_s))
+
+
 def new_trade_id() -> str:
     return str(uuid.uuid4())
-
-
-def chain_trade_id(trade_id: str) -> bytes:
-    """The escrow's bytes32 key for a trade: keccak of our id, so it never collides across trades."""
-    return keccak(text=f"settlement-trade:{trade_id}")

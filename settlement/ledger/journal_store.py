@@ -50,7 +50,7 @@ HASHED_FIELDS = (
     "created_at",
 )
 # Renumbering by more than this is reported as an edit rather than as a shift.
-_MAX_SHIFT_DETECTED = 3
+_SHIFT_DETECTED_MAX = 3
 _VERIFY_PAGE = 5_000
 _IN_LIST_CHUNK = 500
 
@@ -382,7 +382,7 @@ class _Facts:
         intact = compute_hash(record.prev_hash, record.seq, fields, record.postings) == record.entry_hash
         written_as = None
         if not intact:
-            for shift in range(1, _MAX_SHIFT_DETECTED + 1):
+            for shift in range(1, _SHIFT_DETECTED_MAX + 1):
                 for candidate in (record.seq + shift, record.seq - shift):
                     if candidate > 0 and (
                         compute_hash(record.prev_hash, candidate, fields, record.postings) == record.entry_hash

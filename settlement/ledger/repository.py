@@ -106,6 +106,26 @@ def trades_in_status(session: Session, status: TradeStatus, limit: int) -> Seque
     ).all()
 
 
+def trades_due_for_release(session: Session, limit: int) -> Sequence[Trade]:
+    """Locked and confirmed, not cancelled: selected in SQL, so unconfirmed trades never block them."""
+    return session.exec(
+        select(Trade)
+        .where(Trade.status == TradeStatus.LOCKED, col(Trade.release_requested), ~col(Trade.cancel_requested))
+        .order_by(col(Trade.created_at), col(Trade.id))
+        .limit(limit)
+    ).all()
+
+
+def trades_due_for_refund(session: Session, chain_now: datetime, limit: int) -> Sequence[Trade]:
+    """Locked and either cancelled or past the deadline by the chain's clock."""
+    return session.exec(
+        select(Trade)
+        .where(Trade.status == TradeStatus.LOCKED, col(Trade.cancel_requested) | (col(Trade.deadline) < chain_now))
+        .order_by(col(Trade.created_at), col(Trade.id))
+        .limit(limit)
+    ).all()
+
+
 def list_trades(
     session: Session,
     *,

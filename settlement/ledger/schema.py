@@ -48,15 +48,6 @@ def upgrade_engine(engine: Engine, revision: str = "head") -> None:
         command.upgrade(alembic_config(connection), revision)
 
 
-def migrate(url: str) -> None:
-    """Bring the database at `url` to the latest revision (SQLite file or PostgreSQL)."""
-    engine = make_engine(url)
-    try:
-        upgrade_engine(engine)
-    finally:
-        engine.dispose()
-
-
 def open_database(url: str) -> Engine:
     """The engine every component uses: created, and the schema migrated to head."""
     engine = make_engine(url)

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from api.events import EventHub
-from settlement.engine import TradeEvent
 from settlement.testing.app import SettlementApp
+from settlement.views import TradeEvent
 from tests.api.support import register, submitted, trade_body
 
 WAIT_S = 30.0

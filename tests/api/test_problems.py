@@ -212,7 +212,7 @@ def test_bad_input_elsewhere(
 
 
 def test_oversized_body_is_413(idle: SettlementApp, buyer: Broker, seller: Broker) -> None:
-    limit = idle.service.settings.max_body_bytes
+    limit = idle.service.settings.body_max_bytes
     body = trade_body(buyer, seller, instrument="x" * 64)
     padded = httpx.Request("POST", "/", json={**body, "pad": "y" * limit}).read()
     with nothing_happens(idle):
@@ -224,7 +224,7 @@ def test_oversized_body_is_413(idle: SettlementApp, buyer: Broker, seller: Broke
 
 def test_oversized_chunked_body_is_413(idle: SettlementApp, buyer: Broker) -> None:
     """No Content-Length: the limit is enforced while the body streams in."""
-    limit = idle.service.settings.max_body_bytes
+    limit = idle.service.settings.body_max_bytes
 
     def chunks() -> Iterator[bytes]:
         yield b'{"trade_ref": "'

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from api.webhooks import SIGNATURE_HEADER, WebhookDispatcher, verify
-from settlement.engine import TradeEvent
 from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.devnet import Devnet
+from settlement.views import TradeEvent
 from tests.api.support import register, submitted, trade_body
 
 SECRET = "whsec-test-secret"

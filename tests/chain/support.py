@@ -278,10 +278,8 @@ class Env:
             tx_counts={p.name: int(r[3]) for p, r in zip(parties, per_party, strict=True)},
             escrow_balance=int(rest[0]),
             total_locked=int(rest[1]),
-            locks={tid: _lock(raw) for tid, raw in zip(trade_ids, rest[2:], strict=True)},
+            locks={
+                tid: OnChainLock.from_raw(raw, self.chain.lock_statuses)
+                for tid, raw in zip(trade_ids, rest[2:], strict=True)
+            },
         )
-
-
-def _lock(raw: tuple[Any, ...]) -> OnChainLock:
-    """The same decoding ChainClient.get_lock does, for a getLock result read in a batch."""
-    return OnChainLock.from_raw(raw)

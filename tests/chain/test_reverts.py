@@ -464,4 +464,4 @@ def test_fee_on_transfer_token_is_rejected_with_transfer_shortfall(env: Env) -> 
     assert caught.value.context == {"revert": "TransferShortfall", "args": [str(AMOUNT), str(AMOUNT * 99 // 100)]}
     assert balances() == before == (AMOUNT, 0, 0)
     assert int(escrow.functions.totalLocked().call()) == 0
-    assert LockStatus(int(escrow.functions.statusOf(tid).call())) is LockStatus.NONE
+    assert int(escrow.functions.statusOf(tid).call()) == env.chain.lock_statuses.index(LockStatus.NONE)

@@ -27,7 +27,7 @@ def main(phase: str, crash_at: str, trade_id: str) -> None:
     service = SettlementService(Settings())
     service.recover()
     if phase == "release":
-        service.engine.confirm_delivery(trade_id)
+        service.instructions.confirm_delivery(trade_id)
     service.settle_until_idle()
     service.close()
 

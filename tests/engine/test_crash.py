@@ -15,6 +15,7 @@ import pytest
 from sqlmodel import Session
 
 from settlement.config import PROJECT_ROOT, Settings
+from settlement.domain.access import Actor
 from settlement.domain.trade import TradeStatus
 from settlement.ledger import repository as repo
 from settlement.service import SettlementService
@@ -57,7 +58,7 @@ def events_for(devnet: Devnet, event_name: str, trade_key: bytes) -> int:
 def test_killed_worker_restarts_and_settles_exactly_once(
     settings: Settings, service: SettlementService, brokers: Brokers, isolated_devnet: Devnet, crash_at: str
 ) -> None:
-    trade, _ = service.engine.submit(hkd_trade(brokers, f"crash-{crash_at}"), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, f"crash-{crash_at}"), brokers.hk.id)
     key = bytes.fromhex(trade.chain_trade_id[2:])
     payee_before = service.chain.balance_of(brokers.sg.address)
     service.close()  # the worker processes own the database from here on
@@ -78,7 +79,7 @@ def test_killed_worker_restarts_and_settles_exactly_once(
         with Session(restarted.db) as session:
             assert repo.get_trade(session, trade.id).status == TradeStatus.RELEASED
         assert restarted.chain.balance_of(brokers.sg.address) == payee_before + trade.settlement_amount_base_units
-        report = restarted.reconcile()
+        report = restarted.reconcile(Actor.operator())
         assert report.balanced, report.breaks
     finally:
         restarted.close()

@@ -11,6 +11,7 @@ from sqlmodel import Session, func, select
 from settlement import errors
 from settlement.chain.client import LockStatus
 from settlement.chain.sender import Call
+from settlement.domain.access import Actor
 from settlement.domain.journal import client_account, escrow_account, wallet_account
 from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import TradeStatus
@@ -59,7 +60,7 @@ def test_lock_then_release_moves_coins_and_mirrors_ledger(service: SettlementSer
     payer_before = chain.balance_of(brokers.hk.address)
     payee_before = chain.balance_of(brokers.sg.address)
 
-    trade, created = service.engine.submit(hkd_trade(brokers, "T-1"), brokers.hk.id)
+    trade, created = service.intake.submit(hkd_trade(brokers, "T-1"), brokers.hk.id)
     amount = trade.settlement_amount_base_units
     assert created and trade.status == TradeStatus.PENDING
     assert amount == 4_874_354_100  # 100 x 380.20 HKD x 0.128205, half-even to 6 dp
@@ -73,7 +74,7 @@ def test_lock_then_release_moves_coins_and_mirrors_ledger(service: SettlementSer
     assert chain.balance_of(brokers.sg.address) == payee_before  # nothing paid before delivery
     assert service.journal.balance(escrow_account(trade.chain_trade_id)) == amount
 
-    service.engine.confirm_delivery(trade.id)
+    service.instructions.confirm_delivery(trade.id)
     service.settle_until_idle()
     released = reload(service, trade.id)
     assert released.status == TradeStatus.RELEASED and released.release_tx_hash
@@ -86,26 +87,26 @@ def test_lock_then_release_moves_coins_and_mirrors_ledger(service: SettlementSer
     with Session(service.db) as session:
         trail = [(t.from_status, t.to_status) for t in repo.transitions_of(session, trade.id)]
     assert trail == [("", "PENDING"), ("PENDING", "LOCKED"), ("LOCKED", "RELEASED")]
-    report = service.reconcile()
+    report = service.reconcile(Actor.operator())
     assert report.balanced, report.breaks
 
 
 def test_cancel_after_lock_refunds_payer(service: SettlementService, brokers: Brokers) -> None:
     payer_before = service.chain.balance_of(brokers.hk.address)
-    trade, _ = service.engine.submit(hkd_trade(brokers, "T-cancel"), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "T-cancel"), brokers.hk.id)
     service.settle_until_idle()
-    service.engine.cancel(trade.id, by_operator=False)
+    service.instructions.cancel(trade.id, by_operator=False)
     service.settle_until_idle()
     refunded = reload(service, trade.id)
     assert refunded.status == TradeStatus.REFUNDED and refunded.refund_tx_hash
     assert service.chain.get_lock(chain_key(trade)).status == LockStatus.REFUNDED
     assert service.chain.balance_of(brokers.hk.address) == payer_before
-    assert service.reconcile().balanced
+    assert service.reconcile(Actor.operator()).balanced
 
 
 def test_cancel_before_lock_fails_without_touching_chain(service: SettlementService, brokers: Brokers) -> None:
-    trade, _ = service.engine.submit(hkd_trade(brokers, "T-early"), brokers.hk.id)
-    service.engine.cancel(trade.id, by_operator=False)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "T-early"), brokers.hk.id)
+    service.instructions.cancel(trade.id, by_operator=False)
     service.settle_until_idle()
     failed = reload(service, trade.id)
     assert failed.status == TradeStatus.FAILED and failed.error_code == "cancelled_before_lock"
@@ -116,7 +117,7 @@ def test_expired_lock_is_swept_and_refunded(
     service: SettlementService, brokers: Brokers, isolated_devnet: Devnet
 ) -> None:
     deadline = datetime.fromtimestamp(service.chain.latest_timestamp(), UTC) + timedelta(minutes=5)
-    trade, _ = service.engine.submit(hkd_trade(brokers, "T-late", deadline=deadline), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "T-late", deadline=deadline), brokers.hk.id)
     service.settle_until_idle()
     assert reload(service, trade.id).status == TradeStatus.LOCKED
 
@@ -126,43 +127,43 @@ def test_expired_lock_is_swept_and_refunded(
     isolated_devnet.increase_time(600)
     service.settle_until_idle()
     assert reload(service, trade.id).status == TradeStatus.REFUNDED
-    assert service.reconcile().balanced
+    assert service.reconcile(Actor.operator()).balanced
 
 
 def test_confirm_after_deadline_still_ends_refunded(
     service: SettlementService, brokers: Brokers, isolated_devnet: Devnet
 ) -> None:
     deadline = datetime.fromtimestamp(service.chain.latest_timestamp(), UTC) + timedelta(minutes=5)
-    trade, _ = service.engine.submit(hkd_trade(brokers, "T-too-late", deadline=deadline), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "T-too-late", deadline=deadline), brokers.hk.id)
     service.settle_until_idle()
     isolated_devnet.increase_time(600)
-    service.engine.confirm_delivery(trade.id)
+    service.instructions.confirm_delivery(trade.id)
     service.settle_until_idle()
     assert reload(service, trade.id).status == TradeStatus.REFUNDED
 
 
 def test_many_trades_settle_in_batches(service: SettlementService, brokers: Brokers) -> None:
     trades = [
-        service.engine.submit(hkd_trade(brokers, f"B-{i}", quantity=Decimal(i + 1)), brokers.hk.id)[0]
+        service.intake.submit(hkd_trade(brokers, f"B-{i}", quantity=Decimal(i + 1)), brokers.hk.id)[0]
         for i in range(12)
     ]
     report = service.settle_until_idle()
     assert report.locked == 12
     assert report.transactions <= 3  # one approval + one lockBatch (+ slack), not twelve locks
     for trade in trades:
-        service.engine.confirm_delivery(trade.id)
+        service.instructions.confirm_delivery(trade.id)
     report = service.settle_until_idle()
     assert report.released == 12 and report.transactions == 1
     netting = report.netting()  # all twelve go HK -> SG: one net obligation for the gross sum
     assert netting.gross_base_units == sum(t.settlement_amount_base_units for t in trades)
     assert [(o.payer_id, o.payee_id) for o in netting.net_obligations] == [(brokers.hk.id, brokers.sg.id)]
     assert service.chain.total_locked() == 0
-    assert service.reconcile().balanced
+    assert service.reconcile(Actor.operator()).balanced
 
 
 def test_one_bad_trade_does_not_block_its_batch(service: SettlementService, brokers: Brokers) -> None:
-    good = [service.engine.submit(hkd_trade(brokers, f"G-{i}"), brokers.hk.id)[0] for i in range(3)]
-    bad, _ = service.engine.submit(
+    good = [service.intake.submit(hkd_trade(brokers, f"G-{i}"), brokers.hk.id)[0] for i in range(3)]
+    bad, _ = service.intake.submit(
         hkd_trade(brokers, "bad", buyer_id=brokers.cn.id, seller_id=brokers.sg.id), brokers.cn.id
     )
     # The payer is blacklisted after acceptance: its lock will revert inside the batch.
@@ -175,14 +176,14 @@ def test_one_bad_trade_does_not_block_its_batch(service: SettlementService, brok
 
 
 def test_release_to_blacklisted_payee_keeps_lock_and_says_why(service: SettlementService, brokers: Brokers) -> None:
-    trade, _ = service.engine.submit(hkd_trade(brokers, "T-bl"), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "T-bl"), brokers.hk.id)
     service.settle_until_idle()
     token_admin(service, "addBlackList", brokers.sg.address)
-    service.engine.confirm_delivery(trade.id)
+    service.instructions.confirm_delivery(trade.id)
     service.settle_until_idle()
     stuck = reload(service, trade.id)
     assert stuck.status == TradeStatus.LOCKED and stuck.error_code == "blacklisted"
-    service.engine.cancel(trade.id, by_operator=True)
+    service.instructions.cancel(trade.id, by_operator=True)
     service.settle_until_idle()
     assert reload(service, trade.id).status == TradeStatus.REFUNDED
 
@@ -192,26 +193,26 @@ def test_client_sub_accounts_follow_the_trade(service: SettlementService, broker
     seller_client = service.participants.add_client(brokers.sg.id, "SG client B")
     service.indexer.run_until_head()
     service.participants.allocate(brokers.hk.id, buyer_client.id, 10_000 * 10**6)
-    trade, _ = service.engine.submit(
+    trade, _ = service.intake.submit(
         hkd_trade(brokers, "T-client", buyer_client_id=buyer_client.id, seller_client_id=seller_client.id),
         brokers.hk.id,
     )
     service.settle_until_idle()
-    service.engine.confirm_delivery(trade.id)
+    service.instructions.confirm_delivery(trade.id)
     service.settle_until_idle()
     amount = trade.settlement_amount_base_units
     assert service.journal.balance(client_account(buyer_client.id)) == 10_000 * 10**6 - amount
     assert service.journal.balance(client_account(seller_client.id)) == amount
     balances = service.participants.balances(brokers.hk.id)
     assert balances.on_chain_base_units == balances.ledger_base_units
-    assert service.reconcile().balanced
+    assert service.reconcile(Actor.operator()).balanced
 
 
 def test_submission_is_idempotent_per_key(service: SettlementService, brokers: Brokers) -> None:
-    first, created = service.engine.submit(hkd_trade(brokers, "T-idem"), brokers.hk.id, "key-1")
-    again, created_again = service.engine.submit(hkd_trade(brokers, "T-idem"), brokers.hk.id, "key-1")
+    first, created = service.intake.submit(hkd_trade(brokers, "T-idem"), brokers.hk.id, "key-1")
+    again, created_again = service.intake.submit(hkd_trade(brokers, "T-idem"), brokers.hk.id, "key-1")
     assert created and not created_again and again.id == first.id
     with pytest.raises(errors.IdempotencyConflict):
-        service.engine.submit(hkd_trade(brokers, "T-idem", price=Decimal("1")), brokers.hk.id, "key-1")
+        service.intake.submit(hkd_trade(brokers, "T-idem", price=Decimal("1")), brokers.hk.id, "key-1")
     with Session(service.db) as session:
         assert session.exec(select(func.count()).select_from(Trade)).one() == 1

@@ -12,6 +12,7 @@ from sqlmodel import Session, func, select
 
 from settlement import errors
 from settlement.chain.permits import sign_permit
+from settlement.domain.access import Actor
 from settlement.domain.requests import PermitSignature, TradeRequest
 from settlement.domain.trade import TradeStatus
 from settlement.ledger.models import JournalEntry, Participant, Trade
@@ -109,7 +110,7 @@ def test_bad_trade_is_rejected_and_leaves_no_trace(
     before = counts(service)
 
     with pytest.raises(error) as info:
-        service.engine.submit(hkd_trade(brokers, f"bad-{name}", **overrides), brokers.hk.id)
+        service.intake.submit(hkd_trade(brokers, f"bad-{name}", **overrides), brokers.hk.id)
 
     assert info.value.code == code
     service.settle_until_idle()
@@ -123,7 +124,7 @@ def test_non_custodial_payer_without_allowance_is_rejected(
     service.indexer.run_until_head()
     before = counts(service)
     with pytest.raises(errors.InsufficientAllowance) as info:
-        service.engine.submit(hkd_trade(brokers, "no-allowance", buyer_id=payer.id), payer.id)
+        service.intake.submit(hkd_trade(brokers, "no-allowance", buyer_id=payer.id), payer.id)
     assert info.value.code == "insufficient_allowance"
     assert counts(service) == before
 
@@ -136,7 +137,7 @@ def test_permit_signed_by_someone_else_is_rejected(
     deadline = service.chain.latest_timestamp() + 3600
     forged = sign_permit(service.chain, impostor, 10_000 * 10**6, deadline)
     with pytest.raises(errors.InvalidPermit):
-        service.engine.submit(hkd_trade(brokers, "forged", buyer_id=payer.id, permit=forged), payer.id)
+        service.intake.submit(hkd_trade(brokers, "forged", buyer_id=payer.id, permit=forged), payer.id)
 
 
 def test_permit_lock_never_needs_the_payers_key(
@@ -146,18 +147,18 @@ def test_permit_lock_never_needs_the_payers_key(
     deadline = service.chain.latest_timestamp() + 3600
     permit: PermitSignature = sign_permit(service.chain, account, 10_000 * 10**6, deadline)
     request: TradeRequest = hkd_trade(brokers, "permit", buyer_id=payer.id, permit=permit)
-    trade, _ = service.engine.submit(request, payer.id)
+    trade, _ = service.intake.submit(request, payer.id)
     service.settle_until_idle()
     with Session(service.db) as session:
         locked = session.get(Trade, trade.id)
         assert locked is not None and locked.status == TradeStatus.LOCKED
     assert service.chain.w3.eth.get_transaction_count(account.address) == 0  # the broker sent nothing
     assert service.chain.permit_nonce(account.address) == 1
-    assert service.reconcile().balanced
+    assert service.reconcile(Actor.operator()).balanced
 
 
 def test_deadline_default_is_the_settlement_window(service: SettlementService, brokers: Brokers) -> None:
-    trade, _ = service.engine.submit(hkd_trade(brokers, "default-deadline"), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "default-deadline"), brokers.hk.id)
     expected = datetime.now(UTC) + timedelta(seconds=service.settings.default_settlement_window_s)
     deadline = trade.deadline if trade.deadline.tzinfo else trade.deadline.replace(tzinfo=UTC)
     assert abs((deadline - expected).total_seconds()) < 120

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
+from settlement.domain.access import Actor
 from settlement.domain.trade import TradeStatus
 from settlement.ledger import repository as repo
 from settlement.service import SettlementService
@@ -35,14 +36,14 @@ def test_receipt_timeout_leaves_trade_pending_then_recovers_it(
     impatient_service: SettlementService, impatient_brokers: Brokers, isolated_devnet: Devnet
 ) -> None:
     service, brokers = impatient_service, impatient_brokers
-    service.engine.submit(hkd_trade(brokers, "warm-up"), brokers.hk.id)
+    service.intake.submit(hkd_trade(brokers, "warm-up"), brokers.hk.id)
     service.settle_until_idle()  # approves the escrow once, so only the lock is in question below
 
-    trade, _ = service.engine.submit(hkd_trade(brokers, "stalled"), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "stalled"), brokers.hk.id)
     key = bytes.fromhex(trade.chain_trade_id[2:])
     isolated_devnet.rpc("evm_setAutomine", False)
     try:
-        report = service.engine.process_once()  # the lock is sent but never mined in time
+        report = service.cycle.run_once()  # the lock is sent but never mined in time
     finally:
         isolated_devnet.rpc("evm_setAutomine", True)
     assert report.locked == 0 and report.failed == 0
@@ -56,4 +57,4 @@ def test_receipt_timeout_leaves_trade_pending_then_recovers_it(
     with Session(service.db) as session:
         assert repo.get_trade(session, trade.id).status == TradeStatus.LOCKED
     assert events_for(isolated_devnet, "Locked", key) == 1
-    assert service.reconcile().balanced
+    assert service.reconcile(Actor.operator()).balanced

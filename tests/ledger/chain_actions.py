@@ -12,7 +12,7 @@ from web3.types import TxReceipt
 
 from settlement.chain.reverts import RevertDecoder
 from settlement.chain.sender import Call, MemoryTxJournal, TxSender
-from settlement.domain.trade import chain_trade_id
+from settlement.chain.trade_ids import chain_trade_id
 from settlement.manifest import Account as ManifestAccount
 from settlement.testing.devnet import Devnet
 

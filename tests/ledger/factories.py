@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from settlement.domain.trade import TradeStatus, chain_trade_id, new_trade_id
+from settlement.chain.trade_ids import chain_trade_id
+from settlement.domain.trade import TradeStatus, new_trade_id
 from settlement.ledger.models import ClientAccount, Participant, Trade
 
 

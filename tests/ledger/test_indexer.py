@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from settlement.chain.client import ChainClient
+from settlement.chain.trade_ids import chain_trade_id
 from settlement.domain.journal import (
     ESCROW_UNASSIGNED_ACCOUNT,
     SUPPLY_ACCOUNT,
@@ -18,7 +19,7 @@ from settlement.domain.journal import (
     escrow_account,
     wallet_account,
 )
-from settlement.domain.trade import TradeStatus, chain_trade_id
+from settlement.domain.trade import TradeStatus
 from settlement.indexer import Indexer, ReorgTooDeep
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.schema import open_database

@@ -12,7 +12,16 @@ from sqlmodel import SQLModel
 
 import settlement.ledger.models  # noqa: F401  - registers the tables
 from settlement.ledger.db import make_engine
-from settlement.ledger.schema import migrate
+from settlement.ledger.schema import upgrade_engine
+
+
+def migrate(url: str) -> None:
+    """Bring the database at `url` to the latest revision, the way a second process opening it would."""
+    engine = make_engine(url)
+    try:
+        upgrade_engine(engine)
+    finally:
+        engine.dispose()
 
 
 def test_migration_creates_the_model_tables_and_columns(engine: Engine) -> None:

@@ -14,10 +14,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from settlement.chain.trade_ids import chain_trade_id
 from settlement.cli import main
 from settlement.config import PROJECT_ROOT, get_settings
 from settlement.domain.journal import client_account, escrow_account, wallet_account
-from settlement.domain.trade import TradeStatus, chain_trade_id
+from settlement.domain.trade import TradeStatus
 from settlement.indexer import Indexer
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import ClientAccount, Participant

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from settlement import errors
 from settlement.money import (
-    MAX_TRADE_BASE_UNITS,
+    TRADE_AMOUNT_MAX_BASE_UNITS,
     base_units_to_coins,
     coins_to_base_units,
     format_coins,
@@ -61,7 +61,7 @@ def test_settlement_amount_rejects(quantity: Decimal, price: Decimal, rate: Deci
 
 
 def test_limit_is_inclusive() -> None:
-    assert settlement_base_units(D("1000000000000"), D("1"), D("1")) == MAX_TRADE_BASE_UNITS
+    assert settlement_base_units(D("1000000000000"), D("1"), D("1")) == TRADE_AMOUNT_MAX_BASE_UNITS
 
 
 def test_floats_are_refused() -> None:
@@ -80,7 +80,7 @@ def test_coins_with_more_than_six_decimals_are_refused_not_rounded() -> None:
         coins_to_base_units("1.0000001")
 
 
-@given(st.integers(min_value=0, max_value=MAX_TRADE_BASE_UNITS))
+@given(st.integers(min_value=0, max_value=TRADE_AMOUNT_MAX_BASE_UNITS))
 def test_base_units_round_trip_through_coin_strings(base_units: int) -> None:
     assert coins_to_base_units(format_coins(base_units)) == base_units
     assert coins_to_base_units(base_units_to_coins(base_units)) == base_units

@@ -8,20 +8,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from settlement.domain.netting import GrossObligation, NettingCycle
+from settlement.domain.netting import NettingCycle, Obligation
 
 BROKERS = ["HK", "CN-HK", "SG", "US"]
 
 obligations = st.lists(
     st.tuples(st.sampled_from(BROKERS), st.sampled_from(BROKERS), st.integers(1, 10**12))
     .filter(lambda t: t[0] != t[1])
-    .map(lambda t: GrossObligation(*t)),
+    .map(lambda t: Obligation(*t)),
     max_size=60,
 )
 
 
 @given(obligations)
-def test_net_obligations_settle_every_position(gross: list[GrossObligation]) -> None:
+def test_net_obligations_settle_every_position(gross: list[Obligation]) -> None:
     cycle = NettingCycle.of(gross)
     assert sum(cycle.net_positions.values()) == 0
     settled: dict[str, int] = defaultdict(int)
@@ -35,20 +35,20 @@ def test_net_obligations_settle_every_position(gross: list[GrossObligation]) -> 
 
 
 def test_a_round_trip_nets_to_nothing() -> None:
-    cycle = NettingCycle.of([GrossObligation("HK", "SG", 500), GrossObligation("SG", "HK", 500)])
+    cycle = NettingCycle.of([Obligation("HK", "SG", 500), Obligation("SG", "HK", 500)])
     assert cycle.net_obligations == ()
     assert cycle.gross_base_units == 1000
 
 
 def test_a_chain_nets_to_one_transfer() -> None:
-    cycle = NettingCycle.of([GrossObligation("HK", "CN-HK", 300), GrossObligation("CN-HK", "SG", 300)])
+    cycle = NettingCycle.of([Obligation("HK", "CN-HK", 300), Obligation("CN-HK", "SG", 300)])
     assert [(o.payer_id, o.payee_id, o.amount_base_units) for o in cycle.net_obligations] == [("HK", "SG", 300)]
 
 
 @pytest.mark.parametrize(
     "bad",
-    [GrossObligation("HK", "HK", 1), GrossObligation("HK", "SG", 0), GrossObligation("HK", "SG", -5)],
+    [Obligation("HK", "HK", 1), Obligation("HK", "SG", 0), Obligation("HK", "SG", -5)],
 )
-def test_unsettleable_obligations_are_refused(bad: GrossObligation) -> None:
+def test_unsettleable_obligations_are_refused(bad: Obligation) -> None:
     with pytest.raises(ValueError):
         NettingCycle.of([bad])

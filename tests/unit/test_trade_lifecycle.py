@@ -6,12 +6,12 @@ import itertools
 
 import pytest
 
+from settlement.chain.trade_ids import chain_trade_id
 from settlement.domain.trade import (
     ALLOWED_TRANSITIONS,
     FINAL_STATUSES,
     TradeStatus,
     can_cancel,
-    chain_trade_id,
     check_transition,
     new_trade_id,
 )

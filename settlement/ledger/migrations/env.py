@@ -1,6 +1,6 @@
 """Alembic environment, configured from code (settlement.ledger.schema), not from an alembic.ini.
 
-schema.migrate() hands over an open connection in ``config.attributes["connection"]`` so the
+schema.upgrade_engine() hands over an open connection in ``config.attributes["connection"]`` so the
 migration runs inside the caller's transaction and sees the caller's search_path; the schema
 for alembic's own version table comes the same way, so it lands next to the tables it describes.
 """

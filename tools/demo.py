@@ -41,6 +41,7 @@ from settlement.chain.client import connect
 from settlement.config import Settings, get_settings
 from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.devnet import Devnet
+from settlement.text_table import render_table as table
 
 POLL_S = 0.2
 WAIT_S = 60.0
@@ -146,18 +147,6 @@ def wait_until(what: str, check: Callable[[], bool], timeout_s: float = WAIT_S) 
         if time.monotonic() > deadline:
             raise DemoFailed(f"timed out after {timeout_s:.0f}s waiting for {what}")
         time.sleep(POLL_S)
-
-
-def table(headers: list[str], rows: list[list[str]], right: set[int] | None = None) -> str:
-    right = right or set()
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        )
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in rows)])
 
 
 def short(value: str | None, keep: int = 10) -> str:

@@ -48,7 +48,7 @@ class Custody:
             poll_s=self.settings.receipt_poll_s,
             timeout_s=self.settings.receipt_timeout_s,
             confirmation_depth=self.settings.confirmation_depth,
-            max_in_flight=self.settings.max_in_flight_txs,
+            in_flight_txs_max=self.settings.in_flight_txs_max,
         )
 
     def holds_key(self, address: str) -> bool:

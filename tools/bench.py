@@ -29,14 +29,13 @@ from hexbytes import HexBytes
 from web3 import Web3
 
 from settlement.chain.client import checksum
+from settlement.chain.trade_ids import chain_trade_id
 from settlement.config import Settings
+from settlement.domain.access import Actor
 from settlement.domain.requests import TradeRequest
-from settlement.domain.trade import chain_trade_id
-from settlement.indexer import Indexer
-from settlement.ledger.journal_store import JournalStore
-from settlement.ledger.schema import open_database
 from settlement.service import SettlementService
 from settlement.testing.devnet import Devnet
+from settlement.text_table import render_table
 
 BROKERS = 6
 CURRENCIES = ("HKD", "CNH", "USD", "SGD")
@@ -87,10 +86,10 @@ def engine_run(service: SettlementService, trades: int) -> tuple[float, int, int
             price=Decimal("12.34"),
             currency=CURRENCIES[i % len(CURRENCIES)],
         )
-        accepted.append(service.engine.submit(request, buyer.id)[0])
+        accepted.append(service.submit_trade(Actor.participant(buyer.id), request, None)[0])
     report = service.settle_until_idle()
     for trade in accepted:
-        service.engine.confirm_delivery(trade.id)
+        service.confirm_delivery(Actor.operator(), trade.id)
     report.add(service.settle_until_idle())
     seconds = time.perf_counter() - started
     assert report.locked == trades and report.released == trades, report
@@ -161,7 +160,7 @@ def flood_transfers(devnet: Devnet, count: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m settlement.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--trades", type=int, default=1_000)
     parser.add_argument("--naive-trades", type=int, default=100, help="baseline sample (rate extrapolates)")
     parser.add_argument("--events", type=int, default=10_000)
@@ -214,21 +213,21 @@ def main(argv: list[str] | None = None) -> int:
         )
         if existing_logs < args.events:
             flood_transfers(devnet, args.events - existing_logs)
-        fresh = open_database(f"sqlite:///{workdir / 'replay.db'}")
-        indexer = Indexer(
-            devnet.chain(), fresh, JournalStore(fresh), confirmation_depth=0, chunk_blocks=2_000, reorg_window_blocks=64
+        replay = SettlementService(
+            settings.model_copy(update={"database_url": f"sqlite:///{workdir / 'replay.db'}"}), manifest=devnet.manifest
         )
         started = time.perf_counter()
-        result = indexer.run_until_head()
+        result = replay.index()
         index_seconds = time.perf_counter() - started
         rows += [
             Row("indexer: events ingested into an empty ledger", f"{result.events_applied:,}"),
             Row("indexer: events/s", f"{result.events_applied / index_seconds:,.0f}", f"{index_seconds:.1f} s"),
         ]
+        replay.close()
 
         service = SettlementService(settings, manifest=devnet.manifest)
         started = time.perf_counter()
-        report = service.reconcile()
+        report = service.reconcile(Actor.operator())
         rows.append(
             Row(
                 "reconcile after the run",
@@ -242,13 +241,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nmachine: {machine()}")
     print(
-        f"chain: anvil (fresh, automine) | database: SQLite file | batch {settings.batch_max_trades} trades, window {settings.max_in_flight_txs} txs\n"
+        f"chain: anvil (fresh, automine) | database: SQLite file | batch {settings.batch_trades_max} trades, window {settings.in_flight_txs_max} txs\n"
     )
-    width = max(len(r.metric) for r in rows)
-    print(f"| {'metric'.ljust(width)} | value | note |")
-    print(f"|{'-' * (width + 2)}|-------|------|")
-    for row in rows:
-        print(f"| {row.metric.ljust(width)} | {row.value} | {row.note} |")
+    print(render_table(["metric", "value", "note"], [[r.metric, r.value, r.note] for r in rows], markdown=True))
     return 0
 
 

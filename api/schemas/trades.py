@@ -1,0 +1,171 @@
+"""Wire models for trades, their transitions and trade events."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from pydantic import (
+    BaseModel,
+    Field,
+)
+
+from api.schemas.common import (
+    TEXT_PATTERN,
+    DecimalString,
+    Id,
+    RequestModel,
+    UtcDatetime,
+    coins,
+    format_decimal,
+    utc,
+)
+from settlement.domain.trade import TradeStatus
+from settlement.views import (
+    TradeEvent,
+    TradeView,
+    TransitionView,
+)
+
+# --------------------------------------------------------------------------- trades
+
+
+class PermitCreate(RequestModel):
+    """EIP-2612 permit signed by the buyer for the escrow (non-custodial path)."""
+
+    value: DecimalString = Field(description="Permitted amount in coins.")
+    deadline: int = Field(strict=True, ge=0, le=2**63 - 1, description="Unix seconds.")
+    v: int = Field(strict=True, ge=0, le=255)
+    r: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+    s: str = Field(pattern=r"^0x[0-9a-fA-F]{64}$")
+
+
+class TradeCreate(RequestModel):
+    trade_ref: str = Field(min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$", examples=["KBS-20250630-0001"])
+    buyer_id: Id = Field(description="Buying broker: pays the seller.")
+    seller_id: Id
+    instrument: str = Field(min_length=1, max_length=64, pattern=TEXT_PATTERN, examples=["0700.HK"])
+    quantity: DecimalString
+    price: DecimalString = Field(description="Per unit, in `currency`.")
+    currency: str = Field(pattern=r"^[A-Za-z]{3}$", examples=["HKD"])
+    deadline: UtcDatetime | None = Field(
+        default=None, description="Settlement deadline; after it an unreleased lock is refunded."
+    )
+    buyer_client_id: Id | None = None
+    seller_client_id: Id | None = None
+    permit: PermitCreate | None = None
+
+
+class TradePublic(BaseModel):
+    id: str
+    trade_ref: str
+    status: TradeStatus
+    submitted_by: str
+    buyer_id: str
+    seller_id: str
+    buyer_client_id: str | None
+    seller_client_id: str | None
+    instrument: str
+    quantity: str
+    price: str
+    currency: str
+    fx_rate: str = Field(description="USD per one unit of `currency`, as used for this trade.")
+    fx_source: str
+    fx_as_of: datetime
+    settlement_amount: str = Field(description="Coins the buyer pays the seller.")
+    deadline: datetime
+    chain_trade_id: str
+    release_requested: bool
+    cancel_requested: bool
+    error_code: str | None
+    error_detail: str | None
+    lock_tx_hash: str | None
+    lock_block: int | None
+    release_tx_hash: str | None
+    release_block: int | None
+    refund_tx_hash: str | None
+    refund_block: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, trade: TradeView) -> TradePublic:
+        return cls(
+            id=trade.id,
+            trade_ref=trade.trade_ref,
+            status=TradeStatus(trade.status),
+            submitted_by=trade.submitted_by,
+            buyer_id=trade.buyer_id,
+            seller_id=trade.seller_id,
+            buyer_client_id=trade.buyer_client_id,
+            seller_client_id=trade.seller_client_id,
+            instrument=trade.instrument,
+            quantity=format_decimal(Decimal(trade.quantity)),
+            price=format_decimal(Decimal(trade.price)),
+            currency=trade.currency,
+            fx_rate=format_decimal(Decimal(trade.fx_rate)),
+            fx_source=trade.fx_source,
+            fx_as_of=utc(trade.fx_as_of),
+            settlement_amount=coins(trade.settlement_amount_base_units),
+            deadline=utc(trade.deadline),
+            chain_trade_id=trade.chain_trade_id,
+            release_requested=trade.release_requested,
+            cancel_requested=trade.cancel_requested,
+            error_code=trade.error_code,
+            error_detail=trade.error_detail,
+            lock_tx_hash=trade.lock_tx_hash,
+            lock_block=trade.lock_block,
+            release_tx_hash=trade.release_tx_hash,
+            release_block=trade.release_block,
+            refund_tx_hash=trade.refund_tx_hash,
+            refund_block=trade.refund_block,
+            created_at=utc(trade.created_at),
+            updated_at=utc(trade.updated_at),
+        )
+
+
+class TransitionPublic(BaseModel):
+    from_status: TradeStatus | None
+    to_status: TradeStatus
+    tx_hash: str | None
+    block_number: int | None
+    error_code: str | None
+    at: datetime
+
+    @classmethod
+    def of(cls, row: TransitionView) -> TransitionPublic:
+        return cls(
+            from_status=TradeStatus(row.from_status) if row.from_status else None,
+            to_status=TradeStatus(row.to_status),
+            tx_hash=row.tx_hash,
+            block_number=row.block_number,
+            error_code=row.error_code,
+            at=utc(row.at),
+        )
+
+
+# --------------------------------------------------------------------------- events
+
+
+class TradeEventPublic(BaseModel):
+    """One trade status change, as sent on the event stream and to webhooks."""
+
+    trade_id: str
+    status: TradeStatus
+    buyer_id: str
+    seller_id: str
+    tx_hash: str | None
+    error_code: str | None
+    at: datetime
+
+    @classmethod
+    def of(cls, event: TradeEvent) -> TradeEventPublic:
+        return cls(
+            trade_id=event.trade_id,
+            status=TradeStatus(event.status),
+            buyer_id=event.buyer_id,
+            seller_id=event.seller_id,
+            tx_hash=event.tx_hash,
+            error_code=event.error_code,
+            at=utc(event.at),
+        )

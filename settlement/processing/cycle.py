@@ -1,0 +1,164 @@
+"""One settlement cycle: lock what is pending, release what is confirmed, refund the rest.
+
+A cycle never waits on one trade before sending the next: ready trades go out in escrow batch
+calls (see submission.py). Custodial payers get their escrow approval first, once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from settlement.chain.client import ChainClient
+from settlement.chain.custody import Custody
+from settlement.chain.escrow_calls import EscrowCalls, LockOrder
+from settlement.chain.sender import Call
+from settlement.chain.trade_ids import chain_trade_key
+from settlement.config import Settings
+from settlement.domain.batching import chunks
+from settlement.domain.requests import PermitSignature
+from settlement.domain.trade import SettlementStep, TradeStatus, is_due_for_refund, is_due_for_release
+from settlement.ledger import repository as repo
+from settlement.ledger.models import Participant, Trade
+from settlement.processing.publisher import TradePublisher
+from settlement.processing.recovery import Recovery
+from settlement.processing.report import CycleReport
+from settlement.processing.submission import BatchSubmission, CallGroup
+
+log = logging.getLogger(__name__)
+
+CYCLE_TRADES_MAX = 2_000
+CANCELLED_BEFORE_LOCK = "cancelled_before_lock"
+
+
+class SettlementCycle:
+    def __init__(
+        self,
+        db: Engine,
+        chain: ChainClient,
+        custody: Custody,
+        settings: Settings,
+        recovery: Recovery,
+        publisher: TradePublisher,
+    ) -> None:
+        self.db = db
+        self.chain = chain
+        self.custody = custody
+        self.settings = settings
+        self.recovery = recovery
+        self.publisher = publisher
+        self.calls = EscrowCalls(chain)
+        self.submission = BatchSubmission(db, custody, recovery, publisher)
+
+    def run_once(self) -> CycleReport:
+        """Recover first if an earlier outcome is unknown, then lock, release and refund."""
+        if self.submission.outcome_unknown:
+            self.recovery.recover()
+            self.submission.outcome_unknown = False
+        report = CycleReport()
+        report.add(self._lock_pending())
+        report.add(self._release_confirmed())
+        report.add(self._refund_cancelled_and_expired())
+        return report
+
+    def _lock_pending(self) -> CycleReport:
+        report = CycleReport()
+        with Session(self.db, expire_on_commit=False) as session:
+            pending = list(repo.trades_in_status(session, TradeStatus.PENDING, CYCLE_TRADES_MAX))
+            cancelled = [t for t in pending if t.cancel_requested]
+            for trade in cancelled:
+                repo.transition(
+                    session,
+                    trade,
+                    TradeStatus.FAILED,
+                    error_code=CANCELLED_BEFORE_LOCK,
+                    error_detail="cancelled before the lock was sent",
+                )
+                report.failed += 1
+            session.commit()
+            pending = [t for t in pending if not t.cancel_requested]
+            participants = {p.id: p for p in repo.list_participants(session)}
+        for trade in cancelled:
+            self.publisher.publish(trade)
+        if not pending:
+            return report
+        report.add(self._ensure_allowances(pending, participants))
+
+        orders = {t.id: self._order(t, participants) for t in pending}
+        groups: list[CallGroup] = []
+        for chunk in chunks([t for t in pending if t.permit_json is None], self.settings.batch_trades_max):
+            singles = [self.calls.lock_batch([orders[t.id]]) for t in chunk] if len(chunk) > 1 else []
+            call = self.calls.lock_batch([orders[t.id] for t in chunk])
+            groups.append(CallGroup(call, [t.id for t in chunk], SettlementStep.LOCK, singles))
+        for trade in (t for t in pending if t.permit_json is not None):
+            permit = PermitSignature(**json.loads(trade.permit_json or "{}"))
+            call = self.calls.lock_with_permit(
+                orders[trade.id], permit.value_base_units, permit.deadline, permit.v, permit.r, permit.s
+            )
+            groups.append(CallGroup(call, [trade.id], SettlementStep.LOCK))
+        report.add(self.submission.submit(groups))
+        return report
+
+    def _ensure_allowances(self, pending: Sequence[Trade], participants: dict[str, Participant]) -> CycleReport:
+        """Custodial payers approve the escrow once (to max), as a USDT-safe approve(0) first if needed."""
+        report = CycleReport()
+        needed: dict[str, int] = {}
+        for trade in pending:
+            if trade.permit_json is None:
+                payer = participants[trade.buyer_id].address
+                needed[payer] = needed.get(payer, 0) + trade.settlement_amount_base_units
+        for payer, amount in needed.items():
+            sender = self.custody.sender_for(payer)
+            if sender is None:
+                continue
+            current = self.chain.allowance(payer)
+            if current >= amount:
+                continue
+            calls = ([self.calls.approve(0)] if current > 0 else []) + [self.calls.approve()]
+            for outcome in sender.submit_many(calls):
+                report.transactions += 1
+                if outcome.receipt is not None:
+                    report.gas_used += int(outcome.receipt["gasUsed"])
+                if outcome.error is not None:
+                    log.warning("approve for %s failed: %s", payer, outcome.error)
+        return report
+
+    def _order(self, trade: Trade, participants: dict[str, Participant]) -> LockOrder:
+        return LockOrder(
+            trade_id=chain_trade_key(trade.chain_trade_id),
+            payer=participants[trade.buyer_id].address,
+            payee=participants[trade.seller_id].address,
+            amount_base_units=trade.settlement_amount_base_units,
+            deadline=int(repo.as_utc(trade.deadline).timestamp()),
+        )
+
+    def _release_confirmed(self) -> CycleReport:
+        with Session(self.db) as session:
+            due = [t for t in repo.trades_due_for_release(session, CYCLE_TRADES_MAX) if is_due_for_release(t)]
+            ids = [(t.id, chain_trade_key(t.chain_trade_id)) for t in due]
+        return self.submission.submit(self._id_groups(ids, SettlementStep.RELEASE, self.calls.release_batch))
+
+    def _refund_cancelled_and_expired(self) -> CycleReport:
+        chain_now_s = self.chain.latest_timestamp()
+        chain_now = datetime.fromtimestamp(chain_now_s, UTC)
+        with Session(self.db) as session:
+            selected = repo.trades_due_for_refund(session, chain_now, CYCLE_TRADES_MAX)
+            due = [t for t in selected if is_due_for_refund(t, chain_now_s)]
+            ids = [(t.id, chain_trade_key(t.chain_trade_id)) for t in due]
+        return self.submission.submit(self._id_groups(ids, SettlementStep.REFUND, self.calls.refund_batch))
+
+    def _id_groups(
+        self, ids: list[tuple[str, bytes]], step: SettlementStep, make: Callable[[Sequence[bytes]], Call]
+    ) -> list[CallGroup]:
+        groups = []
+        for chunk in chunks(ids, self.settings.batch_trades_max):
+            singles = [make([key]) for _, key in chunk] if len(chunk) > 1 else []
+            groups.append(
+                CallGroup(make([key for _, key in chunk]), [trade_id for trade_id, _ in chunk], step, singles)
+            )
+        return groups

@@ -1,0 +1,58 @@
+"""Trade status events, published to listeners after the change is committed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from settlement.ledger.models import Trade, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TradeEvent:
+    """A status change, as listeners (the event stream, webhooks) receive it."""
+
+    trade_id: str
+    status: str
+    buyer_id: str
+    seller_id: str
+    tx_hash: str | None
+    error_code: str | None
+    at: datetime
+
+
+TradeListener = Callable[[TradeEvent], None]
+
+
+class TradePublisher:
+    """Fans trade events out to listeners; a broken listener never stops settlement."""
+
+    def __init__(self) -> None:
+        self.listeners: list[TradeListener] = []
+
+    def subscribe(self, listener: TradeListener) -> None:
+        self.listeners.append(listener)
+
+    def unsubscribe(self, listener: TradeListener) -> None:
+        if listener in self.listeners:
+            self.listeners.remove(listener)
+
+    def publish(self, trade: Trade) -> None:
+        event = TradeEvent(
+            trade_id=trade.id,
+            status=trade.status,
+            buyer_id=trade.buyer_id,
+            seller_id=trade.seller_id,
+            tx_hash=trade.release_tx_hash or trade.refund_tx_hash or trade.lock_tx_hash,
+            error_code=trade.error_code,
+            at=utcnow(),
+        )
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken subscriber must not stop settlement
+                log.exception("trade event listener failed")

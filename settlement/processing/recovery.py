@@ -1,0 +1,59 @@
+"""Aligning trades with the escrow's real state: after a crash, or when an outcome is unknown.
+
+`recover()` first settles the transaction journal (same bytes rebroadcast, never a second
+signature), then asks the escrow what state each open trade is really in. Nothing is sent for a
+trade before the chain has been asked, so nothing is locked or paid twice.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from settlement.chain.client import ChainClient, LockStatus
+from settlement.chain.custody import Custody
+from settlement.chain.trade_ids import chain_trade_key
+from settlement.domain.trade import TradeStatus
+from settlement.ledger import repository as repo
+from settlement.ledger.models import Trade
+
+OPEN_TRADES_PER_RECOVERY_MAX = 2_000
+
+
+class Recovery:
+    def __init__(self, db: Engine, chain: ChainClient, custody: Custody) -> None:
+        self.db = db
+        self.chain = chain
+        self.custody = custody
+
+    def recover(self) -> int:
+        """Settle the tx journal, then align every open trade with the escrow. Returns how many moved."""
+        self.custody.recover()
+        changed = 0
+        with Session(self.db, expire_on_commit=False) as session:
+            open_trades = [
+                *repo.trades_in_status(session, TradeStatus.PENDING, OPEN_TRADES_PER_RECOVERY_MAX),
+                *repo.trades_in_status(session, TradeStatus.LOCKED, OPEN_TRADES_PER_RECOVERY_MAX),
+            ]
+            for trade in open_trades:
+                before = trade.status
+                self.adopt_chain_state(session, trade)
+                changed += trade.status != before
+            session.commit()
+        return changed
+
+    def adopt_chain_state(self, session: Session, trade: Trade) -> None:
+        """Move the trade to what the escrow says, recording the transaction that did it."""
+        trade_key = chain_trade_key(trade.chain_trade_id)
+        on_chain = self.chain.get_lock(trade_key)
+        status = TradeStatus(trade.status)
+        steps: list[tuple[TradeStatus, str]] = []
+        if status == TradeStatus.PENDING and on_chain.status != LockStatus.NONE:
+            steps.append((TradeStatus.LOCKED, "Locked"))
+        if on_chain.status == LockStatus.RELEASED:
+            steps.append((TradeStatus.RELEASED, "Released"))
+        elif on_chain.status == LockStatus.REFUNDED:
+            steps.append((TradeStatus.REFUNDED, "Refunded"))
+        for target, event_name in steps:
+            tx_hash, block = self.chain.last_escrow_event(event_name, trade_key)
+            repo.transition(session, trade, target, tx_hash=tx_hash, block_number=block)

@@ -1,0 +1,27 @@
+"""What one settlement cycle did, summed over its transactions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from settlement.domain.netting import NettingCycle, Obligation
+
+
+@dataclass
+class CycleReport:
+    locked: int = 0
+    released: int = 0
+    refunded: int = 0
+    failed: int = 0
+    transactions: int = 0
+    gas_used: int = 0
+    released_obligations: list[Obligation] = field(default_factory=list)
+
+    def add(self, other: CycleReport) -> None:
+        for name in ("locked", "released", "refunded", "failed", "transactions", "gas_used"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.released_obligations.extend(other.released_obligations)
+
+    def netting(self) -> NettingCycle:
+        """What the releases of this cycle come to, net, per broker (see domain/netting.py)."""
+        return NettingCycle.of(self.released_obligations)

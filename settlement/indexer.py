@@ -42,6 +42,7 @@ from settlement.domain.journal import (
     wallet_account,
 )
 from settlement.errors import LedgerError
+from settlement.ledger.chunks import in_list_chunks
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import IndexedBlock, IndexerCursor, ProcessedLog, Trade, utcnow
 from settlement.money import format_coins
@@ -49,7 +50,6 @@ from settlement.money import format_coins
 ZERO_ADDRESS = "0x" + "00" * 20
 TOKEN_EVENTS = ("Transfer",)
 ESCROW_EVENTS = ("Locked", "Released", "Refunded")
-_IN_LIST_CHUNK = 500
 _ATTEMPTS = 3
 
 
@@ -381,12 +381,11 @@ class Indexer:
 
     def _processed(self, session: Session, tx_hashes: set[str]) -> set[tuple[str, int]]:
         found: set[tuple[str, int]] = set()
-        hashes = sorted(tx_hashes)
-        for i in range(0, len(hashes), _IN_LIST_CHUNK):
+        for chunk in in_list_chunks(sorted(tx_hashes)):
             rows = session.exec(
                 select(ProcessedLog.tx_hash, ProcessedLog.log_index).where(
                     col(ProcessedLog.chain_id) == self.chain_id,
-                    col(ProcessedLog.tx_hash).in_(hashes[i : i + _IN_LIST_CHUNK]),
+                    col(ProcessedLog.tx_hash).in_(chunk),
                 )
             )
             found.update((str(h), int(n)) for h, n in rows)
@@ -395,11 +394,10 @@ class Indexer:
     @staticmethod
     def _trades(session: Session, chain_trade_ids: set[str]) -> dict[str, _TradeParties]:
         found: dict[str, _TradeParties] = {}
-        ids = sorted(chain_trade_ids)
-        for i in range(0, len(ids), _IN_LIST_CHUNK):
+        for chunk in in_list_chunks(sorted(chain_trade_ids)):
             rows = session.exec(
                 select(Trade.chain_trade_id, Trade.id, Trade.buyer_client_id, Trade.seller_client_id).where(
-                    col(Trade.chain_trade_id).in_(ids[i : i + _IN_LIST_CHUNK])
+                    col(Trade.chain_trade_id).in_(chunk)
                 )
             )
             for chain_id, trade_id, buyer_client, seller_client in rows:

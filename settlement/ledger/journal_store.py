@@ -32,6 +32,7 @@ from settlement.domain.journal import (
     wallet_account,
 )
 from settlement.domain.journal import Posting as DraftPosting
+from settlement.ledger.chunks import in_list_chunks
 from settlement.ledger.models import ClientAccount, JournalEntry, JournalHead, Participant, Posting
 from settlement.money import format_coins
 
@@ -52,7 +53,6 @@ HASHED_FIELDS = (
 # Renumbering by more than this is reported as an edit rather than as a shift.
 _MAX_SHIFT_DETECTED = 3
 _VERIFY_PAGE = 5_000
-_IN_LIST_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -289,8 +289,7 @@ class JournalStore:
             with self.session() as own:
                 return self.records(seqs, own)
         rows: dict[int, JournalEntry] = {}
-        for start in range(0, len(seqs), _IN_LIST_CHUNK):
-            chunk = seqs[start : start + _IN_LIST_CHUNK]
+        for chunk in in_list_chunks(seqs):
             rows.update((r.seq, r) for r in session.exec(select(JournalEntry).where(col(JournalEntry.seq).in_(chunk))))
         postings = self._postings_for(session, list(seqs))
         return [_record(rows[seq], postings.get(seq, ())) for seq in seqs if seq in rows]
@@ -305,8 +304,7 @@ class JournalStore:
     @staticmethod
     def _postings_for(session: Session, seqs: Sequence[int]) -> dict[int, tuple[DraftPosting, ...]]:
         found: dict[int, list[DraftPosting]] = {}
-        for start in range(0, len(seqs), _IN_LIST_CHUNK):
-            chunk = seqs[start : start + _IN_LIST_CHUNK]
+        for chunk in in_list_chunks(seqs):
             query = (
                 select(Posting.entry_seq, Posting.account, Posting.amount_base_units)
                 .where(col(Posting.entry_seq).in_(chunk))

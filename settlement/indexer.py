@@ -41,7 +41,7 @@ from settlement.domain.journal import (
     transfer,
     wallet_account,
 )
-from settlement.errors import LedgerError
+from settlement.errors import IndexerConflict, LedgerError, ReorgTooDeep
 from settlement.ledger.chunks import in_list_chunks
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import IndexedBlock, IndexerCursor, ProcessedLog, Trade, utcnow
@@ -51,16 +51,6 @@ ZERO_ADDRESS = "0x" + "00" * 20
 TOKEN_EVENTS = ("Transfer",)
 ESCROW_EVENTS = ("Locked", "Released", "Refunded")
 _ATTEMPTS = 3
-
-
-class ReorgTooDeep(LedgerError):
-    code = "reorg_too_deep"
-    title = "Chain reorganisation deeper than the indexer's reorg window"
-
-
-class IndexerConflict(LedgerError):
-    code = "indexer_conflict"
-    title = "Another indexer moved the cursor concurrently"
 
 
 @dataclass(frozen=True)

@@ -14,22 +14,17 @@ Guarantees:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
 
-from eth_abi.abi import decode as abi_decode
-from eth_typing import ABIEvent
-from eth_utils.abi import event_abi_to_log_topic
-from hexbytes import HexBytes
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, insert, select, update
-from web3.exceptions import BlockNotFound
-from web3.types import FilterParams, LogReceipt
 
 from settlement.chain.client import ChainClient
+from settlement.chain.events import EventDecoder
+from settlement.domain.chain_events import ESCROW_EVENTS, ChainEvent, trade_key
 from settlement.domain.journal import (
     ESCROW_UNASSIGNED_ACCOUNT,
     SUPPLY_ACCOUNT,
@@ -48,8 +43,6 @@ from settlement.ledger.models import IndexedBlock, IndexerCursor, ProcessedLog, 
 from settlement.money import format_coins
 
 ZERO_ADDRESS = "0x" + "00" * 20
-TOKEN_EVENTS = ("Transfer",)
-ESCROW_EVENTS = ("Locked", "Released", "Refunded")
 _ATTEMPTS = 3
 
 
@@ -59,120 +52,6 @@ class IndexResult:
     to_block: int
     events_applied: int
     reorged_blocks: int
-
-
-@dataclass(frozen=True)
-class ChainEvent:
-    """One decoded log. `args` holds the event's inputs by their ABI names."""
-
-    name: str
-    args: dict[str, Any]
-    block_number: int
-    block_hash: str
-    tx_hash: str
-    tx_index: int
-    log_index: int
-
-
-@dataclass(frozen=True)
-class _EventSpec:
-    name: str
-    address: str
-    indexed: tuple[tuple[str, str], ...]
-    data_names: tuple[str, ...]
-    data_types: tuple[str, ...]
-
-
-class EventDecoder:
-    """Decodes raw logs with the contracts' event ABIs.
-
-    Hand-rolled over eth_abi rather than web3's process_log: the same result, several times
-    faster, which matters when a backfill has tens of thousands of logs.
-    """
-
-    def __init__(self, chain: ChainClient) -> None:
-        self.token = chain.token.address.lower()
-        self.escrow = chain.escrow.address.lower()
-        self._specs: dict[tuple[str, bytes], _EventSpec] = {}
-        for address, abi, names in (
-            (self.token, chain.manifest.token.abi, TOKEN_EVENTS),
-            (self.escrow, chain.manifest.escrow.abi, ESCROW_EVENTS),
-        ):
-            for item in abi:
-                if item.get("type") == "event" and item["name"] in names:
-                    inputs = item["inputs"]
-                    self._specs[(address, bytes(event_abi_to_log_topic(cast(ABIEvent, item))))] = _EventSpec(
-                        name=item["name"],
-                        address=address,
-                        indexed=tuple((i["name"], i["type"]) for i in inputs if i["indexed"]),
-                        data_names=tuple(i["name"] for i in inputs if not i["indexed"]),
-                        data_types=tuple(i["type"] for i in inputs if not i["indexed"]),
-                    )
-        missing = {n for n in TOKEN_EVENTS + ESCROW_EVENTS} - {s.name for s in self._specs.values()}
-        if missing:
-            raise LedgerError(f"the manifest's ABIs lack the events {sorted(missing)}")
-
-    @property
-    def addresses(self) -> list[str]:
-        return [self.token, self.escrow]
-
-    @property
-    def topics(self) -> list[HexBytes]:
-        return sorted({HexBytes(topic) for _, topic in self._specs})
-
-    def decode(self, log: LogReceipt) -> ChainEvent | None:
-        topics = log["topics"]
-        if not topics:
-            return None
-        spec = self._specs.get((str(log["address"]).lower(), bytes(topics[0])))
-        if spec is None:
-            return None
-        args: dict[str, Any] = {}
-        for (name, typ), topic in zip(spec.indexed, topics[1:], strict=True):
-            args[name] = _decode_word(typ, bytes(topic))
-        data = bytes(log["data"])
-        if all(t in _WORD_DECODERS for t in spec.data_types) and len(data) == 32 * len(spec.data_types):
-            words = (data[i : i + 32] for i in range(0, len(data), 32))
-            args.update(
-                (n, _decode_word(t, w)) for n, t, w in zip(spec.data_names, spec.data_types, words, strict=True)
-            )
-        else:
-            args.update(zip(spec.data_names, abi_decode(list(spec.data_types), data), strict=True))
-        return ChainEvent(
-            name=spec.name,
-            args=args,
-            block_number=int(log["blockNumber"]),
-            block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
-            tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
-            tx_index=int(log["transactionIndex"]),
-            log_index=int(log["logIndex"]),
-        )
-
-
-def _word_address(word: bytes) -> str:
-    return "0x" + word[12:].hex()
-
-
-def _word_uint(word: bytes) -> int:
-    return int.from_bytes(word, "big")
-
-
-def _word_bytes32(word: bytes) -> bytes:
-    return word
-
-
-# The static types our events use, decoded straight from their 32-byte word. Anything else goes
-# through eth_abi; a quarter of the backfill time was eth_abi's generic machinery for these.
-_WORD_DECODERS: dict[str, Callable[[bytes], Any]] = {
-    "address": _word_address,
-    "bytes32": _word_bytes32,
-    **{f"uint{bits}": _word_uint for bits in range(8, 257, 8)},
-}
-
-
-def _decode_word(typ: str, word: bytes) -> Any:
-    decoder = _WORD_DECODERS.get(typ)
-    return decoder(word) if decoder is not None else abi_decode([typ], word)[0]
 
 
 @dataclass(frozen=True)
@@ -247,29 +126,12 @@ class Indexer:
 
     # ------------------------------------------------------------------ reading the chain
 
-    def _block_hash(self, number: int) -> str | None:
-        """The canonical hash at a height, or None if the chain is not that long (any more)."""
-        if number < 0:
-            return None
-        try:
-            block = self.chain.w3.eth.get_block(number)
-        except BlockNotFound:
-            return None
-        block_hash = block.get("hash")
-        return None if block_hash is None else HexBytes(block_hash).to_0x_hex()
-
     def _fetch(self, start: int, end: int) -> tuple[list[ChainEvent], str]:
         """Decoded events in [start, end] in chain order, and end's hash, from one consistent chain."""
         for _ in range(_ATTEMPTS):
-            end_hash = self._block_hash(end)
-            params: FilterParams = {
-                "fromBlock": start,
-                "toBlock": end,
-                "address": [self.chain.w3.to_checksum_address(a) for a in self.decoder.addresses],
-                "topics": [cast(Any, self.decoder.topics)],
-            }
-            logs = self.chain.w3.eth.get_logs(params)
-            if end_hash is not None and self._block_hash(end) == end_hash:
+            end_hash = self.chain.block_hash(end)
+            logs = self.chain.get_logs(start, end, self.decoder.addresses, self.decoder.topics)
+            if end_hash is not None and self.chain.block_hash(end) == end_hash:
                 events = [e for e in map(self.decoder.decode, logs) if e is not None]
                 events.sort(key=lambda e: (e.block_number, e.tx_index, e.log_index))
                 return events, end_hash
@@ -293,7 +155,7 @@ class Indexer:
     ) -> int:
         with self.journal.session() as session, session.begin():
             done = self._processed(session, {e.tx_hash for e in events})
-            trades = self._trades(session, {_trade_key(e) for e in events if e.name in ESCROW_EVENTS})
+            trades = self._trades(session, {trade_key(e) for e in events if e.name in ESCROW_EVENTS})
             planned = [
                 p for p in self._plan(events, trades) if not any((log.tx_hash, log.log_index) in done for log in p.logs)
             ]
@@ -441,7 +303,7 @@ class Indexer:
             )
             if match is not None:
                 waiting.remove(match)
-            planned.append(self._escrow_entry(event, match, trades.get(_trade_key(event))))
+            planned.append(self._escrow_entry(event, match, trades.get(trade_key(event))))
         planned.extend(self._transfer_entry(t) for t in waiting)
         planned.sort(key=lambda p: min(log.log_index for log in p.logs))
         return planned
@@ -472,7 +334,7 @@ class Indexer:
         )
 
     def _escrow_entry(self, event: ChainEvent, paired: ChainEvent | None, trade: _TradeParties | None) -> _Planned:
-        key = _trade_key(event)
+        key = trade_key(event)
         locked_in = escrow_account(key)
         amount = int(event.args["amount"])
         if event.name == "Locked":
@@ -534,7 +396,7 @@ class Indexer:
         if cursor is None:
             return 0
         last, last_hash = cursor
-        if self._block_hash(last) == last_hash:
+        if self.chain.block_hash(last) == last_hash:
             return 0
         fork = self._newest_canonical_stored_block(last)
         self._rewind(cursor, fork)
@@ -553,7 +415,7 @@ class Indexer:
                 .order_by(col(IndexedBlock.block_number).desc())
             ).all()
         for number, block_hash in stored:
-            if self._block_hash(number) == block_hash:
+            if self.chain.block_hash(number) == block_hash:
                 return int(number), str(block_hash)
         if floor < self.deploy_block:
             # Everything indexed is inside the window: start again from the deployment.
@@ -611,8 +473,3 @@ class Indexer:
 
 def _addr(value: object) -> str:
     return str(value).lower()
-
-
-def _trade_key(event: ChainEvent) -> str:
-    """The escrow's bytes32 trade id as Trade.chain_trade_id spells it ('0x' + 64 hex)."""
-    return "0x" + bytes(event.args["tradeId"]).hex()

@@ -10,11 +10,13 @@ Guarantees:
 - a chunk of blocks is applied all-or-nothing, with the cursor (block number and hash) moved
   in the same transaction;
 - reorgs are undone by REVERSAL entries (the journal stays append-only), then re-ingested.
+
+Only the I/O lives here (cursor, fetching, applying, rewinding): logs are decoded by
+settlement.chain.events and the accounts each event moves are settlement.domain.posting's rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete
@@ -24,26 +26,15 @@ from sqlmodel import Session, col, insert, select, update
 
 from settlement.chain.client import ChainClient
 from settlement.chain.events import EventDecoder
-from settlement.domain.chain_events import ESCROW_EVENTS, ChainEvent, trade_key
-from settlement.domain.journal import (
-    ESCROW_UNASSIGNED_ACCOUNT,
-    SUPPLY_ACCOUNT,
-    EntryDraft,
-    EntryKind,
-    client_account,
-    escrow_account,
-    reversal_postings,
-    transfer,
-    wallet_account,
-)
+from settlement.domain.chain_events import ChainEvent
+from settlement.domain.journal import EntryDraft, EntryKind, reversal_postings
+from settlement.domain.posting import PostingRules, TradeParties, escrow_trade_keys
 from settlement.errors import IndexerConflict, LedgerError, ReorgTooDeep
 from settlement.ledger.chunks import in_list_chunks
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import IndexedBlock, IndexerCursor, ProcessedLog, Trade, utcnow
-from settlement.money import format_coins
 
-ZERO_ADDRESS = "0x" + "00" * 20
-_ATTEMPTS = 3
+_ATTEMPTS_MAX = 3
 
 
 @dataclass(frozen=True)
@@ -52,21 +43,6 @@ class IndexResult:
     to_block: int
     events_applied: int
     reorged_blocks: int
-
-
-@dataclass(frozen=True)
-class _TradeParties:
-    trade_id: str
-    buyer_client_id: str | None
-    seller_client_id: str | None
-
-
-@dataclass(frozen=True)
-class _Planned:
-    """What one economic event becomes: an entry (None for a zero-value transfer) and its logs."""
-
-    draft: EntryDraft | None
-    logs: tuple[ChainEvent, ...]
 
 
 class Indexer:
@@ -90,6 +66,7 @@ class Indexer:
         self.chain_id = chain.chain_id
         self.deploy_block = chain.manifest.deploy_block
         self.decoder = EventDecoder(chain)
+        self.rules = PostingRules(self.chain_id, self.decoder.escrow)
 
     # ------------------------------------------------------------------ driving
 
@@ -128,7 +105,7 @@ class Indexer:
 
     def _fetch(self, start: int, end: int) -> tuple[list[ChainEvent], str]:
         """Decoded events in [start, end] in chain order, and end's hash, from one consistent chain."""
-        for _ in range(_ATTEMPTS):
+        for _ in range(_ATTEMPTS_MAX):
             end_hash = self.chain.block_hash(end)
             logs = self.chain.get_logs(start, end, self.decoder.addresses, self.decoder.topics)
             if end_hash is not None and self.chain.block_hash(end) == end_hash:
@@ -141,12 +118,12 @@ class Indexer:
 
     def _ingest(self, start: int, end: int, cursor: tuple[int, str] | None) -> int:
         events, end_hash = self._fetch(start, end)
-        for attempt in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS_MAX):
             try:
                 return self._apply(start, end, end_hash, events, cursor)
             except IntegrityError:
                 # A concurrent writer applied some of these logs first; re-plan without them.
-                if attempt == _ATTEMPTS - 1:
+                if attempt == _ATTEMPTS_MAX - 1:
                     raise
         raise AssertionError("unreachable")
 
@@ -155,9 +132,11 @@ class Indexer:
     ) -> int:
         with self.journal.session() as session, session.begin():
             done = self._processed(session, {e.tx_hash for e in events})
-            trades = self._trades(session, {trade_key(e) for e in events if e.name in ESCROW_EVENTS})
+            trades = self._trades(session, escrow_trade_keys(events))
             planned = [
-                p for p in self._plan(events, trades) if not any((log.tx_hash, log.log_index) in done for log in p.logs)
+                p
+                for p in self.rules.plan(events, trades)
+                if not any((log.tx_hash, log.log_index) in done for log in p.logs)
             ]
             drafts = [p.draft for p in planned if p.draft is not None]
             seqs = iter(self.journal.append_many(drafts, session))
@@ -244,8 +223,9 @@ class Indexer:
         return found
 
     @staticmethod
-    def _trades(session: Session, chain_trade_ids: set[str]) -> dict[str, _TradeParties]:
-        found: dict[str, _TradeParties] = {}
+    def _trades(session: Session, chain_trade_ids: set[str]) -> dict[str, TradeParties]:
+        """The parties of the trades these escrow events name, keyed as the posting rules look them up."""
+        found: dict[str, TradeParties] = {}
         for chunk in in_list_chunks(sorted(chain_trade_ids)):
             rows = session.exec(
                 select(Trade.chain_trade_id, Trade.id, Trade.buyer_client_id, Trade.seller_client_id).where(
@@ -253,140 +233,8 @@ class Indexer:
                 )
             )
             for chain_id, trade_id, buyer_client, seller_client in rows:
-                found[str(chain_id).lower()] = _TradeParties(trade_id, buyer_client, seller_client)
+                found[str(chain_id).lower()] = TradeParties(trade_id, buyer_client, seller_client)
         return found
-
-    # ------------------------------------------------------------------ posting rules
-
-    def _plan(self, events: list[ChainEvent], trades: dict[str, _TradeParties]) -> list[_Planned]:
-        planned: list[_Planned] = []
-        start = 0
-        while start < len(events):
-            stop = start
-            while stop < len(events) and events[stop].tx_hash == events[start].tx_hash:
-                stop += 1
-            planned.extend(self._plan_tx(events[start:stop], trades))
-            start = stop
-        return planned
-
-    def _plan_tx(self, events: Sequence[ChainEvent], trades: dict[str, _TradeParties]) -> list[_Planned]:
-        """Pair each escrow event with the escrow Transfer just before it in the same tx.
-
-        The escrow moves the coins and then emits its event, so the Transfer carries no extra
-        information; posting both would count the same coins twice.
-        """
-        escrow = self.decoder.escrow
-        waiting: list[ChainEvent] = []
-        planned: list[_Planned] = []
-        for event in events:
-            if event.name == "Transfer":
-                if escrow in (_addr(event.args["from"]), _addr(event.args["to"])):
-                    waiting.append(event)
-                else:
-                    planned.append(self._transfer_entry(event))
-                continue
-            inbound = event.name == "Locked"
-            party = _addr(event.args["payee"] if event.name == "Released" else event.args["payer"])
-            amount = int(event.args["amount"])
-            match = next(
-                (
-                    t
-                    for t in reversed(waiting)
-                    if int(t.args["value"]) == amount
-                    and (
-                        (_addr(t.args["to"]) == escrow and _addr(t.args["from"]) == party)
-                        if inbound
-                        else (_addr(t.args["from"]) == escrow and _addr(t.args["to"]) == party)
-                    )
-                ),
-                None,
-            )
-            if match is not None:
-                waiting.remove(match)
-            planned.append(self._escrow_entry(event, match, trades.get(trade_key(event))))
-        planned.extend(self._transfer_entry(t) for t in waiting)
-        planned.sort(key=lambda p: min(log.log_index for log in p.logs))
-        return planned
-
-    def _holder(self, address: str) -> str:
-        if address == ZERO_ADDRESS:
-            return SUPPLY_ACCOUNT
-        if address == self.decoder.escrow:
-            return ESCROW_UNASSIGNED_ACCOUNT
-        return wallet_account(address)
-
-    def _transfer_entry(self, event: ChainEvent) -> _Planned:
-        sender, recipient = _addr(event.args["from"]), _addr(event.args["to"])
-        amount = int(event.args["value"])
-        if amount == 0:
-            return _Planned(draft=None, logs=(event,))  # moves nothing; remembered as processed only
-        kind = (
-            EntryKind.MINT
-            if sender == ZERO_ADDRESS
-            else EntryKind.BURN
-            if recipient == ZERO_ADDRESS
-            else EntryKind.TRANSFER
-        )
-        source, target = self._holder(sender), self._holder(recipient)
-        return _Planned(
-            draft=self._draft(event, kind, source, target, amount, None, f"{kind.lower()} {format_coins(amount)}"),
-            logs=(event,),
-        )
-
-    def _escrow_entry(self, event: ChainEvent, paired: ChainEvent | None, trade: _TradeParties | None) -> _Planned:
-        key = trade_key(event)
-        locked_in = escrow_account(key)
-        amount = int(event.args["amount"])
-        if event.name == "Locked":
-            kind = EntryKind.LOCK
-            payer = wallet_account(_addr(event.args["payer"]))
-            source = client_account(trade.buyer_client_id) if trade and trade.buyer_client_id else payer
-            target = locked_in
-        elif event.name == "Released":
-            kind = EntryKind.RELEASE
-            payee = wallet_account(_addr(event.args["payee"]))
-            source = locked_in
-            target = client_account(trade.seller_client_id) if trade and trade.seller_client_id else payee
-        else:
-            kind = EntryKind.REFUND
-            payer = wallet_account(_addr(event.args["payer"]))
-            source = locked_in
-            target = client_account(trade.buyer_client_id) if trade and trade.buyer_client_id else payer
-        if paired is None:
-            # No coins moved with this event in this tx (not something the escrow does):
-            # keep the books on what the chain holds by parking the amount as unassigned.
-            if kind == EntryKind.LOCK:
-                source = ESCROW_UNASSIGNED_ACCOUNT
-            else:
-                target = ESCROW_UNASSIGNED_ACCOUNT
-        description = f"{kind.lower()} {format_coins(amount)} trade {trade.trade_id if trade else key}"
-        logs = (event,) if paired is None else (paired, event)
-        return _Planned(
-            draft=self._draft(event, kind, source, target, amount, trade.trade_id if trade else None, description),
-            logs=logs,
-        )
-
-    def _draft(
-        self,
-        event: ChainEvent,
-        kind: str,
-        source: str,
-        target: str,
-        amount: int,
-        trade_id: str | None,
-        description: str,
-    ) -> EntryDraft:
-        return EntryDraft(
-            kind=kind,
-            postings=transfer(source, target, amount),
-            description=f"{description}: {source} -> {target}",
-            trade_id=trade_id,
-            chain_id=self.chain_id,
-            block_number=event.block_number,
-            block_hash=event.block_hash,
-            tx_hash=event.tx_hash,
-            log_index=event.log_index,
-        )
 
     # ------------------------------------------------------------------ reorgs
 
@@ -469,7 +317,3 @@ class Indexer:
                     )
                 )
             self._move_cursor(session, cursor, None if fork_block < self.deploy_block else fork)
-
-
-def _addr(value: object) -> str:
-    return str(value).lower()

@@ -217,6 +217,16 @@ class UnbalancedEntry(LedgerError):
     title = "Journal entry does not balance to zero"
 
 
+class ReorgTooDeep(LedgerError):
+    code = "reorg_too_deep"
+    title = "Chain reorganisation deeper than the indexer's reorg window"
+
+
+class IndexerConflict(LedgerError):
+    code = "indexer_conflict"
+    title = "Another indexer moved the cursor concurrently"
+
+
 class Conflict(SettlementError):
     code = "conflict"
     http_status = 409

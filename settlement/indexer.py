@@ -10,57 +10,31 @@ Guarantees:
 - a chunk of blocks is applied all-or-nothing, with the cursor (block number and hash) moved
   in the same transaction;
 - reorgs are undone by REVERSAL entries (the journal stays append-only), then re-ingested.
+
+Only the I/O lives here (cursor, fetching, applying, rewinding): logs are decoded by
+settlement.chain.events and the accounts each event moves are settlement.domain.posting's rules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
 
-from eth_abi.abi import decode as abi_decode
-from eth_typing import ABIEvent
-from eth_utils.abi import event_abi_to_log_topic
-from hexbytes import HexBytes
 from sqlalchemy import delete
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, insert, select, update
-from web3.exceptions import BlockNotFound
-from web3.types import FilterParams, LogReceipt
 
 from settlement.chain.client import ChainClient
-from settlement.domain.journal import (
-    ESCROW_UNASSIGNED_ACCOUNT,
-    SUPPLY_ACCOUNT,
-    EntryDraft,
-    EntryKind,
-    client_account,
-    escrow_account,
-    reversal_postings,
-    transfer,
-    wallet_account,
-)
-from settlement.errors import LedgerError
+from settlement.chain.events import EventDecoder
+from settlement.domain.chain_events import ChainEvent
+from settlement.domain.journal import EntryDraft, EntryKind, reversal_postings
+from settlement.domain.posting import PostingRules, TradeParties, escrow_trade_keys
+from settlement.errors import IndexerConflict, LedgerError, ReorgTooDeep
+from settlement.ledger.chunks import in_list_chunks
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import IndexedBlock, IndexerCursor, ProcessedLog, Trade, utcnow
-from settlement.money import format_coins
 
-ZERO_ADDRESS = "0x" + "00" * 20
-TOKEN_EVENTS = ("Transfer",)
-ESCROW_EVENTS = ("Locked", "Released", "Refunded")
-_IN_LIST_CHUNK = 500
-_ATTEMPTS = 3
-
-
-class ReorgTooDeep(LedgerError):
-    code = "reorg_too_deep"
-    title = "Chain reorganisation deeper than the indexer's reorg window"
-
-
-class IndexerConflict(LedgerError):
-    code = "indexer_conflict"
-    title = "Another indexer moved the cursor concurrently"
+_ATTEMPTS_MAX = 3
 
 
 @dataclass(frozen=True)
@@ -69,135 +43,6 @@ class IndexResult:
     to_block: int
     events_applied: int
     reorged_blocks: int
-
-
-@dataclass(frozen=True)
-class ChainEvent:
-    """One decoded log. `args` holds the event's inputs by their ABI names."""
-
-    name: str
-    args: dict[str, Any]
-    block_number: int
-    block_hash: str
-    tx_hash: str
-    tx_index: int
-    log_index: int
-
-
-@dataclass(frozen=True)
-class _EventSpec:
-    name: str
-    address: str
-    indexed: tuple[tuple[str, str], ...]
-    data_names: tuple[str, ...]
-    data_types: tuple[str, ...]
-
-
-class EventDecoder:
-    """Decodes raw logs with the contracts' event ABIs.
-
-    Hand-rolled over eth_abi rather than web3's process_log: the same result, several times
-    faster, which matters when a backfill has tens of thousands of logs.
-    """
-
-    def __init__(self, chain: ChainClient) -> None:
-        self.token = chain.token.address.lower()
-        self.escrow = chain.escrow.address.lower()
-        self._specs: dict[tuple[str, bytes], _EventSpec] = {}
-        for address, abi, names in (
-            (self.token, chain.manifest.token.abi, TOKEN_EVENTS),
-            (self.escrow, chain.manifest.escrow.abi, ESCROW_EVENTS),
-        ):
-            for item in abi:
-                if item.get("type") == "event" and item["name"] in names:
-                    inputs = item["inputs"]
-                    self._specs[(address, bytes(event_abi_to_log_topic(cast(ABIEvent, item))))] = _EventSpec(
-                        name=item["name"],
-                        address=address,
-                        indexed=tuple((i["name"], i["type"]) for i in inputs if i["indexed"]),
-                        data_names=tuple(i["name"] for i in inputs if not i["indexed"]),
-                        data_types=tuple(i["type"] for i in inputs if not i["indexed"]),
-                    )
-        missing = {n for n in TOKEN_EVENTS + ESCROW_EVENTS} - {s.name for s in self._specs.values()}
-        if missing:
-            raise LedgerError(f"the manifest's ABIs lack the events {sorted(missing)}")
-
-    @property
-    def addresses(self) -> list[str]:
-        return [self.token, self.escrow]
-
-    @property
-    def topics(self) -> list[HexBytes]:
-        return sorted({HexBytes(topic) for _, topic in self._specs})
-
-    def decode(self, log: LogReceipt) -> ChainEvent | None:
-        topics = log["topics"]
-        if not topics:
-            return None
-        spec = self._specs.get((str(log["address"]).lower(), bytes(topics[0])))
-        if spec is None:
-            return None
-        args: dict[str, Any] = {}
-        for (name, typ), topic in zip(spec.indexed, topics[1:], strict=True):
-            args[name] = _decode_word(typ, bytes(topic))
-        data = bytes(log["data"])
-        if all(t in _WORD_DECODERS for t in spec.data_types) and len(data) == 32 * len(spec.data_types):
-            words = (data[i : i + 32] for i in range(0, len(data), 32))
-            args.update(
-                (n, _decode_word(t, w)) for n, t, w in zip(spec.data_names, spec.data_types, words, strict=True)
-            )
-        else:
-            args.update(zip(spec.data_names, abi_decode(list(spec.data_types), data), strict=True))
-        return ChainEvent(
-            name=spec.name,
-            args=args,
-            block_number=int(log["blockNumber"]),
-            block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
-            tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
-            tx_index=int(log["transactionIndex"]),
-            log_index=int(log["logIndex"]),
-        )
-
-
-def _word_address(word: bytes) -> str:
-    return "0x" + word[12:].hex()
-
-
-def _word_uint(word: bytes) -> int:
-    return int.from_bytes(word, "big")
-
-
-def _word_bytes32(word: bytes) -> bytes:
-    return word
-
-
-# The static types our events use, decoded straight from their 32-byte word. Anything else goes
-# through eth_abi; a quarter of the backfill time was eth_abi's generic machinery for these.
-_WORD_DECODERS: dict[str, Callable[[bytes], Any]] = {
-    "address": _word_address,
-    "bytes32": _word_bytes32,
-    **{f"uint{bits}": _word_uint for bits in range(8, 257, 8)},
-}
-
-
-def _decode_word(typ: str, word: bytes) -> Any:
-    decoder = _WORD_DECODERS.get(typ)
-    return decoder(word) if decoder is not None else abi_decode([typ], word)[0]
-
-
-@dataclass(frozen=True)
-class _TradeParties:
-    trade_id: str
-    buyer_client_id: str | None
-    seller_client_id: str | None
-
-
-@dataclass(frozen=True)
-class _Planned:
-    """What one economic event becomes: an entry (None for a zero-value transfer) and its logs."""
-
-    draft: EntryDraft | None
-    logs: tuple[ChainEvent, ...]
 
 
 class Indexer:
@@ -221,6 +66,7 @@ class Indexer:
         self.chain_id = chain.chain_id
         self.deploy_block = chain.manifest.deploy_block
         self.decoder = EventDecoder(chain)
+        self.rules = PostingRules(self.chain_id, self.decoder.escrow)
 
     # ------------------------------------------------------------------ driving
 
@@ -257,29 +103,12 @@ class Indexer:
 
     # ------------------------------------------------------------------ reading the chain
 
-    def _block_hash(self, number: int) -> str | None:
-        """The canonical hash at a height, or None if the chain is not that long (any more)."""
-        if number < 0:
-            return None
-        try:
-            block = self.chain.w3.eth.get_block(number)
-        except BlockNotFound:
-            return None
-        block_hash = block.get("hash")
-        return None if block_hash is None else HexBytes(block_hash).to_0x_hex()
-
     def _fetch(self, start: int, end: int) -> tuple[list[ChainEvent], str]:
         """Decoded events in [start, end] in chain order, and end's hash, from one consistent chain."""
-        for _ in range(_ATTEMPTS):
-            end_hash = self._block_hash(end)
-            params: FilterParams = {
-                "fromBlock": start,
-                "toBlock": end,
-                "address": [self.chain.w3.to_checksum_address(a) for a in self.decoder.addresses],
-                "topics": [cast(Any, self.decoder.topics)],
-            }
-            logs = self.chain.w3.eth.get_logs(params)
-            if end_hash is not None and self._block_hash(end) == end_hash:
+        for _ in range(_ATTEMPTS_MAX):
+            end_hash = self.chain.block_hash(end)
+            logs = self.chain.get_logs(start, end, self.decoder.addresses, self.decoder.topics)
+            if end_hash is not None and self.chain.block_hash(end) == end_hash:
                 events = [e for e in map(self.decoder.decode, logs) if e is not None]
                 events.sort(key=lambda e: (e.block_number, e.tx_index, e.log_index))
                 return events, end_hash
@@ -289,12 +118,12 @@ class Indexer:
 
     def _ingest(self, start: int, end: int, cursor: tuple[int, str] | None) -> int:
         events, end_hash = self._fetch(start, end)
-        for attempt in range(_ATTEMPTS):
+        for attempt in range(_ATTEMPTS_MAX):
             try:
                 return self._apply(start, end, end_hash, events, cursor)
             except IntegrityError:
                 # A concurrent writer applied some of these logs first; re-plan without them.
-                if attempt == _ATTEMPTS - 1:
+                if attempt == _ATTEMPTS_MAX - 1:
                     raise
         raise AssertionError("unreachable")
 
@@ -303,9 +132,11 @@ class Indexer:
     ) -> int:
         with self.journal.session() as session, session.begin():
             done = self._processed(session, {e.tx_hash for e in events})
-            trades = self._trades(session, {_trade_key(e) for e in events if e.name in ESCROW_EVENTS})
+            trades = self._trades(session, escrow_trade_keys(events))
             planned = [
-                p for p in self._plan(events, trades) if not any((log.tx_hash, log.log_index) in done for log in p.logs)
+                p
+                for p in self.rules.plan(events, trades)
+                if not any((log.tx_hash, log.log_index) in done for log in p.logs)
             ]
             drafts = [p.draft for p in planned if p.draft is not None]
             seqs = iter(self.journal.append_many(drafts, session))
@@ -381,162 +212,29 @@ class Indexer:
 
     def _processed(self, session: Session, tx_hashes: set[str]) -> set[tuple[str, int]]:
         found: set[tuple[str, int]] = set()
-        hashes = sorted(tx_hashes)
-        for i in range(0, len(hashes), _IN_LIST_CHUNK):
+        for chunk in in_list_chunks(sorted(tx_hashes)):
             rows = session.exec(
                 select(ProcessedLog.tx_hash, ProcessedLog.log_index).where(
                     col(ProcessedLog.chain_id) == self.chain_id,
-                    col(ProcessedLog.tx_hash).in_(hashes[i : i + _IN_LIST_CHUNK]),
+                    col(ProcessedLog.tx_hash).in_(chunk),
                 )
             )
             found.update((str(h), int(n)) for h, n in rows)
         return found
 
     @staticmethod
-    def _trades(session: Session, chain_trade_ids: set[str]) -> dict[str, _TradeParties]:
-        found: dict[str, _TradeParties] = {}
-        ids = sorted(chain_trade_ids)
-        for i in range(0, len(ids), _IN_LIST_CHUNK):
+    def _trades(session: Session, chain_trade_ids: set[str]) -> dict[str, TradeParties]:
+        """The parties of the trades these escrow events name, keyed as the posting rules look them up."""
+        found: dict[str, TradeParties] = {}
+        for chunk in in_list_chunks(sorted(chain_trade_ids)):
             rows = session.exec(
                 select(Trade.chain_trade_id, Trade.id, Trade.buyer_client_id, Trade.seller_client_id).where(
-                    col(Trade.chain_trade_id).in_(ids[i : i + _IN_LIST_CHUNK])
+                    col(Trade.chain_trade_id).in_(chunk)
                 )
             )
             for chain_id, trade_id, buyer_client, seller_client in rows:
-                found[str(chain_id).lower()] = _TradeParties(trade_id, buyer_client, seller_client)
+                found[str(chain_id).lower()] = TradeParties(trade_id, buyer_client, seller_client)
         return found
-
-    # ------------------------------------------------------------------ posting rules
-
-    def _plan(self, events: list[ChainEvent], trades: dict[str, _TradeParties]) -> list[_Planned]:
-        planned: list[_Planned] = []
-        start = 0
-        while start < len(events):
-            stop = start
-            while stop < len(events) and events[stop].tx_hash == events[start].tx_hash:
-                stop += 1
-            planned.extend(self._plan_tx(events[start:stop], trades))
-            start = stop
-        return planned
-
-    def _plan_tx(self, events: Sequence[ChainEvent], trades: dict[str, _TradeParties]) -> list[_Planned]:
-        """Pair each escrow event with the escrow Transfer just before it in the same tx.
-
-        The escrow moves the coins and then emits its event, so the Transfer carries no extra
-        information; posting both would count the same coins twice.
-        """
-        escrow = self.decoder.escrow
-        waiting: list[ChainEvent] = []
-        planned: list[_Planned] = []
-        for event in events:
-            if event.name == "Transfer":
-                if escrow in (_addr(event.args["from"]), _addr(event.args["to"])):
-                    waiting.append(event)
-                else:
-                    planned.append(self._transfer_entry(event))
-                continue
-            inbound = event.name == "Locked"
-            party = _addr(event.args["payee"] if event.name == "Released" else event.args["payer"])
-            amount = int(event.args["amount"])
-            match = next(
-                (
-                    t
-                    for t in reversed(waiting)
-                    if int(t.args["value"]) == amount
-                    and (
-                        (_addr(t.args["to"]) == escrow and _addr(t.args["from"]) == party)
-                        if inbound
-                        else (_addr(t.args["from"]) == escrow and _addr(t.args["to"]) == party)
-                    )
-                ),
-                None,
-            )
-            if match is not None:
-                waiting.remove(match)
-            planned.append(self._escrow_entry(event, match, trades.get(_trade_key(event))))
-        planned.extend(self._transfer_entry(t) for t in waiting)
-        planned.sort(key=lambda p: min(log.log_index for log in p.logs))
-        return planned
-
-    def _holder(self, address: str) -> str:
-        if address == ZERO_ADDRESS:
-            return SUPPLY_ACCOUNT
-        if address == self.decoder.escrow:
-            return ESCROW_UNASSIGNED_ACCOUNT
-        return wallet_account(address)
-
-    def _transfer_entry(self, event: ChainEvent) -> _Planned:
-        sender, recipient = _addr(event.args["from"]), _addr(event.args["to"])
-        amount = int(event.args["value"])
-        if amount == 0:
-            return _Planned(draft=None, logs=(event,))  # moves nothing; remembered as processed only
-        kind = (
-            EntryKind.MINT
-            if sender == ZERO_ADDRESS
-            else EntryKind.BURN
-            if recipient == ZERO_ADDRESS
-            else EntryKind.TRANSFER
-        )
-        source, target = self._holder(sender), self._holder(recipient)
-        return _Planned(
-            draft=self._draft(event, kind, source, target, amount, None, f"{kind.lower()} {format_coins(amount)}"),
-            logs=(event,),
-        )
-
-    def _escrow_entry(self, event: ChainEvent, paired: ChainEvent | None, trade: _TradeParties | None) -> _Planned:
-        key = _trade_key(event)
-        locked_in = escrow_account(key)
-        amount = int(event.args["amount"])
-        if event.name == "Locked":
-            kind = EntryKind.LOCK
-            payer = wallet_account(_addr(event.args["payer"]))
-            source = client_account(trade.buyer_client_id) if trade and trade.buyer_client_id else payer
-            target = locked_in
-        elif event.name == "Released":
-            kind = EntryKind.RELEASE
-            payee = wallet_account(_addr(event.args["payee"]))
-            source = locked_in
-            target = client_account(trade.seller_client_id) if trade and trade.seller_client_id else payee
-        else:
-            kind = EntryKind.REFUND
-            payer = wallet_account(_addr(event.args["payer"]))
-            source = locked_in
-            target = client_account(trade.buyer_client_id) if trade and trade.buyer_client_id else payer
-        if paired is None:
-            # No coins moved with this event in this tx (not something the escrow does):
-            # keep the books on what the chain holds by parking the amount as unassigned.
-            if kind == EntryKind.LOCK:
-                source = ESCROW_UNASSIGNED_ACCOUNT
-            else:
-                target = ESCROW_UNASSIGNED_ACCOUNT
-        description = f"{kind.lower()} {format_coins(amount)} trade {trade.trade_id if trade else key}"
-        logs = (event,) if paired is None else (paired, event)
-        return _Planned(
-            draft=self._draft(event, kind, source, target, amount, trade.trade_id if trade else None, description),
-            logs=logs,
-        )
-
-    def _draft(
-        self,
-        event: ChainEvent,
-        kind: str,
-        source: str,
-        target: str,
-        amount: int,
-        trade_id: str | None,
-        description: str,
-    ) -> EntryDraft:
-        return EntryDraft(
-            kind=kind,
-            postings=transfer(source, target, amount),
-            description=f"{description}: {source} -> {target}",
-            trade_id=trade_id,
-            chain_id=self.chain_id,
-            block_number=event.block_number,
-            block_hash=event.block_hash,
-            tx_hash=event.tx_hash,
-            log_index=event.log_index,
-        )
 
     # ------------------------------------------------------------------ reorgs
 
@@ -546,7 +244,7 @@ class Indexer:
         if cursor is None:
             return 0
         last, last_hash = cursor
-        if self._block_hash(last) == last_hash:
+        if self.chain.block_hash(last) == last_hash:
             return 0
         fork = self._newest_canonical_stored_block(last)
         self._rewind(cursor, fork)
@@ -565,7 +263,7 @@ class Indexer:
                 .order_by(col(IndexedBlock.block_number).desc())
             ).all()
         for number, block_hash in stored:
-            if self._block_hash(number) == block_hash:
+            if self.chain.block_hash(number) == block_hash:
                 return int(number), str(block_hash)
         if floor < self.deploy_block:
             # Everything indexed is inside the window: start again from the deployment.
@@ -619,12 +317,3 @@ class Indexer:
                     )
                 )
             self._move_cursor(session, cursor, None if fork_block < self.deploy_block else fork)
-
-
-def _addr(value: object) -> str:
-    return str(value).lower()
-
-
-def _trade_key(event: ChainEvent) -> str:
-    """The escrow's bytes32 trade id as Trade.chain_trade_id spells it ('0x' + 64 hex)."""
-    return "0x" + bytes(event.args["tradeId"]).hex()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
 from eth_typing import BlockIdentifier, ChecksumAddress
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import BlockNotFound
+from web3.types import FilterParams, LogReceipt
 
 from settlement.chain.calldata import CalldataEncoder
 from settlement.errors import ChainUnavailable, ManifestMissing
@@ -104,6 +108,29 @@ class ChainClient:
 
     def block_number(self) -> int:
         return int(self.w3.eth.block_number)
+
+    def block_hash(self, number: int) -> str | None:
+        """The canonical hash at a height ('0x' + 64 hex), or None if the chain is not that long (any more)."""
+        if number < 0:
+            return None
+        try:
+            block = self.w3.eth.get_block(number)
+        except BlockNotFound:
+            return None
+        block_hash = block.get("hash")
+        return None if block_hash is None else HexBytes(block_hash).to_0x_hex()
+
+    def get_logs(
+        self, from_block: int, to_block: int, addresses: Sequence[str], event_topics: Sequence[bytes]
+    ) -> list[LogReceipt]:
+        """Logs in [from_block, to_block] emitted by any of `addresses` whose topic0 is any of `event_topics`."""
+        params: FilterParams = {
+            "fromBlock": from_block,
+            "toBlock": to_block,
+            "address": [checksum(a) for a in addresses],
+            "topics": [cast(Any, [HexBytes(t) for t in event_topics])],
+        }
+        return list(self.w3.eth.get_logs(params))
 
     def balance_of(self, address: str, block: BlockIdentifier = "latest") -> int:
         return int(self.token.functions.balanceOf(checksum(address)).call(block_identifier=block))

@@ -20,7 +20,8 @@ from settlement.domain.journal import (
     wallet_account,
 )
 from settlement.domain.trade import TradeStatus
-from settlement.indexer import Indexer, ReorgTooDeep
+from settlement.errors import ReorgTooDeep
+from settlement.indexer import Indexer
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.schema import open_database
 from settlement.testing.devnet import Devnet

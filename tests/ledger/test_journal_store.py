@@ -263,8 +263,8 @@ def test_allocate_and_deallocate_move_money_inside_the_omnibus_wallet(engine: En
     with pytest.raises(errors.InsufficientFunds):
         journal.allocate(ALICE, client.id, 41)
     with pytest.raises(errors.InsufficientFunds):
-        journal.deallocate(ALICE, client.id, 61)
-    journal.deallocate(ALICE, client.id, 60)
+        journal.move_within_omnibus(ALICE, client.id, 61, to_client=False)
+    journal.move_within_omnibus(ALICE, client.id, 60, to_client=False)
     assert journal.balance(wallet_account(ALICE)) == 100
     assert journal.balance(client_account(client.id)) == 0
     assert journal.verify().ok

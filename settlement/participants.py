@@ -19,8 +19,8 @@ from sqlmodel import Session
 from settlement import errors
 from settlement.chain.addresses import normalized_address
 from settlement.chain.client import ChainClient
+from settlement.chain.contract_calls import ContractCalls
 from settlement.chain.custody import Custody
-from settlement.chain.escrow_calls import EscrowCalls
 from settlement.domain.journal import client_account, wallet_account
 from settlement.domain.trade import TradeStatus
 from settlement.ledger import repository as repo
@@ -126,7 +126,7 @@ class ParticipantDirectory:
         participant = self.get(participant_id)
         if self.custody.issuer is None:
             raise errors.Forbidden("this deployment has no issuer key: coins are issued by the token issuer")
-        receipt = self.custody.issuer.transact(EscrowCalls(self.chain).issue(participant.address, amount_base_units))
+        receipt = self.custody.issuer.transact(ContractCalls(self.chain).issue(participant.address, amount_base_units))
         return str(receipt["transactionHash"].to_0x_hex())
 
     def balances(self, participant_id: str) -> ParticipantBalances:

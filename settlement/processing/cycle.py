@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from settlement.chain.client import ChainClient
+from settlement.chain.contract_calls import ContractCalls, LockOrder
 from settlement.chain.custody import Custody
-from settlement.chain.escrow_calls import EscrowCalls, LockOrder
 from settlement.chain.sender import Call
 from settlement.chain.trade_ids import chain_trade_key
 from settlement.config import Settings
@@ -52,7 +52,7 @@ class SettlementCycle:
         self.settings = settings
         self.recovery = recovery
         self.publisher = publisher
-        self.calls = EscrowCalls(chain)
+        self.calls = ContractCalls(chain)
         self.submission = BatchSubmission(db, custody, recovery, publisher)
 
     def run_once(self) -> CycleReport:

@@ -27,7 +27,7 @@ def _label(trade_ids: Sequence[bytes]) -> str:
     return shown + (f",+{len(trade_ids) - 3}" if len(trade_ids) > 3 else "")
 
 
-class EscrowCalls:
+class ContractCalls:
     def __init__(self, chain: ChainClient) -> None:
         self.chain = chain
         self.escrow_address = str(chain.escrow.address)

@@ -23,7 +23,9 @@ contract SettlementEscrowInvariantTest is TestBase {
         vm.warp(1_700_000_000);
         address issuer = makeAddr("issuer");
         address agent = makeAddr("agent");
-        token = new SettlementToken("Settlement USD", "SUSD", issuer);
+        token = new SettlementToken("Settlement USD", "SUSD", issuer, issuer, issuer, issuer, issuer);
+        vm.prank(issuer);
+        token.configureMinter(issuer, type(uint256).max);
         escrow = new SettlementEscrow(IERC20(address(token)), makeAddr("admin"), agent);
 
         actors.push(makeAddr("alice"));

@@ -23,7 +23,7 @@ abstract contract EscrowFixture is TestBase {
 
     SettlementToken internal token;
     SettlementEscrow internal escrow;
-    address internal issuer;
+    address internal issuer; // every token role: the token's powers are not under test here
     address internal admin;
     address internal agent;
     address internal payer;
@@ -42,7 +42,9 @@ abstract contract EscrowFixture is TestBase {
         payer = vm.addr(PAYER_PK); // a known key, so the payer can sign permits
         vm.label(payer, "payer");
 
-        token = new SettlementToken("Settlement USD", "SUSD", issuer);
+        token = new SettlementToken("Settlement USD", "SUSD", issuer, issuer, issuer, issuer, issuer);
+        vm.prank(issuer);
+        token.configureMinter(issuer, type(uint256).max);
         escrow = new SettlementEscrow(IERC20(address(token)), admin, agent);
         agentRole = escrow.SETTLEMENT_AGENT_ROLE();
         pauserRole = escrow.PAUSER_ROLE();

@@ -7,13 +7,24 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
 /// @title SettlementEscrow
 /// @notice Holds a payer's coins for one trade until delivery is confirmed (release to the
 ///         payee) or the trade is cancelled / expires (refund to the payer).
 /// @dev Design choices, each tested:
-///      - A tradeId is locked once, ever. Released or refunded ids stay burnt, so a replayed
-///        lock, release or refund reverts.
+///      - Consent. Only the settlement agent creates locks, and every lock carries the payer's
+///        EIP-712 signature over `LockIntent(tradeId, payer, payee, amount, deadline)` for this
+///        escrow (domain "SettlementEscrow", version "1", chain id, this address). EOAs sign with
+///        ECDSA, smart-contract wallets answer ERC-1271. Agent-only creation means no stranger
+///        can squat a trade id with a lock of its own (the service would otherwise adopt it);
+///        the payer's signature means the agent (or an admin who grants itself the agent role)
+///        cannot spend an approved payer's allowance or a bare permit on a trade, payee or
+///        amount the payer did not sign. A payer cannot lock by itself either: it signs, the
+///        agent submits. The intent's deadline is the lock's deadline, so an expired intent
+///        cannot be used. There is no nonce: the trade id is in the signed struct and a trade
+///        id can be locked once, ever, so every signature is usable at most once.
 ///      - Tokens that return nothing from transfer/approve (USDT) work through SafeERC20.
 ///      - Fee-on-transfer tokens are REJECTED: lock measures what actually arrived and reverts
 ///        with TransferShortfall if it is less than `amount`. The escrow therefore always holds
@@ -24,11 +35,16 @@ import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol
 ///        and then by anyone, so a payer is never stuck if the agent disappears.
 ///      - pause is an emergency stop for every movement, refunds included: while paused, the
 ///        pauser role can hold locked coins. That power sits with the admin on purpose.
-contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard {
+contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard, EIP712 {
     using SafeERC20 for IERC20;
 
     bytes32 public constant SETTLEMENT_AGENT_ROLE = keccak256("SETTLEMENT_AGENT_ROLE");
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+
+    /// @notice EIP-712 type hash of what a payer signs to authorise one lock.
+    bytes32 public constant LOCK_INTENT_TYPEHASH =
+        keccak256("LockIntent(bytes32 tradeId,address payer,address payee,uint256 amount,uint64 deadline)");
+
     uint256 public constant MAX_BATCH = 100;
 
     enum Status {
@@ -46,7 +62,8 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard {
         uint256 amount;
     }
 
-    struct LockRequest {
+    /// @notice One lock as the payer signed it (the fields of LockIntent, in the same order).
+    struct LockOrder {
         bytes32 tradeId;
         address payer;
         address payee;
@@ -75,48 +92,67 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard {
     error TransferShortfall(uint256 expected, uint256 received);
     error BatchTooLarge(uint256 size, uint256 max);
     error EmptyBatch();
+    error BatchLengthMismatch(uint256 orders, uint256 signatures);
+    error InvalidLockSignature(bytes32 tradeId, address payer);
 
-    constructor(IERC20 token_, address admin, address agent) {
+    /// @dev The admin also gets PAUSER_ROLE. It does NOT get the agent role.
+    constructor(IERC20 token_, address admin, address agent) EIP712("SettlementEscrow", "1") {
         token = token_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(PAUSER_ROLE, admin);
         _grantRole(SETTLEMENT_AGENT_ROLE, agent);
     }
 
+    /// @dev Lock creation reports a non-agent caller as NotAuthorized (the payer included).
+    modifier onlyAgent() {
+        if (!hasRole(SETTLEMENT_AGENT_ROLE, msg.sender)) revert NotAuthorized(msg.sender);
+        _;
+    }
+
     // ---------------------------------------------------------------- lock
 
-    /// @notice Pull `amount` from `payer` (by allowance) into escrow for `tradeId`.
-    /// @dev The payer may lock its own coins; only the agent may lock on a payer's behalf.
-    function lock(bytes32 tradeId, address payer, address payee, uint256 amount, uint64 deadline)
+    /// @notice Pull `order.amount` from `order.payer` (by allowance) into escrow for
+    ///         `order.tradeId`, authorised by the payer's EIP-712 LockIntent `signature`.
+    function lock(LockOrder calldata order, bytes calldata signature)
         external
         whenNotPaused
         nonReentrant
+        onlyAgent
     {
-        _lock(LockRequest(tradeId, payer, payee, amount, deadline));
+        _lock(order, signature);
     }
 
-    /// @notice Same as lock, authorised by the payer's EIP-2612 permit in the same call, so the
-    ///         service never needs the payer's key.
+    /// @notice Same as lock, with the payer's EIP-2612 permit in the same call so the payer
+    ///         need not have approved the escrow beforehand. The permit only sets an allowance:
+    ///         the LockIntent signature is still required, so the permit funds this one trade.
     /// @dev A permit that fails (for example, front-run and already used) is ignored when the
     ///      allowance is already enough; otherwise transferFrom reverts for lack of allowance.
     function lockWithPermit(
-        LockRequest calldata request,
+        LockOrder calldata order,
+        bytes calldata signature,
         uint256 permitValue,
         uint256 permitDeadline,
         uint8 v,
         bytes32 r,
         bytes32 s
-    ) external whenNotPaused nonReentrant {
-        try IERC20Permit(address(token)).permit(
-            request.payer, address(this), permitValue, permitDeadline, v, r, s
-        ) {} catch {}
-        _lock(request);
+    ) external whenNotPaused nonReentrant onlyAgent {
+        try IERC20Permit(address(token)).permit(order.payer, address(this), permitValue, permitDeadline, v, r, s) {}
+            catch {}
+        _lock(order, signature);
     }
 
-    function lockBatch(LockRequest[] calldata requests) external whenNotPaused nonReentrant {
-        _checkBatch(requests.length);
-        for (uint256 i = 0; i < requests.length; i++) {
-            _lock(requests[i]);
+    /// @notice Lock every order, each with its own payer signature (`signatures[i]` for
+    ///         `orders[i]`). All or nothing.
+    function lockBatch(LockOrder[] calldata orders, bytes[] calldata signatures)
+        external
+        whenNotPaused
+        nonReentrant
+        onlyAgent
+    {
+        if (orders.length != signatures.length) revert BatchLengthMismatch(orders.length, signatures.length);
+        _checkBatch(orders.length);
+        for (uint256 i = 0; i < orders.length; i++) {
+            _lock(orders[i], signatures[i]);
         }
     }
 
@@ -174,31 +210,44 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard {
         return _locks[tradeId].status;
     }
 
+    /// @notice The EIP-712 digest a payer signs for `order` (for off-chain encoding checks).
+    function hashLockIntent(LockOrder calldata order) public view returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(LOCK_INTENT_TYPEHASH, order.tradeId, order.payer, order.payee, order.amount, order.deadline)
+            )
+        );
+    }
+
     // ---------------------------------------------------------------- internals
 
-    function _lock(LockRequest memory req) private {
-        if (msg.sender != req.payer && !hasRole(SETTLEMENT_AGENT_ROLE, msg.sender)) {
-            revert NotAuthorized(msg.sender);
+    function _lock(LockOrder calldata order, bytes calldata signature) private {
+        if (_locks[order.tradeId].status != Status.None) revert AlreadyLocked(order.tradeId);
+        if (order.amount == 0) revert ZeroAmount();
+        if (order.payer == address(0)) revert InvalidParty(order.payer);
+        if (order.payee == address(0) || order.payee == order.payer || order.payee == address(this)) {
+            revert InvalidParty(order.payee);
         }
-        if (_locks[req.tradeId].status != Status.None) revert AlreadyLocked(req.tradeId);
-        if (req.amount == 0) revert ZeroAmount();
-        if (req.payer == address(0)) revert InvalidParty(req.payer);
-        if (req.payee == address(0) || req.payee == req.payer || req.payee == address(this)) {
-            revert InvalidParty(req.payee);
+        if (order.deadline <= block.timestamp) revert InvalidDeadline(order.deadline);
+        if (!SignatureChecker.isValidSignatureNowCalldata(order.payer, hashLockIntent(order), signature)) {
+            revert InvalidLockSignature(order.tradeId, order.payer);
         }
-        if (req.deadline <= block.timestamp) revert InvalidDeadline(req.deadline);
 
-        _locks[req.tradeId] = Lock({
-            payer: req.payer, deadline: req.deadline, status: Status.Locked, payee: req.payee, amount: req.amount
+        _locks[order.tradeId] = Lock({
+            payer: order.payer,
+            deadline: order.deadline,
+            status: Status.Locked,
+            payee: order.payee,
+            amount: order.amount
         });
-        totalLocked += req.amount;
+        totalLocked += order.amount;
 
         uint256 before = token.balanceOf(address(this));
-        token.safeTransferFrom(req.payer, address(this), req.amount);
+        token.safeTransferFrom(order.payer, address(this), order.amount);
         uint256 received = token.balanceOf(address(this)) - before;
-        if (received != req.amount) revert TransferShortfall(req.amount, received);
+        if (received != order.amount) revert TransferShortfall(order.amount, received);
 
-        emit Locked(req.tradeId, req.payer, req.payee, req.amount, req.deadline);
+        emit Locked(order.tradeId, order.payer, order.payee, order.amount, order.deadline);
     }
 
     function _release(bytes32 tradeId) private {

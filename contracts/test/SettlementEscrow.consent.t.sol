@@ -282,16 +282,27 @@ contract SettlementEscrowConsentTest is EscrowFixture {
         _expectBadSignature(theft.tradeId, payer);
         escrow.lockWithPermit(theft, realSig, 0, 0, 0, 0, 0);
 
+        // 4. Its other roles: rescue sees no surplus, recovery needs a stranded lock.
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.RescueExceedsSurplus.selector, 1, 0));
+        escrow.rescueERC20(IERC20(address(token)), admin, 1);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.NotLocked.selector, theft.tradeId));
+        escrow.scheduleRecovery(theft.tradeId, admin);
         vm.stopPrank();
 
         assertEq(token.balanceOf(payer), START_BALANCE);
         assertEq(token.balanceOf(admin), 0);
         _assertEscrowHolds(0);
 
-        // 4. Once the real trade is locked, release pays only the signed payee.
+        // 5. Once the real trade is locked, its coins are out of reach too: no surplus to rescue,
+        //    no recovery while the parties are not both frozen, and release pays only the payee.
         _lockOrder(real);
-        vm.prank(admin);
+        vm.startPrank(admin);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.RescueExceedsSurplus.selector, 1, 0));
+        escrow.rescueERC20(IERC20(address(token)), admin, 1);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.PartiesNotBlacklisted.selector, TRADE));
+        escrow.scheduleRecovery(TRADE, admin);
         escrow.release(TRADE);
+        vm.stopPrank();
         assertEq(token.balanceOf(payee), 5 * ONE);
         assertEq(token.balanceOf(admin), 0);
     }

@@ -12,7 +12,8 @@ import {NoReturnToken} from "./mocks/NoReturnToken.sol";
 import {FeeOnTransferToken} from "./mocks/FeeOnTransferToken.sol";
 
 /// @notice The lock / release / refund life cycle, batches, pause and views. Consent (who may
-///         lock, signatures) is in SettlementEscrow.consent.t.sol.
+///         lock, signatures) is in SettlementEscrow.consent.t.sol; exits, recovery, rescue and
+///         roles in SettlementEscrow.exits.t.sol.
 contract SettlementEscrowTest is EscrowFixture {
     // ---------------------------------------------------------------- constructor
 
@@ -20,17 +21,25 @@ contract SettlementEscrowTest is EscrowFixture {
         assertEq(address(escrow.token()), address(token));
         assertTrue(escrow.hasRole(escrow.DEFAULT_ADMIN_ROLE(), admin));
         assertTrue(escrow.hasRole(pauserRole, admin));
+        assertTrue(escrow.hasRole(rescuerRole, admin));
+        assertTrue(escrow.hasRole(recoveryRole, admin));
         assertTrue(escrow.hasRole(agentRole, agent));
         assertFalse(escrow.hasRole(agentRole, admin));
         assertFalse(escrow.hasRole(pauserRole, agent));
+        assertFalse(escrow.hasRole(rescuerRole, agent));
+        assertFalse(escrow.hasRole(recoveryRole, agent));
         assertFalse(escrow.hasRole(escrow.DEFAULT_ADMIN_ROLE(), agent));
         assertEq(escrow.MAX_BATCH(), 100);
+        assertEq(escrow.REFUND_GRACE_PERIOD(), 1 days);
+        assertEq(escrow.RECOVERY_DELAY(), 2 days);
         _assertEscrowHolds(0);
     }
 
     function test_roleConstants_areTheirNamesHashes() public view {
         assertEq(agentRole, keccak256("SETTLEMENT_AGENT_ROLE"));
         assertEq(pauserRole, keccak256("PAUSER_ROLE"));
+        assertEq(rescuerRole, keccak256("RESCUER_ROLE"));
+        assertEq(recoveryRole, keccak256("RECOVERY_ROLE"));
     }
 
     // ---------------------------------------------------------------- lock
@@ -509,6 +518,16 @@ contract SettlementEscrowTest is EscrowFixture {
         escrow.release(TRADE);
     }
 
+    function test_release_revertsWhenPausedEvenAfterGrace() public {
+        // The grace period opens an exit for the payer, never a payment to the payee.
+        uint64 deadline = _lock(TRADE, ONE);
+        _pauseEscrow();
+        vm.warp(uint256(deadline) + escrow.REFUND_GRACE_PERIOD() + 1);
+        vm.prank(agent);
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        escrow.release(TRADE);
+    }
+
     // ---------------------------------------------------------------- releaseBatch
 
     function test_releaseBatch_releasesEveryItem() public {
@@ -776,6 +795,9 @@ contract SettlementEscrowTest is EscrowFixture {
         assertEq(l.amount, 0);
         assertEq(uint256(l.deadline), 0);
         _assertStatus(TRADE, SettlementEscrow.Status.None);
+        (address to, uint64 executableAt) = escrow.pendingRecovery(TRADE);
+        assertEq(to, address(0));
+        assertEq(uint256(executableAt), 0);
     }
 
     function test_views_totalLockedTracksOpenLocksOnly() public {
@@ -1013,6 +1035,25 @@ contract SettlementEscrowNoReturnTokenTest is OtherTokenEscrowBase {
         escrow.lockWithPermit(o, sig, AMOUNT, block.timestamp, 27, bytes32(0), bytes32(0));
         assertEq(escrow.totalLocked(), 2 * AMOUNT);
         assertEq(usdt.balanceOf(address(escrow)), 2 * AMOUNT);
+    }
+
+    function test_noReturnToken_recoveryNeverApplies() public {
+        // The token has no isBlackListed: the escrow reads that as "not frozen" instead of
+        // reverting, so a stranded-lock recovery can never be scheduled on such a token.
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.PartiesNotBlacklisted.selector, bytes32("t")));
+        escrow.scheduleRecovery("t", admin);
+    }
+
+    function test_noReturnToken_rescueOnlyTheSurplus() public {
+        usdt.mint(address(escrow), 7);
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.RescueExceedsSurplus.selector, 8, 7));
+        escrow.rescueERC20(IERC20(address(usdt)), admin, 8);
+        vm.prank(admin);
+        escrow.rescueERC20(IERC20(address(usdt)), admin, 7);
+        assertEq(usdt.balanceOf(address(escrow)), AMOUNT);
+        assertEq(escrow.totalLocked(), AMOUNT);
     }
 }
 

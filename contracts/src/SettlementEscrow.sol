@@ -157,12 +157,7 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard, EIP712 {
     ///         `order.tradeId`, authorised by the payer's EIP-712 LockIntent `signature`.
     /// @param signature For an EOA payer the 65-byte r ‖ s ‖ v form (the 64-byte ERC-2098 form
     ///        is refused); for a contract payer, whatever its ERC-1271 isValidSignature accepts.
-    function lock(LockOrder calldata order, bytes calldata signature)
-        external
-        whenNotPaused
-        nonReentrant
-        onlyAgent
-    {
+    function lock(LockOrder calldata order, bytes calldata signature) external whenNotPaused nonReentrant onlyAgent {
         _lock(order, signature);
     }
 
@@ -193,7 +188,9 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard, EIP712 {
         nonReentrant
         onlyAgent
     {
-        if (orders.length != signatures.length) revert BatchLengthMismatch(orders.length, signatures.length);
+        if (orders.length != signatures.length) {
+            revert BatchLengthMismatch(orders.length, signatures.length);
+        }
         _checkBatch(orders.length);
         for (uint256 i = 0; i < orders.length; i++) {
             _lock(orders[i], signatures[i]);

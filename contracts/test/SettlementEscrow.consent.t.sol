@@ -361,13 +361,10 @@ contract SettlementEscrowConsentTest is EscrowFixture {
         SettlementEscrow.LockOrder memory o =
             SettlementEscrow.LockOrder(keccak256("independent"), payer, payee, 123_456_789, uint64(2_000_000_000));
         bytes32 domainSeparator = keccak256(
-            abi.encode(
-                DOMAIN_TYPEHASH, keccak256("SettlementEscrow"), keccak256("1"), block.chainid, address(escrow)
-            )
+            abi.encode(DOMAIN_TYPEHASH, keccak256("SettlementEscrow"), keccak256("1"), block.chainid, address(escrow))
         );
-        bytes32 structHash = keccak256(
-            abi.encode(INTENT_TYPEHASH, o.tradeId, o.payer, o.payee, o.amount, uint256(o.deadline))
-        );
+        bytes32 structHash =
+            keccak256(abi.encode(INTENT_TYPEHASH, o.tradeId, o.payer, o.payee, o.amount, uint256(o.deadline)));
         bytes32 expected = keccak256(abi.encodePacked("\x19\x01", domainSeparator, structHash));
         assertEq(escrow.hashLockIntent(o), expected);
     }
@@ -394,7 +391,8 @@ contract SettlementEscrowConsentTest is EscrowFixture {
     }
 
     address internal constant EXPECTED_VECTOR_ESCROW = 0xEBdDBC4aDB3b351583569ab4fB336166C9b6d8Df;
-    bytes32 internal constant EXPECTED_VECTOR_DIGEST = 0x822ab6285a5dc9fd582b95962fd6b04d0795898f2ad933d80554a13a46c8e3c3;
+    bytes32 internal constant EXPECTED_VECTOR_DIGEST =
+        0x822ab6285a5dc9fd582b95962fd6b04d0795898f2ad933d80554a13a46c8e3c3;
 
     function test_eip712Domain_describesThisEscrow() public view {
         (

@@ -463,9 +463,7 @@ contract SettlementTokenTest is TestBase {
         vm.prank(bob);
         if (second > allowance - first) {
             vm.expectRevert(
-                abi.encodeWithSelector(
-                    SettlementToken.MinterAllowanceExceeded.selector, bob, allowance - first, second
-                )
+                abi.encodeWithSelector(SettlementToken.MinterAllowanceExceeded.selector, bob, allowance - first, second)
             );
             token.issue(bob, second);
             assertEq(token.balanceOf(bob), first);
@@ -769,9 +767,7 @@ contract SettlementTokenTest is TestBase {
     function test_rescueERC20_cannotTakeHoldersCoins() public {
         // The rescuer only moves what the token contract itself holds.
         vm.prank(rescuer);
-        vm.expectRevert(
-            abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, address(token), 0, ONE)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IERC20Errors.ERC20InsufficientBalance.selector, address(token), 0, ONE));
         token.rescueERC20(IERC20(address(token)), rescuer, ONE);
     }
 

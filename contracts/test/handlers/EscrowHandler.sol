@@ -113,14 +113,10 @@ contract EscrowHandler is CommonBase {
     ///        intent is signed by another actor's key. 6: the payer submits its own intent.
     ///        7: the agent submits an order that differs (amount + 1) from the signed one.
     ///        Only the honest path may ever succeed.
-    function lock(
-        uint256 idSeed,
-        uint256 payerSeed,
-        uint256 payeeSeed,
-        uint256 amount,
-        uint256 ttl,
-        uint256 mode
-    ) external step {
+    function lock(uint256 idSeed, uint256 payerSeed, uint256 payeeSeed, uint256 amount, uint256 ttl, uint256 mode)
+        external
+        step
+    {
         bytes32 id = idSeed.tradeId(NUM_TRADES);
         uint256 n = actors.length;
         uint256 p = payerSeed % n;

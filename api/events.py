@@ -115,6 +115,6 @@ class EventHub:
                     return
                 event_id, event = item
                 data = TradeEventPublic.of(event).model_dump(mode="json")
-                yield f"id: {event_id}\nevent: trade.status\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+                yield f"id: {event_id}\nevent: {event.kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
         finally:
             self.unsubscribe(subscriber)

@@ -1,6 +1,8 @@
 """Devnet accounts derived from the fixed mnemonic, by role.
 
-Index 0 deploys and is the token issuer and escrow admin, 1 is the settlement agent,
+Index 0 deploys and holds every token role (owner, masterMinter, minter, pauser, blacklister,
+rescuer) and every escrow role but the agent's (admin, pauser, rescuer, recovery); see
+devnet/deploy.py. 1 is the settlement agent,
 2..9 are pre-funded brokers, the rest are spare wallets handed to participants created later.
 """
 

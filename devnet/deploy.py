@@ -1,4 +1,13 @@
-"""Deploys token and escrow, grants roles, funds the brokers and writes the manifest."""
+"""Deploys token and escrow, grants roles, funds the brokers and writes the manifest.
+
+Roles on the devnet (production would give each to its own key):
+- SettlementToken: the deployer ("issuer", index 0) is owner, masterMinter, pauser,
+  blacklister and rescuer, and is configured as a minter with ISSUER_MINTER_ALLOWANCE. One key
+  for all token roles keeps the devnet simple; the API's issue, pause and blacklist calls all
+  sign with the issuer key.
+- SettlementEscrow: the deployer is DEFAULT_ADMIN_ROLE and, through the constructor, also
+  PAUSER_ROLE, RESCUER_ROLE and RECOVERY_ROLE; the agent (index 1) is SETTLEMENT_AGENT_ROLE.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +27,8 @@ from settlement.money import TOKEN_DECIMALS
 TOKEN_NAME = "Tether USD (devnet)"
 TOKEN_SYMBOL = "USDT"
 BROKER_FUNDING_COINS = Decimal("1000000")
+# What the issuer may mint in total, in base units: far more than any devnet will ever issue.
+ISSUER_MINTER_ALLOWANCE = 10**30
 
 
 def deploy(rpc_url: str, mnemonic: str, *, fund_coins: Decimal = BROKER_FUNDING_COINS) -> DeploymentManifest:
@@ -33,10 +44,19 @@ def deploy(rpc_url: str, mnemonic: str, *, fund_coins: Decimal = BROKER_FUNDING_
     sender = TxSender(w3, deployer, MemoryTxJournal(), RevertDecoder(token_artifact.abi, escrow_artifact.abi))
 
     token_factory = w3.eth.contract(abi=token_artifact.abi, bytecode=token_artifact.bytecode)
+    issuer = deployer.address
     token_receipt = sender.transact(
         Call(
             to=None,
-            data=token_factory.constructor(TOKEN_NAME, TOKEN_SYMBOL, deployer.address).data_in_transaction,
+            data=token_factory.constructor(
+                TOKEN_NAME,
+                TOKEN_SYMBOL,
+                issuer,  # owner
+                issuer,  # masterMinter
+                issuer,  # pauser
+                issuer,  # blacklister
+                issuer,  # rescuer
+            ).data_in_transaction,
             purpose="deploy SettlementToken",
         )
     )
@@ -52,7 +72,17 @@ def deploy(rpc_url: str, mnemonic: str, *, fund_coins: Decimal = BROKER_FUNDING_
     )
     escrow_address = str(escrow_receipt["contractAddress"])
 
+    # After both deploys, so the contracts keep their addresses (deployer nonces 0 and 1).
+    # The masterMinter makes the issuer a minter: issue() is refused to anyone without allowance.
     token = w3.eth.contract(address=Web3.to_checksum_address(token_address), abi=token_artifact.abi)
+    sender.transact(
+        Call(
+            to=token_address,
+            data=token.encode_abi("configureMinter", [issuer, ISSUER_MINTER_ALLOWANCE]),
+            purpose="configure issuer as minter",
+        )
+    )
+
     fund_base_units = int(fund_coins * 10**TOKEN_DECIMALS)
     funding = sender.submit_many(
         [

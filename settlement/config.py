@@ -5,6 +5,7 @@ Defaults are safe for the local devnet, so nothing needs configuring to run the 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -54,6 +55,14 @@ class Settings(BaseSettings):
 
     # --- settlement policy
     default_settlement_window_s: int = Field(default=86_400, ge=60)
+    # An alleged trade nobody affirms lapses after this long (a few hours, like a trading day's
+    # affirmation cut-off); it then needs a new submission.
+    match_window_s: int = Field(default=4 * 3_600, ge=1)
+    # FX rates: how far in the future an as_of may be (clock skew), how old a rate may be to price
+    # a trade, and how far a new rate may move from the previous one without force=true.
+    fx_clock_skew_max_s: int = Field(default=60, ge=0)
+    fx_rate_age_max_s: int = Field(default=86_400, ge=1)
+    fx_rate_jump_max_ratio: Decimal = Field(default=Decimal("0.10"), gt=0)
     sweep_interval_s: float = Field(default=2.0, gt=0)
 
     # --- API

@@ -72,9 +72,24 @@ class MissingFxRate(ValidationFailed):
     title = "No FX rate recorded for this currency"
 
 
+class InvalidFxRate(ValidationFailed):
+    code = "invalid_fx_rate"
+    title = "FX rate refused"
+
+
+class StaleFxRate(ValidationFailed):
+    code = "stale_fx_rate"
+    title = "The currency's latest FX rate is too old to price a trade"
+
+
 class DeadlineInPast(ValidationFailed):
     code = "deadline_in_past"
     title = "Settlement deadline is in the past"
+
+
+class InvalidLockAuthorization(ValidationFailed):
+    code = "invalid_lock_authorization"
+    title = "The lock signature is not the payer's signature of this trade's terms"
 
 
 class InvalidPermit(ValidationFailed):

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from settlement.chain.client import ChainClient, LockStatus
+from settlement.chain.trade_ids import chain_trade_key
 from settlement.domain.journal import (
     CLIENT_PREFIX,
     ESCROW_PREFIX,
@@ -28,7 +29,15 @@ from settlement.domain.journal import (
 from settlement.domain.trade import TradeStatus
 from settlement.errors import LedgerError
 from settlement.ledger.models import ClientAccount, IndexerCursor, JournalEntry, Participant, Posting, Trade
+from settlement.ledger.repository import as_utc
 from settlement.money import format_coins
+
+# The escrow status each trade status implies; every other status implies no lock at all.
+EXPECTED_LOCK_STATUS = {
+    TradeStatus.LOCKED: LockStatus.LOCKED,
+    TradeStatus.RELEASED: LockStatus.RELEASED,
+    TradeStatus.REFUNDED: LockStatus.REFUNDED,
+}
 
 
 class BreakKind:
@@ -40,7 +49,8 @@ class BreakKind:
     ESCROW_BALANCE = "escrow_balance"  # escrow's token balance vs every escrow:* account
     ESCROW_LOCKED = "escrow_locked"  # totalLocked() vs the per-trade escrow accounts
     LOCK = "lock"  # one trade's lock amount / status
-    TRADE_STATUS = "trade_status"  # the trade table says LOCKED, the chain does not
+    TRADE_STATUS = "trade_status"  # the trade's status and its lock on chain disagree
+    LOCK_TERMS = "lock_terms"  # a lock under a trade's id with other payer, payee, amount or deadline
     SUPPLY = "supply"  # totalSupply() vs what the ledger says was issued
     LEDGER_TOTAL = "ledger_total"  # postings no longer sum to zero
 
@@ -80,6 +90,12 @@ def reconcile(chain: ChainClient, engine: Engine, block: int | None = None) -> R
         balances = _ledger_balances(session, block)
         participants = list(session.exec(select(Participant).order_by(col(Participant.name))))
         clients = list(session.exec(select(ClientAccount).order_by(col(ClientAccount.name))))
+        session_trades = [
+            t
+            for t in session.exec(select(Trade).order_by(col(Trade.created_at)))
+            if all(b is None or b <= block for b in (t.lock_block, t.release_block, t.refund_block))
+        ]
+        addresses = {p.id: p.address for p in participants}
         locked_trades = {
             t.chain_trade_id.lower(): t
             for t in session.exec(
@@ -94,6 +110,7 @@ def reconcile(chain: ChainClient, engine: Engine, block: int | None = None) -> R
     checker.other_wallets({p.address.lower() for p in participants})
     checker.escrow()
     checker.locks(locked_trades)
+    checker.trades(session_trades, addresses)
     checker.supply()
     return ReconciliationReport(
         balanced=not checker.breaks,
@@ -219,29 +236,72 @@ class _Checker:
             for account, amount in self.balances.items()
             if account.startswith(ESCROW_PREFIX) and account != ESCROW_UNASSIGNED_ACCOUNT and amount != 0
         }
+        valid: list[tuple[str, bytes]] = []
         for trade_key in sorted(open_in_ledger | set(locked_trades)):
-            account = escrow_account(trade_key)
-            ledger = self.balances.get(account, 0)
-            trade = locked_trades.get(trade_key)
             try:
                 raw_id = bytes.fromhex(trade_key.removeprefix("0x"))
                 if len(raw_id) != 32:
                     raise ValueError(trade_key)
             except ValueError:
-                self.breaks.append(Break(BreakKind.LOCK, account, None, ledger, "not a bytes32 trade id"))
+                account = escrow_account(trade_key)
+                self.breaks.append(
+                    Break(BreakKind.LOCK, account, None, self.balances.get(account, 0), "not a bytes32 trade id")
+                )
                 continue
-            lock = self.chain.get_lock(raw_id, self.block)
+            valid.append((trade_key, raw_id))
+        locks = self.chain.get_locks([raw_id for _, raw_id in valid], self.block)
+        for (trade_key, _), lock in zip(valid, locks, strict=True):
+            account = escrow_account(trade_key)
+            trade = locked_trades.get(trade_key)
             on_chain = lock.amount_base_units if lock.status == LockStatus.LOCKED else 0
             label = f"trade {trade.id}" if trade else "trade unknown to the database"
-            self._compare(BreakKind.LOCK, account, on_chain, ledger, f"{label}; on-chain status {lock.status.name}")
-            if trade is not None and lock.status != LockStatus.LOCKED:
+            self._compare(
+                BreakKind.LOCK,
+                account,
+                on_chain,
+                self.balances.get(account, 0),
+                f"{label}; on-chain status {lock.status.name}",
+            )
+
+    def trades(self, trades: list[Trade], addresses: dict[str, str]) -> None:
+        """Every trade, in every state, against the escrow: the status it implies and, where a lock
+        exists, its parties, amount and deadline. A lock the service believes absent is a break."""
+        locks = self.chain.get_locks([chain_trade_key(t.chain_trade_id) for t in trades], self.block)
+        for trade, lock in zip(trades, locks, strict=True):
+            account = escrow_account(trade.chain_trade_id)
+            self.checks += 1
+            expected = EXPECTED_LOCK_STATUS.get(TradeStatus(trade.status), LockStatus.NONE)
+            if lock.status != expected:
                 self.breaks.append(
                     Break(
                         BreakKind.TRADE_STATUS,
                         account,
-                        on_chain,
-                        ledger,
-                        f"trade {trade.id} is LOCKED in the database but {lock.status.name} on chain",
+                        lock.amount_base_units if lock.status == LockStatus.LOCKED else 0,
+                        self.balances.get(account, 0),
+                        f"trade {trade.id} is {trade.status} in the database but {lock.status.name} on chain",
+                    )
+                )
+            if lock.status == LockStatus.NONE:
+                continue
+            self.checks += 1
+            differing = [
+                name
+                for name, chain_value, trade_value in (
+                    ("payer", lock.payer.lower(), addresses.get(trade.buyer_id, "").lower()),
+                    ("payee", lock.payee.lower(), addresses.get(trade.seller_id, "").lower()),
+                    ("amount", lock.amount_base_units, trade.settlement_amount_base_units),
+                    ("deadline", lock.deadline, int(as_utc(trade.deadline).timestamp())),
+                )
+                if chain_value != trade_value
+            ]
+            if differing:
+                self.breaks.append(
+                    Break(
+                        BreakKind.LOCK_TERMS,
+                        account,
+                        lock.amount_base_units,
+                        trade.settlement_amount_base_units,
+                        f"trade {trade.id}: the lock under its id has other {', '.join(differing)}",
                     )
                 )
 

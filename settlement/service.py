@@ -18,6 +18,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import Session
@@ -25,10 +26,11 @@ from sqlmodel import Session
 from settlement import errors
 from settlement.chain.client import ChainClient, connect
 from settlement.chain.custody import Custody
+from settlement.chain.lock_intents import lock_intent_typed_data
 from settlement.config import Settings
 from settlement.domain import access
 from settlement.domain.access import Actor
-from settlement.domain.fx import DEVNET_FX_RATES, DEVNET_FX_SOURCE, FxQuote
+from settlement.domain.fx import DEVNET_FX_RATES, DEVNET_FX_SOURCE, FxLimits, FxQuote, check_new_rate
 from settlement.domain.journal import WALLET_PREFIX, client_account, wallet_account
 from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import TradeStatus
@@ -74,6 +76,9 @@ class ServiceHealth:
 class SettlementService:
     def __init__(self, settings: Settings, manifest: DeploymentManifest | None = None) -> None:
         self.settings = settings
+        self.fx_limits = FxLimits(
+            settings.fx_clock_skew_max_s, settings.fx_rate_age_max_s, settings.fx_rate_jump_max_ratio
+        )
         self.manifest = manifest or DeploymentManifest.load(settings.manifest_path())
         self.chain = ChainClient(connect(settings.rpc_url or self.manifest.rpc_url), self.manifest)
         self.db = open_database(settings.resolved_database_url())
@@ -83,9 +88,11 @@ class SettlementService:
         )
         self.publisher = TradePublisher()
         self.intake = TradeIntake(self.db, self.chain, self.custody, self.journal, settings, self.publisher)
-        self.instructions = PartyInstructions(self.db)
+        self.instructions = PartyInstructions(self.db, self.chain, self.intake.matching, self.publisher)
         self.recovery = Recovery(self.db, self.chain, self.custody)
-        self.cycle = SettlementCycle(self.db, self.chain, self.custody, settings, self.recovery, self.publisher)
+        self.cycle = SettlementCycle(
+            self.db, self.chain, self.custody, settings, self.recovery, self.intake.matching, self.publisher
+        )
         self.indexer = Indexer(
             self.chain,
             self.db,
@@ -123,21 +130,25 @@ class SettlementService:
     # ----------------------------------------------------------------- FX
 
     def seed_fx_rates(self) -> None:
-        """Devnet defaults for HKD, CNH, USD, SGD, only where no rate was ever recorded."""
+        """Devnet defaults for HKD, CNH, USD, SGD where no rate was ever recorded, and again where the
+        latest is a devnet default gone stale (a devnet left running for days keeps pricing trades)."""
+        now = datetime.now(UTC)
         with Session(self.db) as session:
             for currency, rate in DEVNET_FX_RATES.items():
-                if repo.latest_fx_rate(session, currency) is None:
-                    repo.record_fx_rate(session, FxQuote(currency, rate, DEVNET_FX_SOURCE, datetime.now(UTC)))
+                latest = repo.latest_fx_rate(session, currency)
+                stale = (
+                    latest is not None and (now - latest.as_of).total_seconds() > self.settings.fx_rate_age_max_s / 2
+                )
+                if latest is None or (latest.source == DEVNET_FX_SOURCE and stale):
+                    repo.record_fx_rate(session, FxQuote(currency, rate, DEVNET_FX_SOURCE, now))
             session.commit()
 
     def record_fx_rate(self, actor: Actor, quote: FxQuote) -> FxQuote:
-        """Validated here, not at the edge, so every caller gets the same rules."""
+        """Validated here, not at the edge, so every caller gets the same rules (domain/fx.py)."""
         access.require_operator(actor)
-        currency = supported_currency(quote.currency)
-        if not quote.rate_to_usd.is_finite() or quote.rate_to_usd <= 0:
-            raise errors.NonPositiveValue("rate_to_usd must be greater than zero")
-        quote = FxQuote(currency, quote.rate_to_usd, quote.source, quote.as_of)
+        quote = FxQuote(supported_currency(quote.currency), quote.rate_to_usd, quote.source, quote.as_of, quote.forced)
         with Session(self.db) as session:
+            check_new_rate(quote, repo.latest_fx_rate(session, quote.currency), datetime.now(UTC), self.fx_limits)
             repo.record_fx_rate(session, quote)
             session.commit()
         return quote
@@ -202,13 +213,50 @@ class SettlementService:
     # ----------------------------------------------------------------- trades
 
     def submit_trade(self, actor: Actor, request: TradeRequest, idempotency_key: str | None) -> tuple[TradeView, bool]:
-        """Record a trade (PENDING) and wake the worker; (trade, created). A replay is created=False."""
+        """A party's instruction (alleged, or matching the counterparty's) or the operator's matched
+        trade; (trade, changed). A replayed Idempotency-Key returns the original with changed=False."""
         if not access.may_submit(actor, request.buyer_id, request.seller_id):
             raise errors.Forbidden("a broker may only submit trades it is the buyer or seller of")
-        trade, created = self.intake.submit(request, submitted_by=actor.id, idempotency_key=idempotency_key)
-        if created:
+        trade, changed = self.intake.submit(request, actor, idempotency_key)
+        if changed:
             self.worker.wake()
-        return trade, created
+        return trade, changed
+
+    def affirm(self, actor: Actor, trade_id: str, own_ref: str | None = None) -> TradeView:
+        """The counterparty agrees to an alleged trade; it is then locked at the next cycle."""
+        trade = self.trade(actor, trade_id)
+        side = access.side_of(actor, trade)
+        if side is None or not access.may_affirm(actor, trade):
+            raise errors.Forbidden("only the counterparty (the party that did not submit it) affirms a trade")
+        affirmed = self.instructions.affirm(trade_id, side, own_ref, actor)
+        self.worker.wake()
+        return affirmed
+
+    def withdraw(self, actor: Actor, trade_id: str) -> TradeView:
+        trade = self.trade(actor, trade_id)
+        if not access.may_withdraw(actor, trade):
+            raise errors.Forbidden("only the submitter withdraws an alleged trade")
+        return self.instructions.withdraw(trade_id)
+
+    def report_delivery(self, actor: Actor, trade_id: str) -> TradeView:
+        trade = self.trade(actor, trade_id)
+        if not access.may_report_delivery(actor, trade):
+            raise errors.Forbidden("only the seller reports delivery; the buyer (or the operator) confirms it")
+        return self.instructions.report_delivery(trade_id)
+
+    def authorize_lock(self, actor: Actor, trade_id: str, signature: bytes) -> TradeView:
+        """A non-custodial buyer's EIP-712 signature of the lock: without it, nothing is locked."""
+        trade = self.trade(actor, trade_id)
+        if not access.may_authorize_lock(actor, trade):
+            raise errors.Forbidden("only the buyer authorises the lock of its coins")
+        authorized = self.instructions.authorize_lock(trade_id, signature)
+        self.worker.wake()
+        return authorized
+
+    def lock_intent(self, actor: Actor, trade_id: str) -> dict[str, Any]:
+        """The EIP-712 typed data the buyer signs to authorise this trade's lock."""
+        self.trade(actor, trade_id)
+        return lock_intent_typed_data(self.chain, self.instructions.lock_intent(trade_id))
 
     def trade(self, actor: Actor, trade_id: str) -> TradeView:
         with Session(self.db, expire_on_commit=False) as session:
@@ -238,16 +286,18 @@ class SettlementService:
     def confirm_delivery(self, actor: Actor, trade_id: str) -> TradeView:
         trade = self.trade(actor, trade_id)
         if not access.may_confirm(actor, trade):
-            raise errors.Forbidden("only the seller (or the operator) confirms delivery")
+            raise errors.Forbidden("only the buyer (or the operator, for the depository) confirms delivery")
         confirmed = self.instructions.confirm_delivery(trade_id)
         self.worker.wake()
         return confirmed
 
     def cancel(self, actor: Actor, trade_id: str) -> TradeView:
+        """A matched trade is cancelled by both parties (the second triggers the refund) or the operator."""
         trade = self.trade(actor, trade_id)
-        if not access.may_cancel(actor, trade):
+        side = access.side_of(actor, trade)
+        if side is None or not access.may_cancel(actor, trade):
             raise errors.Forbidden("only a party to the trade (or the operator) may cancel it")
-        cancelled = self.instructions.cancel(trade_id, by_operator=actor.is_operator)
+        cancelled = self.instructions.cancel(trade_id, side)
         self.worker.wake()
         return cancelled
 

@@ -67,8 +67,18 @@ class TradeView(Protocol):
     settlement_amount_base_units: int
     deadline: datetime
     chain_trade_id: str
+    buyer_ref: str | None
+    seller_ref: str | None
+    matched_by: str | None
+    matched_at: datetime | None
+    affirmed_by: str | None
+    mismatch_json: str | None
+    delivered_at: datetime | None
+    lock_signature: str | None
     release_requested: bool
     cancel_requested: bool
+    buyer_cancel_requested: bool
+    seller_cancel_requested: bool
     error_code: str | None
     error_detail: str | None
     lock_tx_hash: str | None

@@ -54,10 +54,13 @@ def test_a_trade_settles_end_to_end(settlement_app, settlement_client):
     )
     assert submitted.status_code == 202, submitted.text
     trade = submitted.json()
-    assert trade["settlement_amount"] == "3140.83254"
+    assert trade["settlement_amount"] == "3140.83254" and trade["status"] == "UNMATCHED"
+    affirmed = as_seller.post(f"/v1/trades/{trade['id']}/affirm", json={"trade_ref": "SG-OUT-1"})
+    assert affirmed.status_code == 202 and affirmed.json()["status"] == "PENDING", affirmed.text
 
     assert wait_for(as_seller, trade["id"], "LOCKED")["lock_tx_hash"]
-    assert as_seller.post(f"/v1/trades/{trade['id']}/confirm").status_code == 202
+    assert as_seller.post(f"/v1/trades/{trade['id']}/delivered").status_code == 202
+    assert as_buyer.post(f"/v1/trades/{trade['id']}/confirm").status_code == 202
     released = wait_for(as_buyer, trade["id"], "RELEASED")
     assert released["release_tx_hash"]
 

@@ -29,6 +29,8 @@ from hexbytes import HexBytes
 from web3 import Web3
 
 from settlement.chain.client import checksum
+from settlement.chain.contract_calls import LockOrder
+from settlement.chain.lock_intents import sign_lock_intent
 from settlement.chain.trade_ids import chain_trade_id
 from settlement.config import Settings
 from settlement.domain.access import Actor
@@ -86,7 +88,8 @@ def engine_run(service: SettlementService, trades: int) -> tuple[float, int, int
             price=Decimal("12.34"),
             currency=CURRENCIES[i % len(CURRENCIES)],
         )
-        accepted.append(service.submit_trade(Actor.participant(buyer.id), request, None)[0])
+        # As a matching utility would: trades arrive matched (consent is measured by the tests).
+        accepted.append(service.submit_trade(Actor.operator(), request, None)[0])
     report = service.settle_until_idle()
     for trade in accepted:
         service.confirm_delivery(Actor.operator(), trade.id)
@@ -109,9 +112,11 @@ def naive_run(devnet: Devnet, trades: int) -> tuple[float, int]:
     for i in range(trades):
         trade_key = chain_trade_id(f"naive-{i}-{time.time_ns()}")
         deadline = chain.latest_timestamp() + 3600
+        order = LockOrder(trade_key, payer.address, checksum(payee), 1_000_000, deadline)
+        signature = sign_lock_intent(chain, payer, order)
         steps = [
             (payer, chain.token.functions.approve(chain.escrow.address, 1_000_000)),
-            (agent, chain.escrow.functions.lock(trade_key, payer.address, checksum(payee), 1_000_000, deadline)),
+            (agent, chain.escrow.functions.lock(order.as_tuple(), signature)),
             (agent, chain.escrow.functions.release(trade_key)),
         ]
         for account, function in steps:

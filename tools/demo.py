@@ -6,9 +6,12 @@ Then, as the brokers and the operator would, over HTTP:
 
 - three brokers register: a Hong Kong broker, a mainland broker's Hong Kong arm, a Singapore
   broker; coins are issued to each, clients are opened and funded from the omnibus wallets;
-- twelve trades in HKD, CNH, USD and SGD between them and their clients are submitted;
-- ten are confirmed by the seller and released; one is cancelled by the buyer and refunded; one
-  is left until its deadline passes (anvil's clock is moved forward) and the worker sweeps it;
+- twelve trades in HKD, CNH, USD and SGD between them and their clients are alleged by one side
+  and agreed by the other (an affirmation, or its own matching instruction): only matched trades
+  are locked;
+- ten are reported delivered by the seller and confirmed by the buyer (released); one is
+  cancelled by both parties (refunded); one is left until its deadline passes (anvil's clock is
+  moved forward) and the worker sweeps it;
 - a summary is printed, then the reconciliation and the audit-chain verification.
 
 It exits non-zero if the day did not go as planned, the ledger does not reconcile, or the journal
@@ -224,7 +227,10 @@ class Day:
         return bool(balances["ledger"] == balances["on_chain"])
 
     def submit(self) -> None:
-        say("\n3. Twelve trades submitted (POST /v1/trades, by the buyer or the seller, each with an Idempotency-Key)")
+        say(
+            "\n3. Twelve trades: one side submits (POST /v1/trades, alleged), the other agrees"
+            " (POST .../affirm, or the same terms under its own ref); only matched trades are locked"
+        )
         for number, spec in enumerate(TRADES):
             buyer, buyer_client = self.party(spec.buyer)
             seller, seller_client = self.party(spec.seller)
@@ -242,28 +248,52 @@ class Day:
             }
             if spec.outcome == "expire":
                 body["deadline"] = (datetime.now(UTC) + timedelta(seconds=SHORT_DEADLINE_S)).isoformat()
-            trade = expect(
+            alleged = expect(
                 submitter.http.post("/v1/trades", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}), 202
             )
+            counterparty = seller if submitter is buyer else buyer
+            own_ref = f"{counterparty.spec.code}-{spec.ref}"
+            if number % 4 < 2:  # the counterparty affirms the alleged trade
+                trade = expect(
+                    counterparty.http.post(f"/v1/trades/{alleged['id']}/affirm", json={"trade_ref": own_ref}), 202
+                )
+                how = f"alleged by {submitter.spec.code}, affirmed by {counterparty.spec.code}"
+            else:  # the counterparty sends its own instruction with the same terms: it matches
+                trade = expect(
+                    counterparty.http.post(
+                        "/v1/trades",
+                        json={**body, "trade_ref": own_ref},
+                        headers={"Idempotency-Key": str(uuid.uuid4())},
+                    ),
+                    202,
+                )
+                how = f"both sides instructed, matched on terms ({submitter.spec.code} first)"
+            if trade["id"] != alleged["id"] or trade["status"] != "PENDING":
+                raise DemoFailed(f"{spec.ref} did not match: {trade['status']}")
             self.trades[spec.ref] = trade
             say(
                 f"   {spec.ref}  {buyer.spec.code} buys from {seller.spec.code}  {spec.quantity} {spec.instrument} "
-                f"@ {spec.price} {spec.currency}  = {coins(trade['settlement_amount'])} coins  [{trade['status']}]"
+                f"@ {spec.price} {spec.currency}  = {coins(trade['settlement_amount'])} coins  [{how}]"
             )
         self.wait_for_status({spec.ref for spec in TRADES}, "LOCKED", "the locks on chain")
         say("   all twelve locked in escrow")
 
     def settle(self) -> None:
-        say("\n4. Sellers confirm delivery (release); one buyer cancels (refund); one trade is left to lapse")
+        say(
+            "\n4. Sellers report delivery, buyers confirm receipt (release); one trade is cancelled by both"
+            " parties (refund); one is left to lapse"
+        )
         for spec in TRADES:
             trade = self.trades[spec.ref]
+            buyer, _ = self.party(spec.buyer)
+            seller, _ = self.party(spec.seller)
             if spec.outcome == "release":
-                seller, _ = self.party(spec.seller)
-                expect(seller.http.post(f"/v1/trades/{trade['id']}/confirm"), 202)
+                expect(seller.http.post(f"/v1/trades/{trade['id']}/delivered"), 202)
+                expect(buyer.http.post(f"/v1/trades/{trade['id']}/confirm"), 202)
             elif spec.outcome == "cancel":
-                buyer, _ = self.party(spec.buyer)
                 expect(buyer.http.post(f"/v1/trades/{trade['id']}/cancel"), 202)
-                say(f"   {spec.ref} cancelled by the buyer: the client withdrew the order")
+                expect(seller.http.post(f"/v1/trades/{trade['id']}/cancel"), 202)
+                say(f"   {spec.ref} cancelled by buyer and seller: the client withdrew the order")
         done = {s.ref for s in TRADES if s.outcome != "expire"}
         self.wait_for_status(done, None, "releases and the refund")
         say("   ten released to the sellers, one refunded to the buyer")

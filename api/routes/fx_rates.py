@@ -18,8 +18,9 @@ OPERATOR_SOURCE = "operator"
 
 @router.post("", status_code=201, response_model=FxRatePublic, responses=responses(403), summary="Record a rate")
 def record_rate(body: FxRateCreate, service: ServiceDep, actor: OperatorDep) -> FxRatePublic:
-    """The latest `as_of` per currency is the rate new trades use."""
-    quote = FxQuote(body.currency, body.rate_to_usd, OPERATOR_SOURCE, body.as_of or datetime.now(UTC))
+    """The latest `as_of` per currency is the rate new trades use. Refused: an `as_of` in the future, a
+    USD rate other than 1 (the peg), a move beyond the jump limit unless `force` is true."""
+    quote = FxQuote(body.currency, body.rate_to_usd, OPERATOR_SOURCE, body.as_of or datetime.now(UTC), body.force)
     return FxRatePublic.of(service.record_fx_rate(actor, quote))
 
 

@@ -11,13 +11,22 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
 from api.deps import ActorDep, ServiceDep
 from api.problems import responses
-from api.schemas import ID_PATTERN, Page, TradeCreate, TradeIdPath, TradePublic, TransitionPublic
+from api.schemas import (
+    ID_PATTERN,
+    AffirmCreate,
+    LockAuthorizationCreate,
+    Page,
+    TradeCreate,
+    TradeIdPath,
+    TradePublic,
+    TransitionPublic,
+)
 from settlement import errors
 from settlement.domain.requests import PermitSignature, TradeRequest
 from settlement.domain.trade import TradeStatus
@@ -92,7 +101,9 @@ def submit_trade(
         ),
     ],
 ) -> TradePublic:
-    """Validated and recorded as PENDING; the lock on chain follows asynchronously (watch the events)."""
+    """A broker's instruction is alleged (UNMATCHED) until the counterparty affirms it or submits the same
+    terms (which returns this same trade); the operator's is matched at once. A matched trade is
+    locked on chain asynchronously (watch the events)."""
     trade, created = service.submit_trade(actor, _request(body), idempotency_key)
     if not created:
         response.headers[REPLAY_HEADER] = "true"
@@ -134,11 +145,69 @@ def trade_transitions(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDe
 
 
 @router.post(
+    "/{trade_id}/affirm",
+    status_code=202,
+    response_model=TradePublic,
+    responses=responses(403, 404, 409),
+    summary="Agree to an alleged trade (the counterparty only): it becomes matched and is locked",
+)
+def affirm_trade(
+    trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep, body: AffirmCreate | None = None
+) -> TradePublic:
+    """Idempotent: affirming a trade that is already matched returns it."""
+    return TradePublic.of(service.affirm(actor, trade_id, body.trade_ref if body else None))
+
+
+@router.post(
+    "/{trade_id}/withdraw",
+    status_code=202,
+    response_model=TradePublic,
+    responses=responses(403, 404, 409),
+    summary="Take back an alleged trade before it is matched (its submitter)",
+)
+def withdraw_trade(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> TradePublic:
+    return TradePublic.of(service.withdraw(actor, trade_id))
+
+
+@router.get(
+    "/{trade_id}/lock-intent",
+    responses=responses(404),
+    summary="The EIP-712 typed data the buyer signs to authorise this trade's lock",
+)
+def lock_intent(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> dict[str, Any]:
+    return service.lock_intent(actor, trade_id)
+
+
+@router.post(
+    "/{trade_id}/lock-authorization",
+    status_code=202,
+    response_model=TradePublic,
+    responses=responses(403, 404, 409),
+    summary="The buyer's signature of its lock (non-custodial buyers): nothing is locked without it",
+)
+def authorize_lock(
+    trade_id: TradeIdPath, body: LockAuthorizationCreate, service: ServiceDep, actor: ActorDep
+) -> TradePublic:
+    return TradePublic.of(service.authorize_lock(actor, trade_id, bytes.fromhex(body.signature[2:])))
+
+
+@router.post(
+    "/{trade_id}/delivered",
+    status_code=202,
+    response_model=TradePublic,
+    responses=responses(403, 404, 409),
+    summary="The seller reports delivery: the buyer is told (event); only the buyer releases",
+)
+def report_delivery(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> TradePublic:
+    return TradePublic.of(service.report_delivery(actor, trade_id))
+
+
+@router.post(
     "/{trade_id}/confirm",
     status_code=202,
     response_model=TradePublic,
     responses=responses(403, 404, 409),
-    summary="Delivery confirmed: release to the seller (seller or operator)",
+    summary="Delivery received: release to the seller (buyer or operator)",
 )
 def confirm_delivery(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> TradePublic:
     return TradePublic.of(service.confirm_delivery(actor, trade_id))
@@ -149,7 +218,7 @@ def confirm_delivery(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep
     status_code=202,
     response_model=TradePublic,
     responses=responses(404, 409),
-    summary="Cancel before release: refund the buyer (either party or operator)",
+    summary="Cancel a matched trade before release: both parties (the second refunds) or the operator",
 )
 def cancel_trade(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> TradePublic:
     return TradePublic.of(service.cancel(actor, trade_id))

@@ -47,13 +47,23 @@ from api.schemas.participants import (
     ParticipantCreated,
     ParticipantPublic,
 )
-from api.schemas.trades import PermitCreate, TradeCreate, TradeEventPublic, TradePublic, TransitionPublic
+from api.schemas.trades import (
+    AffirmCreate,
+    LockAuthorizationCreate,
+    MismatchPublic,
+    PermitCreate,
+    TradeCreate,
+    TradeEventPublic,
+    TradePublic,
+    TransitionPublic,
+)
 
 __all__ = [
     "DECIMAL_PATTERN",
     "ID_PATTERN",
     "TEXT_PATTERN",
     "UTC_EXAMPLE",
+    "AffirmCreate",
     "AllocationCreate",
     "AllocationPublic",
     "BalancesPublic",
@@ -69,6 +79,8 @@ __all__ = [
     "IssueCreate",
     "IssuePublic",
     "JournalEntryPublic",
+    "LockAuthorizationCreate",
+    "MismatchPublic",
     "Page",
     "ParticipantCreate",
     "ParticipantCreated",

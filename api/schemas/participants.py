@@ -137,6 +137,7 @@ class FxRateCreate(RequestModel):
     currency: str = Field(pattern=r"^[A-Za-z]{3}$", examples=["HKD"])
     rate_to_usd: DecimalString = Field(description="USD per one unit of `currency`.")
     as_of: UtcDatetime | None = Field(default=None, examples=[UTC_EXAMPLE])
+    force: bool = Field(default=False, description="Record a jump beyond the limit anyway (kept on the record).")
 
 
 class FxRatePublic(BaseModel):
@@ -144,6 +145,7 @@ class FxRatePublic(BaseModel):
     rate_to_usd: str
     source: str
     as_of: datetime
+    forced: bool
 
     @classmethod
     def of(cls, quote: FxQuote) -> FxRatePublic:
@@ -152,4 +154,5 @@ class FxRatePublic(BaseModel):
             rate_to_usd=format_decimal(quote.rate_to_usd),
             source=quote.source,
             as_of=utc(quote.as_of),
+            forced=quote.forced,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 
@@ -56,6 +57,27 @@ class TradeCreate(RequestModel):
     permit: PermitCreate | None = None
 
 
+class AffirmCreate(RequestModel):
+    """The counterparty's agreement to an alleged trade, with its own reference for it."""
+
+    trade_ref: str | None = Field(
+        default=None, min_length=1, max_length=100, pattern=r"^[\x21-\x7e]+$", examples=["HSB-20250630-77"]
+    )
+
+
+class LockAuthorizationCreate(RequestModel):
+    """The buyer's EIP-712 signature of this trade's LockIntent (see GET .../lock-intent)."""
+
+    signature: str = Field(pattern=r"^0x[0-9a-fA-F]{130}$", description="65 bytes r||s||v, hex.")
+
+
+class MismatchPublic(BaseModel):
+    """A near match: the other side's instruction has the same parties and instrument, not these terms."""
+
+    trade_id: str
+    fields: list[str]
+
+
 class TradePublic(BaseModel):
     id: str
     trade_ref: str
@@ -75,8 +97,18 @@ class TradePublic(BaseModel):
     settlement_amount: str = Field(description="Coins the buyer pays the seller.")
     deadline: datetime
     chain_trade_id: str
+    buyer_ref: str | None = Field(description="The buyer's own reference for this trade.")
+    seller_ref: str | None = Field(description="The seller's own reference for this trade.")
+    matched_by: str | None = Field(description="affirm, instruction (both sides submitted) or operator.")
+    matched_at: datetime | None
+    affirmed_by: str | None
+    mismatch: MismatchPublic | None = Field(description="Set while a near-matching instruction differs.")
+    delivered_at: datetime | None = Field(description="When the seller reported delivery.")
+    lock_authorized: bool = Field(description="The buyer's lock signature is on file (custodial buyers sign at lock).")
     release_requested: bool
     cancel_requested: bool
+    buyer_cancel_requested: bool
+    seller_cancel_requested: bool
     error_code: str | None
     error_detail: str | None
     lock_tx_hash: str | None
@@ -109,8 +141,18 @@ class TradePublic(BaseModel):
             settlement_amount=coins(trade.settlement_amount_base_units),
             deadline=utc(trade.deadline),
             chain_trade_id=trade.chain_trade_id,
+            buyer_ref=trade.buyer_ref,
+            seller_ref=trade.seller_ref,
+            matched_by=trade.matched_by,
+            matched_at=utc(trade.matched_at) if trade.matched_at else None,
+            affirmed_by=trade.affirmed_by,
+            mismatch=MismatchPublic(**json.loads(trade.mismatch_json)) if trade.mismatch_json else None,
+            delivered_at=utc(trade.delivered_at) if trade.delivered_at else None,
+            lock_authorized=trade.lock_signature is not None,
             release_requested=trade.release_requested,
             cancel_requested=trade.cancel_requested,
+            buyer_cancel_requested=trade.buyer_cancel_requested,
+            seller_cancel_requested=trade.seller_cancel_requested,
             error_code=trade.error_code,
             error_detail=trade.error_detail,
             lock_tx_hash=trade.lock_tx_hash,

@@ -3,104 +3,17 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
-import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {TestBase} from "./base/TestBase.sol";
+import {EscrowFixture} from "./fixtures/EscrowFixture.sol";
 import {SettlementToken} from "../src/SettlementToken.sol";
 import {SettlementEscrow} from "../src/SettlementEscrow.sol";
 import {NoReturnToken} from "./mocks/NoReturnToken.sol";
 import {FeeOnTransferToken} from "./mocks/FeeOnTransferToken.sol";
 
-/// @notice Shared fixture: a SettlementToken, an escrow on it, and the cast of parties.
-abstract contract EscrowFixture is TestBase {
-    bytes32 internal constant PERMIT_TYPEHASH =
-        keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
-    uint256 internal constant ONE = 1e6;
-    uint256 internal constant PAYER_PK = 0xA11CE;
-    uint256 internal constant START_BALANCE = 1_000_000 * ONE;
-    uint64 internal constant TTL = 1 days;
-    bytes32 internal constant TRADE = keccak256("trade-1");
-
-    SettlementToken internal token;
-    SettlementEscrow internal escrow;
-    address internal issuer;
-    address internal admin;
-    address internal agent;
-    address internal payer;
-    address internal payee;
-    address internal stranger;
-    bytes32 internal agentRole;
-    bytes32 internal pauserRole;
-
-    function setUp() public virtual {
-        vm.warp(1_700_000_000); // a realistic clock, far from zero
-        issuer = makeAddr("issuer");
-        admin = makeAddr("admin");
-        agent = makeAddr("agent");
-        payee = makeAddr("payee");
-        stranger = makeAddr("stranger");
-        payer = vm.addr(PAYER_PK); // a known key, so the payer can sign permits
-        vm.label(payer, "payer");
-
-        token = new SettlementToken("Settlement USD", "SUSD", issuer);
-        escrow = new SettlementEscrow(IERC20(address(token)), admin, agent);
-        agentRole = escrow.SETTLEMENT_AGENT_ROLE();
-        pauserRole = escrow.PAUSER_ROLE();
-
-        vm.prank(issuer);
-        token.issue(payer, START_BALANCE);
-        vm.prank(payer);
-        token.approve(address(escrow), type(uint256).max);
-    }
-
-    // ---------------------------------------------------------------- helpers
-
-    function _deadline() internal view returns (uint64) {
-        return uint64(block.timestamp) + TTL;
-    }
-
-    /// @dev The common case: the agent locks `amount` of the payer's coins for `id`.
-    function _lock(bytes32 id, uint256 amount) internal returns (uint64 deadline) {
-        deadline = _deadline();
-        vm.prank(agent);
-        escrow.lock(id, payer, payee, amount, deadline);
-    }
-
-    function _req(bytes32 id, uint256 amount) internal view returns (SettlementEscrow.LockRequest memory) {
-        return SettlementEscrow.LockRequest(id, payer, payee, amount, _deadline());
-    }
-
-    function _ids(bytes32 a, bytes32 b) internal pure returns (bytes32[] memory ids) {
-        ids = new bytes32[](2);
-        ids[0] = a;
-        ids[1] = b;
-    }
-
-    function _roleError(address account, bytes32 role) internal pure returns (bytes memory) {
-        return abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, account, role);
-    }
-
-    function _signPermit(uint256 pk, address owner, uint256 value, uint256 deadline)
-        internal
-        view
-        returns (uint8 v, bytes32 r, bytes32 s)
-    {
-        bytes32 structHash =
-            keccak256(abi.encode(PERMIT_TYPEHASH, owner, address(escrow), value, token.nonces(owner), deadline));
-        return vm.sign(pk, keccak256(abi.encodePacked("\x19\x01", token.DOMAIN_SEPARATOR(), structHash)));
-    }
-
-    function _assertStatus(bytes32 id, SettlementEscrow.Status expected) internal view {
-        assertEq(uint256(escrow.statusOf(id)), uint256(expected), "status");
-    }
-
-    /// @dev The escrow must always hold exactly the sum of open locks: nothing more, nothing less.
-    function _assertEscrowHolds(uint256 amount) internal view {
-        assertEq(escrow.totalLocked(), amount, "totalLocked");
-        assertEq(token.balanceOf(address(escrow)), amount, "escrow balance");
-    }
-}
-
+/// @notice The lock / release / refund life cycle, batches, pause and views. Consent (who may
+///         lock, signatures) is in SettlementEscrow.consent.t.sol; exits, recovery, rescue and
+///         roles in SettlementEscrow.exits.t.sol.
 contract SettlementEscrowTest is EscrowFixture {
     // ---------------------------------------------------------------- constructor
 
@@ -108,11 +21,25 @@ contract SettlementEscrowTest is EscrowFixture {
         assertEq(address(escrow.token()), address(token));
         assertTrue(escrow.hasRole(escrow.DEFAULT_ADMIN_ROLE(), admin));
         assertTrue(escrow.hasRole(pauserRole, admin));
+        assertTrue(escrow.hasRole(rescuerRole, admin));
+        assertTrue(escrow.hasRole(recoveryRole, admin));
         assertTrue(escrow.hasRole(agentRole, agent));
         assertFalse(escrow.hasRole(agentRole, admin));
         assertFalse(escrow.hasRole(pauserRole, agent));
+        assertFalse(escrow.hasRole(rescuerRole, agent));
+        assertFalse(escrow.hasRole(recoveryRole, agent));
+        assertFalse(escrow.hasRole(escrow.DEFAULT_ADMIN_ROLE(), agent));
         assertEq(escrow.MAX_BATCH(), 100);
+        assertEq(escrow.REFUND_GRACE_PERIOD(), 1 days);
+        assertEq(escrow.RECOVERY_DELAY(), 2 days);
         _assertEscrowHolds(0);
+    }
+
+    function test_roleConstants_areTheirNamesHashes() public view {
+        assertEq(agentRole, keccak256("SETTLEMENT_AGENT_ROLE"));
+        assertEq(pauserRole, keccak256("PAUSER_ROLE"));
+        assertEq(rescuerRole, keccak256("RESCUER_ROLE"));
+        assertEq(recoveryRole, keccak256("RECOVERY_ROLE"));
     }
 
     // ---------------------------------------------------------------- lock
@@ -133,140 +60,141 @@ contract SettlementEscrowTest is EscrowFixture {
         _assertEscrowHolds(100 * ONE);
     }
 
-    function test_lock_byPayerItself() public {
-        vm.prank(payer);
-        escrow.lock(TRADE, payer, payee, 5 * ONE, _deadline());
-        _assertStatus(TRADE, SettlementEscrow.Status.Locked);
-        _assertEscrowHolds(5 * ONE);
-    }
-
-    function test_lock_revertsWhenStrangerLocksForPayer() public {
-        // The payer approved the escrow, but that must not let anyone spend it.
-        uint64 deadline = _deadline();
-        vm.prank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.NotAuthorized.selector, stranger));
-        escrow.lock(TRADE, payer, payee, ONE, deadline);
-    }
-
     function test_lock_revertsWhenAlreadyLocked() public {
         _lock(TRADE, ONE);
-        uint64 deadline = _deadline();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.AlreadyLocked.selector, TRADE));
-        escrow.lock(TRADE, payer, payee, ONE, deadline);
+        escrow.lock(o, sig);
     }
 
     function test_lock_revertsWhenReplayedAfterRelease() public {
         _lock(TRADE, ONE);
         vm.prank(agent);
         escrow.release(TRADE);
-        uint64 deadline = _deadline();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.AlreadyLocked.selector, TRADE));
-        escrow.lock(TRADE, payer, payee, ONE, deadline);
+        escrow.lock(o, sig);
     }
 
     function test_lock_revertsWhenReplayedAfterRefund() public {
         _lock(TRADE, ONE);
         vm.prank(agent);
         escrow.refund(TRADE);
-        uint64 deadline = _deadline();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.AlreadyLocked.selector, TRADE));
-        escrow.lock(TRADE, payer, payee, ONE, deadline);
+        escrow.lock(o, sig);
     }
 
     function test_lock_revertsOnZeroAmount() public {
-        uint64 deadline = _deadline();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, 0);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(SettlementEscrow.ZeroAmount.selector);
-        escrow.lock(TRADE, payer, payee, 0, deadline);
+        escrow.lock(o, sig);
     }
 
     function test_lock_revertsOnZeroPayer() public {
-        uint64 deadline = _deadline();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        o.payer = address(0);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.InvalidParty.selector, address(0)));
-        escrow.lock(TRADE, address(0), payee, ONE, deadline);
+        escrow.lock(o, "");
     }
 
     function test_lock_revertsOnZeroPayee() public {
-        uint64 deadline = _deadline();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        o.payee = address(0);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.InvalidParty.selector, address(0)));
-        escrow.lock(TRADE, payer, address(0), ONE, deadline);
+        escrow.lock(o, sig);
     }
 
     function test_lock_revertsWhenPayeeIsPayer() public {
-        uint64 deadline = _deadline();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        o.payee = payer;
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.InvalidParty.selector, payer));
-        escrow.lock(TRADE, payer, payer, ONE, deadline);
+        escrow.lock(o, sig);
     }
 
     function test_lock_revertsWhenPayeeIsEscrow() public {
-        uint64 deadline = _deadline();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        o.payee = address(escrow);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.InvalidParty.selector, address(escrow)));
-        escrow.lock(TRADE, payer, address(escrow), ONE, deadline);
+        escrow.lock(o, sig);
     }
 
     function test_lock_revertsWhenDeadlineIsNow() public {
-        uint64 deadline = uint64(block.timestamp);
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        o.deadline = uint64(block.timestamp);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
-        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.InvalidDeadline.selector, deadline));
-        escrow.lock(TRADE, payer, payee, ONE, deadline);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.InvalidDeadline.selector, o.deadline));
+        escrow.lock(o, sig);
     }
 
     function test_lock_revertsWhenAllowanceTooLow() public {
         vm.prank(payer);
         token.approve(address(escrow), ONE - 1);
-        uint64 deadline = _deadline();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), ONE - 1, ONE)
         );
-        escrow.lock(TRADE, payer, payee, ONE, deadline);
+        escrow.lock(o, sig);
         _assertStatus(TRADE, SettlementEscrow.Status.None);
     }
 
     function test_lock_revertsWhenBalanceTooLow() public {
-        uint64 deadline = _deadline();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, START_BALANCE + 1);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IERC20Errors.ERC20InsufficientBalance.selector, payer, START_BALANCE, START_BALANCE + 1
             )
         );
-        escrow.lock(TRADE, payer, payee, START_BALANCE + 1, deadline);
+        escrow.lock(o, sig);
         _assertEscrowHolds(0);
     }
 
     function test_lock_revertsWhenPaused() public {
-        vm.prank(admin);
-        escrow.pause();
-        uint64 deadline = _deadline();
+        _pauseEscrow();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(Pausable.EnforcedPause.selector);
-        escrow.lock(TRADE, payer, payee, ONE, deadline);
+        escrow.lock(o, sig);
     }
 
     function test_lock_revertsWhenPayerBlacklisted() public {
-        vm.prank(issuer);
-        token.addBlackList(payer);
-        uint64 deadline = _deadline();
+        _blacklist(payer);
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementToken.Blacklisted.selector, payer));
-        escrow.lock(TRADE, payer, payee, ONE, deadline);
+        escrow.lock(o, sig);
     }
 
     function test_lock_revertsWhenTokenPaused() public {
         vm.prank(issuer);
         token.pause();
-        uint64 deadline = _deadline();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(Pausable.EnforcedPause.selector);
-        escrow.lock(TRADE, payer, payee, ONE, deadline);
+        escrow.lock(o, sig);
     }
 
     // ---------------------------------------------------------------- lockWithPermit
@@ -276,9 +204,11 @@ contract SettlementEscrowTest is EscrowFixture {
         token.approve(address(escrow), 0);
         uint256 permitDeadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = _signPermit(PAYER_PK, payer, 10 * ONE, permitDeadline);
+        SettlementEscrow.LockOrder memory o = _order(TRADE, 10 * ONE);
+        bytes memory sig = _signPayer(o);
 
         vm.prank(agent);
-        escrow.lockWithPermit(_req(TRADE, 10 * ONE), 10 * ONE, permitDeadline, v, r, s);
+        escrow.lockWithPermit(o, sig, 10 * ONE, permitDeadline, v, r, s);
 
         _assertStatus(TRADE, SettlementEscrow.Status.Locked);
         _assertEscrowHolds(10 * ONE);
@@ -287,12 +217,15 @@ contract SettlementEscrowTest is EscrowFixture {
     }
 
     function test_lockWithPermit_badPermitWithEnoughAllowanceStillLocks() public {
-        // Signed by the wrong key, so permit fails, but the standing approval covers the lock.
+        // Signed by the wrong key, so permit fails, but the standing approval covers the lock
+        // (and the payer's intent authorises it).
         uint256 permitDeadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = _signPermit(0xBAD, payer, 10 * ONE, permitDeadline);
+        SettlementEscrow.LockOrder memory o = _order(TRADE, 10 * ONE);
+        bytes memory sig = _signPayer(o);
 
         vm.prank(agent);
-        escrow.lockWithPermit(_req(TRADE, 10 * ONE), 10 * ONE, permitDeadline, v, r, s);
+        escrow.lockWithPermit(o, sig, 10 * ONE, permitDeadline, v, r, s);
 
         _assertStatus(TRADE, SettlementEscrow.Status.Locked);
         assertEq(token.nonces(payer), 0);
@@ -306,9 +239,11 @@ contract SettlementEscrowTest is EscrowFixture {
         (uint8 v, bytes32 r, bytes32 s) = _signPermit(PAYER_PK, payer, 10 * ONE, permitDeadline);
         vm.prank(stranger);
         token.permit(payer, address(escrow), 10 * ONE, permitDeadline, v, r, s);
+        SettlementEscrow.LockOrder memory o = _order(TRADE, 10 * ONE);
+        bytes memory sig = _signPayer(o);
 
         vm.prank(agent);
-        escrow.lockWithPermit(_req(TRADE, 10 * ONE), 10 * ONE, permitDeadline, v, r, s);
+        escrow.lockWithPermit(o, sig, 10 * ONE, permitDeadline, v, r, s);
         _assertStatus(TRADE, SettlementEscrow.Status.Locked);
     }
 
@@ -317,13 +252,14 @@ contract SettlementEscrowTest is EscrowFixture {
         token.approve(address(escrow), 0);
         uint256 permitDeadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = _signPermit(0xBAD, payer, 10 * ONE, permitDeadline);
-        SettlementEscrow.LockRequest memory req = _req(TRADE, 10 * ONE);
+        SettlementEscrow.LockOrder memory o = _order(TRADE, 10 * ONE);
+        bytes memory sig = _signPayer(o);
 
         vm.prank(agent);
         vm.expectRevert(
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), 0, 10 * ONE)
         );
-        escrow.lockWithPermit(req, 10 * ONE, permitDeadline, v, r, s);
+        escrow.lockWithPermit(o, sig, 10 * ONE, permitDeadline, v, r, s);
         _assertStatus(TRADE, SettlementEscrow.Status.None);
     }
 
@@ -332,53 +268,56 @@ contract SettlementEscrowTest is EscrowFixture {
         token.approve(address(escrow), 0);
         uint256 permitDeadline = block.timestamp - 1;
         (uint8 v, bytes32 r, bytes32 s) = _signPermit(PAYER_PK, payer, 10 * ONE, permitDeadline);
-        SettlementEscrow.LockRequest memory req = _req(TRADE, 10 * ONE);
+        SettlementEscrow.LockOrder memory o = _order(TRADE, 10 * ONE);
+        bytes memory sig = _signPayer(o);
 
         vm.prank(agent);
         vm.expectRevert(
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), 0, 10 * ONE)
         );
-        escrow.lockWithPermit(req, 10 * ONE, permitDeadline, v, r, s);
+        escrow.lockWithPermit(o, sig, 10 * ONE, permitDeadline, v, r, s);
     }
 
-    function test_lockWithPermit_revertsWhenStrangerCallsWithValidPermit() public {
-        // A valid permit is not an authorisation to choose the payee: only payer or agent may lock.
+    function test_lockWithPermit_revertsWhenStrangerCallsWithValidPermitAndIntent() public {
+        // Even holding both of the payer's signatures, only the agent may submit the lock.
         uint256 permitDeadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = _signPermit(PAYER_PK, payer, 10 * ONE, permitDeadline);
-        SettlementEscrow.LockRequest memory req = _req(TRADE, 10 * ONE);
+        SettlementEscrow.LockOrder memory o = _order(TRADE, 10 * ONE);
+        bytes memory sig = _signPayer(o);
 
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.NotAuthorized.selector, stranger));
-        escrow.lockWithPermit(req, 10 * ONE, permitDeadline, v, r, s);
+        escrow.lockWithPermit(o, sig, 10 * ONE, permitDeadline, v, r, s);
         assertEq(token.nonces(payer), 0); // the whole call reverted, permit included
     }
 
     function test_lockWithPermit_revertsWhenPaused() public {
-        vm.prank(admin);
-        escrow.pause();
+        _pauseEscrow();
         uint256 permitDeadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = _signPermit(PAYER_PK, payer, 10 * ONE, permitDeadline);
-        SettlementEscrow.LockRequest memory req = _req(TRADE, 10 * ONE);
+        SettlementEscrow.LockOrder memory o = _order(TRADE, 10 * ONE);
+        bytes memory sig = _signPayer(o);
 
         vm.prank(agent);
         vm.expectRevert(Pausable.EnforcedPause.selector);
-        escrow.lockWithPermit(req, 10 * ONE, permitDeadline, v, r, s);
+        escrow.lockWithPermit(o, sig, 10 * ONE, permitDeadline, v, r, s);
     }
 
     // ---------------------------------------------------------------- lockBatch
 
     function test_lockBatch_locksEveryItem() public {
-        SettlementEscrow.LockRequest[] memory reqs = new SettlementEscrow.LockRequest[](3);
-        reqs[0] = _req("a", 1 * ONE);
-        reqs[1] = _req("b", 2 * ONE);
-        reqs[2] = _req("c", 3 * ONE);
+        SettlementEscrow.LockOrder[] memory orders = new SettlementEscrow.LockOrder[](3);
+        orders[0] = _order("a", 1 * ONE);
+        orders[1] = _order("b", 2 * ONE);
+        orders[2] = _order("c", 3 * ONE);
+        bytes[] memory sigs = _signAll(orders);
 
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit SettlementEscrow.Locked("a", payer, payee, 1 * ONE, reqs[0].deadline);
+        emit SettlementEscrow.Locked("a", payer, payee, 1 * ONE, orders[0].deadline);
         vm.expectEmit(true, true, true, true, address(escrow));
-        emit SettlementEscrow.Locked("c", payer, payee, 3 * ONE, reqs[2].deadline);
+        emit SettlementEscrow.Locked("c", payer, payee, 3 * ONE, orders[2].deadline);
         vm.prank(agent);
-        escrow.lockBatch(reqs);
+        escrow.lockBatch(orders, sigs);
 
         _assertStatus("a", SettlementEscrow.Status.Locked);
         _assertStatus("b", SettlementEscrow.Status.Locked);
@@ -386,37 +325,28 @@ contract SettlementEscrowTest is EscrowFixture {
         _assertEscrowHolds(6 * ONE);
     }
 
-    function test_lockBatch_byPayerItself() public {
-        SettlementEscrow.LockRequest[] memory reqs = new SettlementEscrow.LockRequest[](1);
-        reqs[0] = _req(TRADE, ONE);
-        vm.prank(payer);
-        escrow.lockBatch(reqs);
-        _assertStatus(TRADE, SettlementEscrow.Status.Locked);
-    }
-
     function test_lockBatch_revertsWhenEmpty() public {
-        SettlementEscrow.LockRequest[] memory reqs = new SettlementEscrow.LockRequest[](0);
         vm.prank(agent);
         vm.expectRevert(SettlementEscrow.EmptyBatch.selector);
-        escrow.lockBatch(reqs);
+        escrow.lockBatch(new SettlementEscrow.LockOrder[](0), new bytes[](0));
     }
 
     function test_lockBatch_revertsWhenTooLarge() public {
-        SettlementEscrow.LockRequest[] memory reqs = new SettlementEscrow.LockRequest[](101);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.BatchTooLarge.selector, 101, 100));
-        escrow.lockBatch(reqs);
+        escrow.lockBatch(new SettlementEscrow.LockOrder[](101), new bytes[](101));
     }
 
     function test_lockBatch_oneBadItemLocksNothing() public {
-        SettlementEscrow.LockRequest[] memory reqs = new SettlementEscrow.LockRequest[](3);
-        reqs[0] = _req("a", 1 * ONE);
-        reqs[1] = _req("b", 2 * ONE);
-        reqs[2] = _req("c", 0); // bad: zero amount, last so the good ones ran first
+        SettlementEscrow.LockOrder[] memory orders = new SettlementEscrow.LockOrder[](3);
+        orders[0] = _order("a", 1 * ONE);
+        orders[1] = _order("b", 2 * ONE);
+        orders[2] = _order("c", 0); // bad: zero amount, last so the good ones ran first
+        bytes[] memory sigs = _signAll(orders);
 
         vm.prank(agent);
         vm.expectRevert(SettlementEscrow.ZeroAmount.selector);
-        escrow.lockBatch(reqs);
+        escrow.lockBatch(orders, sigs);
 
         _assertStatus("a", SettlementEscrow.Status.None);
         _assertStatus("b", SettlementEscrow.Status.None);
@@ -424,33 +354,76 @@ contract SettlementEscrowTest is EscrowFixture {
         assertEq(token.balanceOf(payer), START_BALANCE);
     }
 
+    function test_lockBatch_oneBadSignatureLocksNothing() public {
+        SettlementEscrow.LockOrder[] memory orders = new SettlementEscrow.LockOrder[](2);
+        orders[0] = _order("a", 1 * ONE);
+        orders[1] = _order("b", 2 * ONE);
+        bytes[] memory sigs = _signAll(orders);
+        sigs[1] = sigs[0]; // a's signature does not authorise b
+
+        vm.prank(agent);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.InvalidLockSignature.selector, bytes32("b"), payer));
+        escrow.lockBatch(orders, sigs);
+        _assertStatus("a", SettlementEscrow.Status.None);
+        _assertEscrowHolds(0);
+    }
+
     function test_lockBatch_revertsOnDuplicateIdInBatch() public {
-        SettlementEscrow.LockRequest[] memory reqs = new SettlementEscrow.LockRequest[](2);
-        reqs[0] = _req(TRADE, ONE);
-        reqs[1] = _req(TRADE, ONE);
+        SettlementEscrow.LockOrder[] memory orders = new SettlementEscrow.LockOrder[](2);
+        orders[0] = _order(TRADE, ONE);
+        orders[1] = _order(TRADE, ONE);
+        bytes[] memory sigs = _signAll(orders);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.AlreadyLocked.selector, TRADE));
-        escrow.lockBatch(reqs);
+        escrow.lockBatch(orders, sigs);
         _assertStatus(TRADE, SettlementEscrow.Status.None);
         _assertEscrowHolds(0);
     }
 
     function test_lockBatch_revertsWhenStrangerCalls() public {
-        SettlementEscrow.LockRequest[] memory reqs = new SettlementEscrow.LockRequest[](1);
-        reqs[0] = _req(TRADE, ONE);
+        SettlementEscrow.LockOrder[] memory orders = new SettlementEscrow.LockOrder[](1);
+        orders[0] = _order(TRADE, ONE);
+        bytes[] memory sigs = _signAll(orders);
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.NotAuthorized.selector, stranger));
-        escrow.lockBatch(reqs);
+        escrow.lockBatch(orders, sigs);
+    }
+
+    function test_lockBatch_revertsWhenPayerCallsItself() public {
+        SettlementEscrow.LockOrder[] memory orders = new SettlementEscrow.LockOrder[](1);
+        orders[0] = _order(TRADE, ONE);
+        bytes[] memory sigs = _signAll(orders);
+        vm.prank(payer);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.NotAuthorized.selector, payer));
+        escrow.lockBatch(orders, sigs);
+    }
+
+    function test_lockBatch_revertsOnLengthMismatch() public {
+        SettlementEscrow.LockOrder[] memory orders = new SettlementEscrow.LockOrder[](2);
+        orders[0] = _order("a", ONE);
+        orders[1] = _order("b", ONE);
+        bytes[] memory sigs = new bytes[](1);
+        sigs[0] = _signPayer(orders[0]);
+
+        vm.prank(agent);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.BatchLengthMismatch.selector, 2, 1));
+        escrow.lockBatch(orders, sigs);
+
+        bytes[] memory tooMany = new bytes[](3);
+        vm.prank(agent);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.BatchLengthMismatch.selector, 2, 3));
+        escrow.lockBatch(orders, tooMany);
+        _assertEscrowHolds(0);
     }
 
     function test_lockBatch_revertsWhenPaused() public {
-        vm.prank(admin);
-        escrow.pause();
-        SettlementEscrow.LockRequest[] memory reqs = new SettlementEscrow.LockRequest[](1);
-        reqs[0] = _req(TRADE, ONE);
+        _pauseEscrow();
+        SettlementEscrow.LockOrder[] memory orders = new SettlementEscrow.LockOrder[](1);
+        orders[0] = _order(TRADE, ONE);
+        bytes[] memory sigs = _signAll(orders);
         vm.prank(agent);
         vm.expectRevert(Pausable.EnforcedPause.selector);
-        escrow.lockBatch(reqs);
+        escrow.lockBatch(orders, sigs);
     }
 
     // ---------------------------------------------------------------- release
@@ -468,6 +441,7 @@ contract SettlementEscrowTest is EscrowFixture {
         _assertEscrowHolds(0);
         // The record is kept (status flipped), so the trade stays auditable.
         assertEq(escrow.getLock(TRADE).amount, 40 * ONE);
+        assertEq(escrow.getLock(TRADE).payee, payee);
     }
 
     function test_release_revertsWhenNotAgent() public {
@@ -524,8 +498,7 @@ contract SettlementEscrowTest is EscrowFixture {
 
     function test_release_revertsWhenPayeeBlacklisted() public {
         _lock(TRADE, ONE);
-        vm.prank(issuer);
-        token.addBlackList(payee);
+        _blacklist(payee);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementToken.Blacklisted.selector, payee));
         escrow.release(TRADE);
@@ -539,8 +512,17 @@ contract SettlementEscrowTest is EscrowFixture {
 
     function test_release_revertsWhenPaused() public {
         _lock(TRADE, ONE);
-        vm.prank(admin);
-        escrow.pause();
+        _pauseEscrow();
+        vm.prank(agent);
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        escrow.release(TRADE);
+    }
+
+    function test_release_revertsWhenPausedEvenAfterGrace() public {
+        // The grace period opens an exit for the payer, never a payment to the payee.
+        uint64 deadline = _lock(TRADE, ONE);
+        _pauseEscrow();
+        vm.warp(uint256(deadline) + escrow.REFUND_GRACE_PERIOD() + 1);
         vm.prank(agent);
         vm.expectRevert(Pausable.EnforcedPause.selector);
         escrow.release(TRADE);
@@ -588,22 +570,17 @@ contract SettlementEscrowTest is EscrowFixture {
 
     function test_releaseBatch_revertsWhenNotAgent() public {
         _lock("a", ONE);
-        bytes32[] memory ids = new bytes32[](1);
-        ids[0] = "a";
         vm.prank(stranger);
         vm.expectRevert(_roleError(stranger, agentRole));
-        escrow.releaseBatch(ids);
+        escrow.releaseBatch(_id("a"));
     }
 
     function test_releaseBatch_revertsWhenPaused() public {
         _lock("a", ONE);
-        vm.prank(admin);
-        escrow.pause();
-        bytes32[] memory ids = new bytes32[](1);
-        ids[0] = "a";
+        _pauseEscrow();
         vm.prank(agent);
         vm.expectRevert(Pausable.EnforcedPause.selector);
-        escrow.releaseBatch(ids);
+        escrow.releaseBatch(_id("a"));
     }
 
     // ---------------------------------------------------------------- refund
@@ -684,8 +661,7 @@ contract SettlementEscrowTest is EscrowFixture {
     function test_refund_revertsWhilePayerBlacklisted() public {
         // A frozen payer cannot receive; the lock waits until the issuer lifts the freeze.
         _lock(TRADE, ONE);
-        vm.prank(issuer);
-        token.addBlackList(payer);
+        _blacklist(payer);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementToken.Blacklisted.selector, payer));
         escrow.refund(TRADE);
@@ -695,8 +671,7 @@ contract SettlementEscrowTest is EscrowFixture {
 
     function test_refund_revertsWhenPaused() public {
         _lock(TRADE, ONE);
-        vm.prank(admin);
-        escrow.pause();
+        _pauseEscrow();
         vm.prank(agent);
         vm.expectRevert(Pausable.EnforcedPause.selector);
         escrow.refund(TRADE);
@@ -756,22 +731,17 @@ contract SettlementEscrowTest is EscrowFixture {
 
     function test_refundBatch_revertsWhenStrangerBeforeDeadline() public {
         uint64 deadline = _lock("a", ONE);
-        bytes32[] memory ids = new bytes32[](1);
-        ids[0] = "a";
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.DeadlineNotReached.selector, bytes32("a"), deadline));
-        escrow.refundBatch(ids);
+        escrow.refundBatch(_id("a"));
     }
 
     function test_refundBatch_revertsWhenPaused() public {
         _lock("a", ONE);
-        vm.prank(admin);
-        escrow.pause();
-        bytes32[] memory ids = new bytes32[](1);
-        ids[0] = "a";
+        _pauseEscrow();
         vm.prank(agent);
         vm.expectRevert(Pausable.EnforcedPause.selector);
-        escrow.refundBatch(ids);
+        escrow.refundBatch(_id("a"));
     }
 
     // ---------------------------------------------------------------- pause / unpause
@@ -779,8 +749,7 @@ contract SettlementEscrowTest is EscrowFixture {
     function test_pause_byPauserAndEmits() public {
         vm.expectEmit(false, false, false, true, address(escrow));
         emit Pausable.Paused(admin);
-        vm.prank(admin);
-        escrow.pause();
+        _pauseEscrow();
         assertTrue(escrow.paused());
     }
 
@@ -792,8 +761,7 @@ contract SettlementEscrowTest is EscrowFixture {
     }
 
     function test_unpause_byPauserRestoresLocking() public {
-        vm.prank(admin);
-        escrow.pause();
+        _pauseEscrow();
         vm.expectEmit(false, false, false, true, address(escrow));
         emit Pausable.Unpaused(admin);
         vm.prank(admin);
@@ -804,8 +772,7 @@ contract SettlementEscrowTest is EscrowFixture {
     }
 
     function test_unpause_revertsWhenNotPauser() public {
-        vm.prank(admin);
-        escrow.pause();
+        _pauseEscrow();
         vm.prank(stranger);
         vm.expectRevert(_roleError(stranger, pauserRole));
         escrow.unpause();
@@ -828,6 +795,9 @@ contract SettlementEscrowTest is EscrowFixture {
         assertEq(l.amount, 0);
         assertEq(uint256(l.deadline), 0);
         _assertStatus(TRADE, SettlementEscrow.Status.None);
+        (address to, uint64 executableAt) = escrow.pendingRecovery(TRADE);
+        assertEq(to, address(0));
+        assertEq(uint256(executableAt), 0);
     }
 
     function test_views_totalLockedTracksOpenLocksOnly() public {
@@ -855,8 +825,9 @@ contract SettlementEscrowTest is EscrowFixture {
         elapsed = bound(elapsed, 0, ttl);
         uint256 supply = token.totalSupply();
 
-        vm.prank(agent);
-        escrow.lock(TRADE, payer, payee, amount, uint64(block.timestamp + ttl));
+        SettlementEscrow.LockOrder memory o = _order(TRADE, amount);
+        o.deadline = uint64(block.timestamp + ttl);
+        _lockOrder(o);
         assertEq(token.balanceOf(payer), START_BALANCE - amount);
         _assertEscrowHolds(amount);
 
@@ -878,8 +849,9 @@ contract SettlementEscrowTest is EscrowFixture {
         // Agent: anywhere in [0, 2*ttl]. Stranger: strictly after the deadline.
         elapsed = byAgent ? bound(elapsed, 0, 2 * ttl) : bound(elapsed, ttl + 1, 2 * ttl + 1);
 
-        vm.prank(agent);
-        escrow.lock(TRADE, payer, payee, amount, uint64(block.timestamp + ttl));
+        SettlementEscrow.LockOrder memory o = _order(TRADE, amount);
+        o.deadline = uint64(block.timestamp + ttl);
+        _lockOrder(o);
         vm.warp(block.timestamp + elapsed);
         vm.prank(byAgent ? agent : stranger);
         escrow.refund(TRADE);
@@ -910,16 +882,16 @@ contract SettlementEscrowTest is EscrowFixture {
     /// @dev Stranger refund boundary: at the deadline it is still too early; one second later it works.
     function testFuzz_refund_strangerDeadlineBoundary(uint256 ttl) public {
         ttl = bound(ttl, 1, type(uint64).max - block.timestamp - 1);
-        uint64 deadline = uint64(block.timestamp + ttl);
-        vm.prank(agent);
-        escrow.lock(TRADE, payer, payee, ONE, deadline);
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        o.deadline = uint64(block.timestamp + ttl);
+        _lockOrder(o);
 
-        vm.warp(deadline);
+        vm.warp(o.deadline);
         vm.prank(stranger);
-        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.DeadlineNotReached.selector, TRADE, deadline));
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.DeadlineNotReached.selector, TRADE, o.deadline));
         escrow.refund(TRADE);
 
-        vm.warp(uint256(deadline) + 1);
+        vm.warp(uint256(o.deadline) + 1);
         vm.prank(stranger);
         escrow.refund(TRADE);
         _assertStatus(TRADE, SettlementEscrow.Status.Refunded);
@@ -931,10 +903,14 @@ contract SettlementEscrowTest is EscrowFixture {
     function testFuzz_release_deadlineBoundary(uint256 ttl) public {
         ttl = bound(ttl, 1, type(uint64).max - block.timestamp - 1);
         uint64 deadline = uint64(block.timestamp + ttl);
-        vm.startPrank(agent);
-        escrow.lock("on-time", payer, payee, ONE, deadline);
-        escrow.lock("late", payer, payee, ONE, deadline);
+        SettlementEscrow.LockOrder memory onTime = _order("on-time", ONE);
+        SettlementEscrow.LockOrder memory late = _order("late", ONE);
+        onTime.deadline = deadline;
+        late.deadline = deadline;
+        _lockOrder(onTime);
+        _lockOrder(late);
 
+        vm.startPrank(agent);
         vm.warp(deadline);
         escrow.release("on-time");
         _assertStatus("on-time", SettlementEscrow.Status.Released);
@@ -946,21 +922,15 @@ contract SettlementEscrowTest is EscrowFixture {
         _assertStatus("late", SettlementEscrow.Status.Locked);
     }
 
-    /// @dev Nobody but the payer or an agent can spend the payer's allowance, whoever they are.
-    function testFuzz_lock_revertsWhenCallerNotPayerOrAgent(address caller) public {
-        vm.assume(caller != payer && caller != agent);
-        uint64 deadline = _deadline();
-        vm.prank(caller);
-        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.NotAuthorized.selector, caller));
-        escrow.lock(TRADE, payer, payee, ONE, deadline);
-    }
-
     /// @dev Any deadline at or before now is rejected, so a lock can never be born expired.
     function testFuzz_lock_revertsWhenDeadlineNotInFuture(uint256 deadline) public {
         deadline = bound(deadline, 0, block.timestamp);
+        SettlementEscrow.LockOrder memory o = _order(TRADE, ONE);
+        o.deadline = uint64(deadline);
+        bytes memory sig = _signPayer(o);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.InvalidDeadline.selector, uint64(deadline)));
-        escrow.lock(TRADE, payer, payee, ONE, uint64(deadline));
+        escrow.lock(o, sig);
     }
 
     /// @dev Any allowance short of the amount fails the whole lock and leaves no record.
@@ -969,38 +939,61 @@ contract SettlementEscrowTest is EscrowFixture {
         allowance = bound(allowance, 0, amount - 1);
         vm.prank(payer);
         token.approve(address(escrow), allowance);
-        uint64 deadline = _deadline();
+        SettlementEscrow.LockOrder memory o = _order(TRADE, amount);
+        bytes memory sig = _signPayer(o);
 
         vm.prank(agent);
         vm.expectRevert(
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(escrow), allowance, amount)
         );
-        escrow.lock(TRADE, payer, payee, amount, deadline);
+        escrow.lock(o, sig);
         _assertStatus(TRADE, SettlementEscrow.Status.None);
         _assertEscrowHolds(0);
     }
 }
 
-/// @notice The escrow on a USDT-style token whose transfer/approve return nothing.
-contract SettlementEscrowNoReturnTokenTest is TestBase {
-    NoReturnToken internal usdt;
+/// @notice A minimal fixture for escrows on other tokens: a payer with a key signs intents.
+abstract contract OtherTokenEscrowBase is TestBase {
+    uint256 internal constant PAYER_PK = 0xA11CE;
     SettlementEscrow internal escrow;
+    address internal admin;
     address internal agent;
     address internal payer;
     address internal payee;
+
+    function _cast() internal {
+        admin = makeAddr("admin");
+        agent = makeAddr("agent");
+        payer = vm.addr(PAYER_PK);
+        payee = makeAddr("payee");
+    }
+
+    function _signedOrder(bytes32 id, uint256 amount)
+        internal
+        view
+        returns (SettlementEscrow.LockOrder memory order, bytes memory signature)
+    {
+        order = SettlementEscrow.LockOrder(id, payer, payee, amount, uint64(block.timestamp + 1 days));
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(PAYER_PK, escrow.hashLockIntent(order));
+        signature = abi.encodePacked(r, s, v);
+    }
+}
+
+/// @notice The escrow on a USDT-style token whose transfer/approve return nothing.
+contract SettlementEscrowNoReturnTokenTest is OtherTokenEscrowBase {
+    NoReturnToken internal usdt;
     uint256 internal constant AMOUNT = 250e6;
 
     function setUp() public {
-        agent = makeAddr("agent");
-        payer = makeAddr("payer");
-        payee = makeAddr("payee");
+        _cast();
         usdt = new NoReturnToken();
-        escrow = new SettlementEscrow(IERC20(address(usdt)), makeAddr("admin"), agent);
+        escrow = new SettlementEscrow(IERC20(address(usdt)), admin, agent);
         usdt.mint(payer, AMOUNT);
         vm.prank(payer);
         usdt.approve(address(escrow), AMOUNT);
+        (SettlementEscrow.LockOrder memory o, bytes memory sig) = _signedOrder("t", AMOUNT);
         vm.prank(agent);
-        escrow.lock("t", payer, payee, AMOUNT, uint64(block.timestamp + 1 days));
+        escrow.lock(o, sig);
     }
 
     function test_noReturnToken_lockThenRelease() public {
@@ -1023,11 +1016,11 @@ contract SettlementEscrowNoReturnTokenTest is TestBase {
 
     function test_noReturnToken_lockRevertsWithTokenReasonWhenAllowanceUsedUp() public {
         // The token's own revert string bubbles up through SafeERC20.
-        uint64 deadline = uint64(block.timestamp + 1 days);
         usdt.mint(payer, 1);
+        (SettlementEscrow.LockOrder memory o, bytes memory sig) = _signedOrder("t2", 1);
         vm.prank(agent);
         vm.expectRevert(bytes("allowance"));
-        escrow.lock("t2", payer, payee, 1, deadline);
+        escrow.lock(o, sig);
     }
 
     function test_noReturnToken_lockWithPermitFallsBackToAllowance() public {
@@ -1037,39 +1030,51 @@ contract SettlementEscrowNoReturnTokenTest is TestBase {
         usdt.approve(address(escrow), 0);
         usdt.approve(address(escrow), AMOUNT);
         vm.stopPrank();
-        SettlementEscrow.LockRequest memory req =
-            SettlementEscrow.LockRequest("t2", payer, payee, AMOUNT, uint64(block.timestamp + 1 days));
+        (SettlementEscrow.LockOrder memory o, bytes memory sig) = _signedOrder("t2", AMOUNT);
         vm.prank(agent);
-        escrow.lockWithPermit(req, AMOUNT, block.timestamp, 27, bytes32(0), bytes32(0));
+        escrow.lockWithPermit(o, sig, AMOUNT, block.timestamp, 27, bytes32(0), bytes32(0));
         assertEq(escrow.totalLocked(), 2 * AMOUNT);
         assertEq(usdt.balanceOf(address(escrow)), 2 * AMOUNT);
+    }
+
+    function test_noReturnToken_recoveryNeverApplies() public {
+        // The token has no isBlackListed: the escrow reads that as "not frozen" instead of
+        // reverting, so a stranded-lock recovery can never be scheduled on such a token.
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.PartiesNotBlacklisted.selector, bytes32("t")));
+        escrow.scheduleRecovery("t", admin);
+    }
+
+    function test_noReturnToken_rescueOnlyTheSurplus() public {
+        usdt.mint(address(escrow), 7);
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.RescueExceedsSurplus.selector, 8, 7));
+        escrow.rescueERC20(IERC20(address(usdt)), admin, 8);
+        vm.prank(admin);
+        escrow.rescueERC20(IERC20(address(usdt)), admin, 7);
+        assertEq(usdt.balanceOf(address(escrow)), AMOUNT);
+        assertEq(escrow.totalLocked(), AMOUNT);
     }
 }
 
 /// @notice The escrow must refuse fee-on-transfer tokens instead of booking coins it never got.
-contract SettlementEscrowFeeTokenTest is TestBase {
+contract SettlementEscrowFeeTokenTest is OtherTokenEscrowBase {
     FeeOnTransferToken internal feeToken;
-    SettlementEscrow internal escrow;
-    address internal agent;
-    address internal payer;
-    address internal payee;
 
     function setUp() public {
-        agent = makeAddr("agent");
-        payer = makeAddr("payer");
-        payee = makeAddr("payee");
+        _cast();
         feeToken = new FeeOnTransferToken(100); // 1 %
-        escrow = new SettlementEscrow(IERC20(address(feeToken)), makeAddr("admin"), agent);
+        escrow = new SettlementEscrow(IERC20(address(feeToken)), admin, agent);
         feeToken.mint(payer, 1_000e6);
         vm.prank(payer);
         feeToken.approve(address(escrow), type(uint256).max);
     }
 
     function test_feeToken_lockRevertsWithTransferShortfall() public {
-        uint64 deadline = uint64(block.timestamp + 1 days);
+        (SettlementEscrow.LockOrder memory o, bytes memory sig) = _signedOrder("t", 1_000e6);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.TransferShortfall.selector, 1_000e6, 990e6));
-        escrow.lock("t", payer, payee, 1_000e6, deadline);
+        escrow.lock(o, sig);
         assertEq(uint256(escrow.statusOf("t")), uint256(SettlementEscrow.Status.None));
         assertEq(escrow.totalLocked(), 0);
         assertEq(feeToken.balanceOf(payer), 1_000e6);
@@ -1079,9 +1084,9 @@ contract SettlementEscrowFeeTokenTest is TestBase {
         // Below 100 units the 1 % fee rounds to zero and the lock is exact, so it is accepted.
         amount = bound(amount, 100, 1_000e6);
         uint256 fee = (amount * 100) / 10_000;
-        uint64 deadline = uint64(block.timestamp + 1 days);
+        (SettlementEscrow.LockOrder memory o, bytes memory sig) = _signedOrder("t", amount);
         vm.prank(agent);
         vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.TransferShortfall.selector, amount, amount - fee));
-        escrow.lock("t", payer, payee, amount, deadline);
+        escrow.lock(o, sig);
     }
 }

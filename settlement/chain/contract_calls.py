@@ -15,11 +15,17 @@ MAX_UINT256 = 2**256 - 1
 
 @dataclass(frozen=True)
 class LockOrder:
+    """One lock as the escrow takes it; `signature` is the payer's EIP-712 LockIntent signature."""
+
     trade_id: bytes
     payer: str
     payee: str
     amount_base_units: int
     deadline: int
+    signature: bytes = b""
+
+    def as_tuple(self) -> tuple[bytes, str, str, int, int]:
+        return (self.trade_id, str(self.payer), str(self.payee), self.amount_base_units, self.deadline)
 
 
 def _label(trade_ids: Sequence[bytes]) -> str:
@@ -34,23 +40,18 @@ class ContractCalls:
         self.token_address = str(chain.token.address)
 
     def lock_batch(self, orders: Sequence[LockOrder]) -> Call:
-        requests = [(o.trade_id, str(o.payer), str(o.payee), o.amount_base_units, o.deadline) for o in orders]
         if len(orders) == 1:
-            data = self.chain.escrow_calldata.encode("lock", list(requests[0]))
+            data = self.chain.escrow_calldata.encode("lock", [orders[0].as_tuple(), orders[0].signature])
         else:
-            data = self.chain.escrow_calldata.encode("lockBatch", [requests])
+            data = self.chain.escrow_calldata.encode(
+                "lockBatch", [[o.as_tuple() for o in orders], [o.signature for o in orders]]
+            )
         return Call(self.escrow_address, data, f"lock {_label([o.trade_id for o in orders])}")
 
     def lock_with_permit(self, order: LockOrder, value: int, deadline: int, v: int, r: str, s: str) -> Call:
-        request = (
-            order.trade_id,
-            str(order.payer),
-            str(order.payee),
-            order.amount_base_units,
-            order.deadline,
-        )
         data = self.chain.escrow_calldata.encode(
-            "lockWithPermit", [request, value, deadline, v, bytes(HexBytes(r)), bytes(HexBytes(s))]
+            "lockWithPermit",
+            [order.as_tuple(), order.signature, value, deadline, v, bytes(HexBytes(r)), bytes(HexBytes(s))],
         )
         return Call(self.escrow_address, data, f"lockWithPermit {_label([order.trade_id])}")
 

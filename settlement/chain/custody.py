@@ -13,6 +13,8 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from settlement.chain.client import ChainClient
+from settlement.chain.contract_calls import LockOrder
+from settlement.chain.lock_intents import sign_lock_intent
 from settlement.chain.reverts import RevertDecoder
 from settlement.chain.sender import TxJournal, TxSender
 from settlement.config import Settings
@@ -53,6 +55,11 @@ class Custody:
 
     def holds_key(self, address: str) -> bool:
         return address.lower() in self._keys
+
+    def sign_lock_intent(self, order: LockOrder) -> bytes | None:
+        """The payer's lock signature, if the service holds the payer's key (custodial)."""
+        key = self._keys.get(order.payer.lower())
+        return None if key is None else sign_lock_intent(self.chain, key, order)
 
     def sender_for(self, address: str) -> TxSender | None:
         """A sender for a broker whose key we hold (custodial), else None."""

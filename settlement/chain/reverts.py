@@ -29,6 +29,13 @@ _DOMAIN_ERRORS: dict[str, type[errors.SettlementError]] = {
     "TransferShortfall": errors.TransferShortfall,
     "ERC2612ExpiredSignature": errors.InvalidPermit,
     "ERC2612InvalidSigner": errors.InvalidPermit,
+    "InvalidLockSignature": errors.InvalidLockAuthorization,
+    "NotMinter": errors.NotAuthorized,
+    "NotMasterMinter": errors.NotAuthorized,
+    "NotPauser": errors.NotAuthorized,
+    "NotBlacklister": errors.NotAuthorized,
+    "NotRescuer": errors.NotAuthorized,
+    "MinterAllowanceExceeded": errors.NotAuthorized,
 }
 # Plain require() strings from tokens without custom errors (e.g. USDT-style mocks).
 _REASON_ERRORS: dict[str, type[errors.SettlementError]] = {

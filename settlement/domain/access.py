@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from settlement import errors
+from settlement.domain.trade import Side
 
 OPERATOR_ID = "operator"
 """The `submitted_by` of trades the operator submits (participants are identified by id)."""
@@ -50,6 +51,22 @@ class TradeParties(Protocol):
     def seller_id(self) -> str: ...
 
 
+class AllegedTrade(TradeParties, Protocol):
+    @property
+    def submitted_by(self) -> str: ...
+
+
+def side_of(actor: Actor, trade: TradeParties) -> Side | None:
+    """The actor's side of the trade: buyer, seller, operator, or None for a stranger."""
+    if actor.is_operator:
+        return Side.OPERATOR
+    if actor.participant_id == trade.buyer_id:
+        return Side.BUYER
+    if actor.participant_id == trade.seller_id:
+        return Side.SELLER
+    return None
+
+
 def may_see_trade(actor: Actor, trade: TradeParties) -> bool:
     return actor.is_operator or actor.participant_id in (trade.buyer_id, trade.seller_id)
 
@@ -64,14 +81,35 @@ def may_submit(actor: Actor, buyer_id: str, seller_id: str) -> bool:
     return actor.is_operator or actor.participant_id in (buyer_id, seller_id)
 
 
+def may_affirm(actor: Actor, trade: AllegedTrade) -> bool:
+    """Only the counterparty (the party that did not submit it) affirms an alleged trade."""
+    return side_of(actor, trade) in (Side.BUYER, Side.SELLER) and actor.id != trade.submitted_by
+
+
+def may_withdraw(actor: Actor, trade: AllegedTrade) -> bool:
+    """An alleged trade is withdrawn by its submitter (or the operator)."""
+    return actor.is_operator or actor.id == trade.submitted_by
+
+
 def may_confirm(actor: Actor, trade: TradeParties) -> bool:
-    """Delivery is confirmed by the seller or the operator (for the depository)."""
-    return actor.is_operator or actor.participant_id == trade.seller_id
+    """Release needs the buyer (it received the securities) or the operator (for the depository).
+    The seller never releases the buyer's coins to itself."""
+    return side_of(actor, trade) in (Side.BUYER, Side.OPERATOR)
+
+
+def may_report_delivery(actor: Actor, trade: TradeParties) -> bool:
+    """The seller tells the buyer delivery was made; it cannot release."""
+    return side_of(actor, trade) == Side.SELLER
 
 
 def may_cancel(actor: Actor, trade: TradeParties) -> bool:
-    """Either party or the operator may ask to cancel before release."""
-    return may_see_trade(actor, trade)
+    """Either party may ask (a matched trade needs both) or the operator may cancel before release."""
+    return side_of(actor, trade) is not None
+
+
+def may_authorize_lock(actor: Actor, trade: TradeParties) -> bool:
+    """Only the buyer signs the lock of its own coins."""
+    return side_of(actor, trade) == Side.BUYER
 
 
 def may_read_account(actor: Actor, account: str, own_accounts: set[str]) -> bool:

@@ -1,7 +1,9 @@
 """The trade lifecycle: statuses, the transitions between them, and the parties' intents.
 
-PENDING -> LOCKED -> RELEASED | REFUNDED, and PENDING -> FAILED (with a stable error code).
-Nothing else: a released or refunded trade is final, and a failed trade never touched the chain.
+UNMATCHED (alleged by one party) -> PENDING (matched: both sides agreed) -> LOCKED -> RELEASED |
+REFUNDED; UNMATCHED -> WITHDRAWN (by its submitter) | LAPSED (nobody affirmed it in the match
+window); PENDING -> FAILED (with a stable error code). Nothing else: released, refunded,
+withdrawn, lapsed and failed trades are final, and only a matched trade is ever locked.
 
 Beside the status, a trade carries two intents the parties expressed and the settlement cycle
 acts on: `release_requested` (delivery confirmed) and `cancel_requested`. The rules for setting
@@ -20,11 +22,34 @@ from settlement.errors import InvalidTransition
 
 
 class TradeStatus(StrEnum):
+    UNMATCHED = "UNMATCHED"
     PENDING = "PENDING"
     LOCKED = "LOCKED"
     RELEASED = "RELEASED"
     REFUNDED = "REFUNDED"
     FAILED = "FAILED"
+    WITHDRAWN = "WITHDRAWN"
+    LAPSED = "LAPSED"
+
+
+class MatchedBy(StrEnum):
+    """How both sides came to agree on a trade."""
+
+    AFFIRM = "affirm"  # the counterparty affirmed the alleged trade
+    INSTRUCTION = "instruction"  # the counterparty submitted the same terms
+    OPERATOR = "operator"  # a matching utility (the operator) submitted it matched
+
+
+class Side(StrEnum):
+    """Who acts on a trade: one of its parties, or the operator."""
+
+    BUYER = "buyer"
+    SELLER = "seller"
+    OPERATOR = "operator"
+
+
+MATCHING_TERMS = ("buyer_id", "seller_id", "instrument", "quantity", "price", "currency")
+NEAR_MATCH_TERMS = ("quantity", "price", "currency")  # same parties and instrument, these differ
 
 
 class SettlementStep(StrEnum):
@@ -47,11 +72,14 @@ _STEP_TARGETS = {
 }
 
 ALLOWED_TRANSITIONS: dict[TradeStatus, frozenset[TradeStatus]] = {
+    TradeStatus.UNMATCHED: frozenset({TradeStatus.PENDING, TradeStatus.WITHDRAWN, TradeStatus.LAPSED}),
     TradeStatus.PENDING: frozenset({TradeStatus.LOCKED, TradeStatus.FAILED}),
     TradeStatus.LOCKED: frozenset({TradeStatus.RELEASED, TradeStatus.REFUNDED}),
     TradeStatus.RELEASED: frozenset(),
     TradeStatus.REFUNDED: frozenset(),
     TradeStatus.FAILED: frozenset(),
+    TradeStatus.WITHDRAWN: frozenset(),
+    TradeStatus.LAPSED: frozenset(),
 }
 FINAL_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets)
 
@@ -62,6 +90,8 @@ class TradeIntents(Protocol):
     status: str
     release_requested: bool
     cancel_requested: bool
+    buyer_cancel_requested: bool
+    seller_cancel_requested: bool
     deadline: datetime
 
 
@@ -72,8 +102,13 @@ def check_transition(current: TradeStatus, target: TradeStatus) -> None:
 
 
 def can_cancel(status: TradeStatus) -> bool:
-    """Cancel (refund) is possible before release: while pending or locked."""
+    """Cancel (refund) is possible for a matched trade before release: while pending or locked."""
     return status in (TradeStatus.PENDING, TradeStatus.LOCKED)
+
+
+def is_matched(status: TradeStatus) -> bool:
+    """Both sides agreed (and it has not been withdrawn or lapsed)."""
+    return status not in (TradeStatus.UNMATCHED, TradeStatus.WITHDRAWN, TradeStatus.LAPSED)
 
 
 def confirm_is_noop(trade: TradeIntents) -> bool:
@@ -82,22 +117,46 @@ def confirm_is_noop(trade: TradeIntents) -> bool:
 
 
 def check_can_confirm(trade: TradeIntents) -> None:
-    """Delivery can be confirmed while the trade is open and nobody cancelled it."""
+    """Delivery can be confirmed once matched, while the trade is open and nobody cancelled it."""
+    if trade.status == TradeStatus.UNMATCHED:
+        raise InvalidTransition("the trade is not matched yet: the counterparty has not agreed to it")
     if trade.status not in (TradeStatus.PENDING, TradeStatus.LOCKED) or trade.cancel_requested:
         raise InvalidTransition(f"trade is {trade.status}; delivery can no longer be confirmed")
 
 
-def cancel_is_noop(trade: TradeIntents) -> bool:
-    """Cancelling a refunded or already-cancelled trade changes nothing (a safe retry)."""
-    return trade.status == TradeStatus.REFUNDED or trade.cancel_requested
+def cancel_is_noop(trade: TradeIntents, side: Side) -> bool:
+    """Cancelling again (a refunded trade, or one this side already asked to cancel) is a safe retry."""
+    if trade.status == TradeStatus.REFUNDED or trade.cancel_requested:
+        return True
+    return (side == Side.BUYER and trade.buyer_cancel_requested) or (
+        side == Side.SELLER and trade.seller_cancel_requested
+    )
 
 
-def check_can_cancel(trade: TradeIntents, *, by_operator: bool) -> None:
-    """Before release; once delivery is confirmed only the operator may still cancel."""
+def check_can_cancel(trade: TradeIntents, side: Side) -> None:
+    """A matched trade before release; once delivery is confirmed only the operator may still cancel."""
+    if trade.status == TradeStatus.UNMATCHED:
+        raise InvalidTransition("the trade is not matched: its submitter withdraws it, or it lapses")
     if not can_cancel(TradeStatus(trade.status)):
         raise InvalidTransition(f"trade is {trade.status}; it can no longer be cancelled")
-    if trade.release_requested and not by_operator:
+    if trade.release_requested and side != Side.OPERATOR:
         raise InvalidTransition("delivery was confirmed; only the operator can cancel now")
+
+
+def cancel_takes_effect(buyer_asked: bool, seller_asked: bool, side: Side) -> bool:
+    """A matched trade is cancelled by both parties (the second one triggers it) or by the operator."""
+    return side == Side.OPERATOR or (buyer_asked and seller_asked)
+
+
+def check_can_withdraw(status: TradeStatus) -> None:
+    """Only an alleged (unmatched) trade is withdrawn; a matched one needs both sides to cancel."""
+    if status != TradeStatus.UNMATCHED:
+        raise InvalidTransition(f"trade is {status}; only an unmatched trade can be withdrawn")
+
+
+def differing_terms(a: dict[str, object], b: dict[str, object]) -> list[str]:
+    """The matching terms on which two instructions disagree (empty: they match)."""
+    return [name for name in MATCHING_TERMS if a[name] != b[name]]
 
 
 def is_due_for_release(trade: TradeIntents) -> bool:

@@ -47,12 +47,20 @@ class FxRate(SQLModel, table=True):
     rate_to_usd: str = Field(max_length=40)
     source: str = Field(max_length=100)
     as_of: datetime
+    forced: bool = False  # recorded past the jump limit because the operator said so
     recorded_at: datetime = Field(default_factory=utcnow)
 
 
 class Trade(SQLModel, table=True):
+    """One economic trade. Each side keeps its own reference (buyer_ref, seller_ref), unique per
+    party, so one economic trade cannot be booked twice by two submissions."""
+
     __tablename__ = "trade"
-    __table_args__ = (UniqueConstraint("submitted_by", "trade_ref"),)
+    __table_args__ = (
+        UniqueConstraint("submitted_by", "trade_ref"),
+        UniqueConstraint("buyer_id", "buyer_ref", name="uq_trade_buyer_ref"),
+        UniqueConstraint("seller_id", "seller_ref", name="uq_trade_seller_ref"),
+    )
 
     id: str = Field(primary_key=True, max_length=36)
     chain_trade_id: str = Field(sa_column=Column(String(66), unique=True, nullable=False))
@@ -75,8 +83,18 @@ class Trade(SQLModel, table=True):
     error_code: str | None = Field(default=None, max_length=64)
     error_detail: str | None = Field(default=None, sa_column=Column(Text))
     permit_json: str | None = Field(default=None, sa_column=Column(Text))
+    buyer_ref: str | None = Field(default=None, max_length=100)
+    seller_ref: str | None = Field(default=None, max_length=100)
+    matched_by: str | None = Field(default=None, max_length=16)
+    matched_at: datetime | None = None
+    affirmed_by: str | None = Field(default=None, max_length=36)
+    mismatch_json: str | None = Field(default=None, sa_column=Column(Text))
+    delivered_at: datetime | None = None
+    lock_signature: str | None = Field(default=None, sa_column=Column(Text))
     release_requested: bool = False
     cancel_requested: bool = False
+    buyer_cancel_requested: bool = False
+    seller_cancel_requested: bool = False
     lock_tx_hash: str | None = Field(default=None, max_length=66)
     lock_block: int | None = None
     release_tx_hash: str | None = Field(default=None, max_length=66)

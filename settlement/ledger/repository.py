@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, select, update
 
 from settlement import errors
 from settlement.domain.fx import FxQuote
@@ -66,7 +66,13 @@ def clients_of(session: Session, participant_id: str) -> Sequence[ClientAccount]
 
 
 def record_fx_rate(session: Session, quote: FxQuote) -> FxRate:
-    row = FxRate(currency=quote.currency, rate_to_usd=str(quote.rate_to_usd), source=quote.source, as_of=quote.as_of)
+    row = FxRate(
+        currency=quote.currency,
+        rate_to_usd=str(quote.rate_to_usd),
+        source=quote.source,
+        as_of=quote.as_of,
+        forced=quote.forced,
+    )
     session.add(row)
     return row
 
@@ -77,7 +83,7 @@ def latest_fx_rate(session: Session, currency: str) -> FxQuote | None:
     ).first()
     if row is None:
         return None
-    return FxQuote(row.currency, Decimal(row.rate_to_usd), row.source, as_utc(row.as_of))
+    return FxQuote(row.currency, Decimal(row.rate_to_usd), row.source, as_utc(row.as_of), row.forced)
 
 
 def latest_fx_rates(session: Session) -> list[FxQuote]:
@@ -98,6 +104,52 @@ def get_trade(session: Session, trade_id: str) -> Trade:
 
 def trade_by_ref(session: Session, submitted_by: str, trade_ref: str) -> Trade | None:
     return session.exec(select(Trade).where(Trade.submitted_by == submitted_by, Trade.trade_ref == trade_ref)).first()
+
+
+def trade_by_party_ref(session: Session, participant_id: str, ref: str) -> Trade | None:
+    """The trade this party refers to by `ref`, on either side of it."""
+    return session.exec(
+        select(Trade).where(
+            ((Trade.buyer_id == participant_id) & (Trade.buyer_ref == ref))
+            | ((Trade.seller_id == participant_id) & (Trade.seller_ref == ref))
+        )
+    ).first()
+
+
+def alleged_trades(
+    session: Session, *, buyer_id: str, seller_id: str, instrument: str, submitted_by: str
+) -> Sequence[Trade]:
+    """Open alleged trades between these parties in this instrument, by one submitter, oldest first."""
+    return session.exec(
+        select(Trade)
+        .where(
+            Trade.status == TradeStatus.UNMATCHED,
+            Trade.buyer_id == buyer_id,
+            Trade.seller_id == seller_id,
+            Trade.instrument == instrument,
+            Trade.submitted_by == submitted_by,
+        )
+        .order_by(col(Trade.created_at), col(Trade.id))
+    ).all()
+
+
+def claim_unmatched(session: Session, trade_id: str) -> bool:
+    """Take an alleged trade for matching: True for exactly one of any concurrent claimers."""
+    result = session.exec(
+        update(Trade)
+        .where(col(Trade.id) == trade_id, col(Trade.status) == TradeStatus.UNMATCHED)
+        .values(status=TradeStatus.PENDING, updated_at=utcnow())
+    )
+    return bool(result.rowcount == 1)
+
+
+def trades_alleged_before(session: Session, before: datetime, limit: int) -> Sequence[Trade]:
+    return session.exec(
+        select(Trade)
+        .where(Trade.status == TradeStatus.UNMATCHED, col(Trade.created_at) < before)
+        .order_by(col(Trade.created_at), col(Trade.id))
+        .limit(limit)
+    ).all()
 
 
 def trades_in_status(session: Session, status: TradeStatus, limit: int) -> Sequence[Trade]:
@@ -194,8 +246,13 @@ def transition(
     )
 
 
+def record_transition(session: Session, trade: Trade, from_status: TradeStatus) -> None:
+    """Record a step already applied to the row (a claim made by a conditional UPDATE)."""
+    session.add(TradeTransition(trade_id=trade.id, from_status=from_status, to_status=trade.status))
+
+
 def transition_created(session: Session, trade: Trade) -> None:
-    """The first step of every trade's trail: accepted as PENDING."""
+    """The first step of every trade's trail: alleged (UNMATCHED) or matched (PENDING)."""
     session.add(TradeTransition(trade_id=trade.id, from_status="", to_status=trade.status))
 
 

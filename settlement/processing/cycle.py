@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Engine
@@ -25,6 +26,7 @@ from settlement.domain.requests import PermitSignature
 from settlement.domain.trade import SettlementStep, TradeStatus, is_due_for_refund, is_due_for_release
 from settlement.ledger import repository as repo
 from settlement.ledger.models import Participant, Trade
+from settlement.processing.matching import TradeMatching
 from settlement.processing.publisher import TradePublisher
 from settlement.processing.recovery import Recovery
 from settlement.processing.report import CycleReport
@@ -44,6 +46,7 @@ class SettlementCycle:
         custody: Custody,
         settings: Settings,
         recovery: Recovery,
+        matching: TradeMatching,
         publisher: TradePublisher,
     ) -> None:
         self.db = db
@@ -51,20 +54,29 @@ class SettlementCycle:
         self.custody = custody
         self.settings = settings
         self.recovery = recovery
+        self.matching = matching
         self.publisher = publisher
         self.calls = ContractCalls(chain)
         self.submission = BatchSubmission(db, custody, recovery, publisher)
 
     def run_once(self) -> CycleReport:
-        """Recover first if an earlier outcome is unknown, then lock, release and refund."""
+        """Recover first if an earlier outcome is unknown, then lapse, lock, release and refund."""
         if self.submission.outcome_unknown:
             self.recovery.recover()
             self.submission.outcome_unknown = False
         report = CycleReport()
+        self._lapse_unaffirmed()
         report.add(self._lock_pending())
         report.add(self._release_confirmed())
         report.add(self._refund_cancelled_and_expired())
         return report
+
+    def _lapse_unaffirmed(self) -> None:
+        with Session(self.db, expire_on_commit=False) as session:
+            lapsed = self.matching.lapse_expired(session, self.settings.match_window_s, datetime.now(UTC))
+            session.commit()
+        for trade in lapsed:
+            self.publisher.publish(trade)
 
     def _lock_pending(self) -> CycleReport:
         report = CycleReport()
@@ -87,9 +99,12 @@ class SettlementCycle:
             self.publisher.publish(trade)
         if not pending:
             return report
+        orders = {t.id: order for t in pending if (order := self._signed_order(t, participants)) is not None}
+        pending = [t for t in pending if t.id in orders]  # the rest wait for the buyer's lock signature
+        if not pending:
+            return report
         report.add(self._ensure_allowances(pending, participants))
 
-        orders = {t.id: self._order(t, participants) for t in pending}
         groups: list[CallGroup] = []
         for chunk in chunks([t for t in pending if t.permit_json is None], self.settings.batch_trades_max):
             singles = [self.calls.lock_batch([orders[t.id]]) for t in chunk] if len(chunk) > 1 else []
@@ -128,14 +143,21 @@ class SettlementCycle:
                     log.warning("approve for %s failed: %s", payer, outcome.error)
         return report
 
-    def _order(self, trade: Trade, participants: dict[str, Participant]) -> LockOrder:
-        return LockOrder(
+    def _signed_order(self, trade: Trade, participants: dict[str, Participant]) -> LockOrder | None:
+        """The lock with the payer's signature: stored from the buyer, or made with a custodial key.
+
+        None while a non-custodial buyer has not signed: no lock is ever sent without its consent."""
+        order = LockOrder(
             trade_id=chain_trade_key(trade.chain_trade_id),
             payer=participants[trade.buyer_id].address,
             payee=participants[trade.seller_id].address,
             amount_base_units=trade.settlement_amount_base_units,
             deadline=int(repo.as_utc(trade.deadline).timestamp()),
         )
+        if trade.lock_signature:
+            return replace(order, signature=bytes.fromhex(trade.lock_signature[2:]))
+        signature = self.custody.sign_lock_intent(order)
+        return None if signature is None else replace(order, signature=signature)
 
     def _release_confirmed(self) -> CycleReport:
         with Session(self.db) as session:

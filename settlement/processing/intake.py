@@ -1,15 +1,19 @@
-"""Trade intake: validate, deduplicate and record a trade as PENDING.
+"""Trade intake: validate, deduplicate and record an instruction, then match it if it can be.
 
-Every check that can fail (bad input, unknown party, balance, allowance, pause, blacklist) runs
-*before* anything is written, so a rejected trade leaves no trace in ledger or chain. The
-on-chain checks are one batched JSON-RPC round trip (ChainClient.preflight).
+Every check that can fail (bad input, unknown party, duplicate reference, balance, allowance,
+pause, blacklist) runs *before* anything is written, so a rejected instruction leaves no trace
+in ledger or chain. A party's instruction is *alleged* (UNMATCHED) until the counterparty agrees
+(see matching.py); the operator's is matched at once. The buyer's funds are checked when the
+trade becomes matched, since that is when its coins are reserved.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -21,13 +25,16 @@ from settlement.chain.custody import Custody
 from settlement.chain.permits import permit_signer
 from settlement.chain.trade_ids import chain_trade_id
 from settlement.config import Settings
+from settlement.domain.access import Actor
+from settlement.domain.fx import FxLimits, FxQuote, check_fresh
 from settlement.domain.journal import client_account
 from settlement.domain.requests import PermitSignature, TradeRequest
-from settlement.domain.trade import TradeStatus, new_trade_id
+from settlement.domain.trade import MatchedBy, Side, TradeStatus, new_trade_id
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalStore
-from settlement.ledger.models import IdempotencyRecord, Trade
-from settlement.money import settlement_base_units, supported_currency
+from settlement.ledger.models import IdempotencyRecord, Participant, Trade, utcnow
+from settlement.money import format_coins, settlement_base_units, supported_currency
+from settlement.processing.matching import TradeMatching
 from settlement.processing.publisher import TradePublisher
 
 
@@ -40,6 +47,18 @@ def request_fingerprint(request: TradeRequest) -> str:
     }
     fields["permit"] = request.permit.__dict__ if request.permit else None
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class TradeTerms:
+    """A validated instruction: what both sides must agree on, priced at the current FX rate."""
+
+    request: TradeRequest
+    buyer: Participant
+    seller: Participant
+    currency: str
+    quote: FxQuote
+    amount_base_units: int
 
 
 class TradeIntake:
@@ -58,53 +77,76 @@ class TradeIntake:
         self.journal = journal
         self.settings = settings
         self.publisher = publisher
+        self.fx_limits = FxLimits(
+            settings.fx_clock_skew_max_s, settings.fx_rate_age_max_s, settings.fx_rate_jump_max_ratio
+        )
+        self.matching = TradeMatching(self.check_payer, publisher)
 
-    def submit(
-        self, request: TradeRequest, submitted_by: str, idempotency_key: str | None = None
-    ) -> tuple[Trade, bool]:
-        """Validate and record a trade as PENDING. Returns (trade, created).
-
-        With an idempotency key, the same key and body return the original trade (created=False);
-        the same key with another body raises IdempotencyConflict.
-        """
+    def submit(self, request: TradeRequest, actor: Actor, idempotency_key: str | None = None) -> tuple[Trade, bool]:
+        """Record an instruction. Returns (trade, changed): the new alleged trade, the trade it
+        matched (both sides now agree), or, for a replayed Idempotency-Key, the original trade
+        with changed=False. The same key with another body raises IdempotencyConflict."""
         fingerprint = request_fingerprint(request)
         with Session(self.db, expire_on_commit=False) as session:
             if idempotency_key:
-                existing = self._replay(session, submitted_by, idempotency_key, fingerprint)
+                existing = self._replay(session, actor.id, idempotency_key, fingerprint)
                 if existing is not None:
                     return existing, False
             try:
-                trade = self._build_trade(session, request, submitted_by)
-            except errors.DuplicateTrade:
-                # A concurrent retry with the same key may have committed since the replay check.
-                existing = (
-                    self._replay(session, submitted_by, idempotency_key, fingerprint) if idempotency_key else None
-                )
-                if existing is None:
-                    raise
-                return existing, False
-            try:  # the flush can already hit the unique (submitted_by, trade_ref) of a concurrent twin
-                session.add(trade)
-                session.flush()
-                repo.transition_created(session, trade)
+                trade, related = self._record(session, request, actor)
                 if idempotency_key:
                     session.add(
                         IdempotencyRecord(
-                            caller=submitted_by, key=idempotency_key, request_hash=fingerprint, trade_id=trade.id
+                            caller=actor.id, key=idempotency_key, request_hash=fingerprint, trade_id=trade.id
                         )
                     )
                 session.commit()
-            except IntegrityError:
+            except (IntegrityError, errors.DuplicateTrade):
+                # A concurrent retry with the same key may have committed since the replay check.
                 session.rollback()
                 if idempotency_key:
-                    existing = self._replay(session, submitted_by, idempotency_key, fingerprint)
+                    existing = self._replay(session, actor.id, idempotency_key, fingerprint)
                     if existing is not None:
                         return existing, False
                 raise errors.DuplicateTrade(
-                    f"trade_ref {request.trade_ref!r} already submitted by this broker"
+                    f"trade_ref {request.trade_ref!r} is already used by this broker for another trade"
                 ) from None
-            self.publisher.publish(trade)
-            return trade, True
+        self.publisher.publish(trade)
+        for other in related if trade.mismatch_json else []:
+            self.publisher.publish(other, kind="trade.mismatch")
+        if trade.mismatch_json:
+            self.publisher.publish(trade, kind="trade.mismatch")
+        return trade, True
+
+    def _record(self, session: Session, request: TradeRequest, actor: Actor) -> tuple[Trade, list[Trade]]:
+        """Validate, then create the trade or match the counterparty's; (trade, other trades touched)."""
+        terms = self._terms(session, request)
+        if actor.is_operator:
+            for party in (terms.buyer, terms.seller):
+                self._check_ref_free(session, party.id, request.trade_ref)
+            trade = self._new_trade(session, terms, actor, TradeStatus.PENDING)
+            trade.buyer_ref = trade.seller_ref = request.trade_ref
+            trade.matched_by, trade.matched_at = MatchedBy.OPERATOR, utcnow()
+            self.check_payer(session, trade)
+            self._insert(session, trade)
+            return trade, []
+        side = Side.BUYER if actor.participant_id == terms.buyer.id else Side.SELLER
+        self._check_ref_free(session, actor.id, request.trade_ref)
+        counterparty = terms.seller.id if side == Side.BUYER else terms.buyer.id
+        alleged, near = self.matching.counterpart(session, self._matching_terms(terms), counterparty)
+        if alleged is not None:
+            if side == Side.BUYER and request.permit is not None and alleged.permit_json is None:
+                alleged.permit_json = json.dumps(request.permit.__dict__)
+            self.matching.match(session, alleged, side, request.trade_ref, MatchedBy.INSTRUCTION, actor)
+            return alleged, []
+        trade = self._new_trade(session, terms, actor, TradeStatus.UNMATCHED)
+        if side == Side.BUYER:
+            trade.buyer_ref = request.trade_ref
+            self.check_payer(session, trade)  # the buyer hears at once what it cannot fund
+        else:
+            trade.seller_ref = request.trade_ref  # the buyer's funds are checked when it agrees
+        self._insert(session, trade)
+        return trade, self.matching.mark_near_matches(session, trade, near)
 
     def _replay(self, session: Session, caller: str, key: str, fingerprint: str) -> Trade | None:
         record = repo.idempotency_record(session, caller, key)
@@ -114,13 +156,13 @@ class TradeIntake:
             raise errors.IdempotencyConflict("this Idempotency-Key was used with a different request body")
         return repo.get_trade(session, record.trade_id)
 
-    def _build_trade(self, session: Session, request: TradeRequest, submitted_by: str) -> Trade:
+    def _terms(self, session: Session, request: TradeRequest) -> TradeTerms:
         currency = supported_currency(request.currency)
         quote = repo.latest_fx_rate(session, currency)
         if quote is None:
             raise errors.MissingFxRate(f"no FX rate recorded for {currency}")
+        check_fresh(quote, datetime.now(UTC), self.fx_limits)
         amount = settlement_base_units(request.quantity, request.price, quote.rate_to_usd)
-
         if request.buyer_id == request.seller_id:
             raise errors.SameParty("buyer and seller are the same broker")
         buyer = repo.get_participant(session, request.buyer_id)
@@ -128,35 +170,54 @@ class TradeIntake:
         for client_id, owner in ((request.buyer_client_id, buyer), (request.seller_client_id, seller)):
             if client_id is not None and repo.get_client(session, client_id).participant_id != owner.id:
                 raise errors.UnknownClientAccount(f"client {client_id} does not belong to {owner.name}")
-        if repo.trade_by_ref(session, submitted_by, request.trade_ref) is not None:
-            raise errors.DuplicateTrade(f"trade_ref {request.trade_ref!r} already submitted by this broker")
+        return TradeTerms(request, buyer, seller, currency, quote, amount)
 
-        state = self.chain.preflight(buyer.address, seller.address)
-        deadline = self._deadline(request.deadline, state.latest_timestamp)
-        self._preflight(session, state, buyer.id, buyer.address, amount, request)
+    @staticmethod
+    def _matching_terms(terms: TradeTerms) -> dict[str, object]:
+        return {
+            "buyer_id": terms.buyer.id,
+            "seller_id": terms.seller.id,
+            "instrument": terms.request.instrument,
+            "quantity": terms.request.quantity,
+            "price": terms.request.price,
+            "currency": terms.currency,
+        }
 
+    @staticmethod
+    def _check_ref_free(session: Session, participant_id: str, ref: str) -> None:
+        if repo.trade_by_party_ref(session, participant_id, ref) is not None:
+            raise errors.DuplicateTrade(f"trade_ref {ref!r} is already used by this broker for another trade")
+
+    def _new_trade(self, session: Session, terms: TradeTerms, actor: Actor, status: TradeStatus) -> Trade:
+        request = terms.request
         trade_id = new_trade_id()
         return Trade(
             id=trade_id,
             chain_trade_id="0x" + chain_trade_id(trade_id).hex(),
             trade_ref=request.trade_ref,
-            submitted_by=submitted_by,
-            buyer_id=buyer.id,
-            seller_id=seller.id,
+            submitted_by=actor.id,
+            buyer_id=terms.buyer.id,
+            seller_id=terms.seller.id,
             buyer_client_id=request.buyer_client_id,
             seller_client_id=request.seller_client_id,
             instrument=request.instrument,
-            quantity=str(request.quantity),
-            price=str(request.price),
-            currency=currency,
-            fx_rate=str(quote.rate_to_usd),
-            fx_source=quote.source,
-            fx_as_of=quote.as_of,
-            settlement_amount_base_units=amount,
-            deadline=deadline,
-            status=TradeStatus.PENDING,
+            quantity=format(Decimal(request.quantity).normalize(), "f"),
+            price=format(Decimal(request.price).normalize(), "f"),
+            currency=terms.currency,
+            fx_rate=str(terms.quote.rate_to_usd),
+            fx_source=terms.quote.source,
+            fx_as_of=terms.quote.as_of,
+            settlement_amount_base_units=terms.amount_base_units,
+            deadline=self._deadline(request.deadline, self.chain.latest_timestamp()),
+            status=status,
             permit_json=json.dumps(request.permit.__dict__) if request.permit else None,
         )
+
+    @staticmethod
+    def _insert(session: Session, trade: Trade) -> None:
+        session.add(trade)
+        session.flush()
+        repo.transition_created(session, trade)
 
     def _deadline(self, requested: datetime | None, chain_now_s: int) -> datetime:
         """The requested deadline, or the default window from now; in the future by both clocks."""
@@ -170,43 +231,45 @@ class TradeIntake:
             raise errors.DeadlineInPast(f"deadline {deadline.isoformat()} is not in the future")
         return deadline
 
-    def _preflight(
-        self,
-        session: Session,
-        state: PreflightState,
-        payer_id: str,
-        payer: str,
-        amount: int,
-        request: TradeRequest,
-    ) -> None:
-        """Chain-side checks before accepting: what would make the lock revert later."""
+    # ------------------------------------------------------------------ the payer's side, at match time
+
+    def check_payer(self, session: Session, trade: Trade) -> None:
+        """Chain-side checks when a trade becomes matched: what would make its lock revert later."""
+        buyer = repo.get_participant(session, trade.buyer_id)
+        seller = repo.get_participant(session, trade.seller_id)
+        state = self.chain.preflight(buyer.address, seller.address)
+        if int(repo.as_utc(trade.deadline).timestamp()) <= state.latest_timestamp:
+            raise errors.DeadlineInPast("the trade's deadline has passed: submit it again")
+        self._preflight(session, state, trade, buyer.address)
+
+    def _preflight(self, session: Session, state: PreflightState, trade: Trade, payer: str) -> None:
         if state.token_paused or state.escrow_paused:
             raise errors.Paused("the token or the escrow is paused")
         if state.payer_blacklisted or state.payee_blacklisted:
             raise errors.Blacklisted("a party to this trade is blacklisted by the token issuer")
-        reserved = repo.reserved_base_units(session, payer_id)
-        balance = state.payer_balance_base_units
-        if balance - reserved < amount:
+        amount = trade.settlement_amount_base_units
+        reserved = repo.reserved_base_units(session, trade.buyer_id)
+        if state.payer_balance_base_units - reserved < amount:
             raise errors.InsufficientFunds(
-                f"payer balance {balance} minus {reserved} reserved by pending trades is below {amount}"
+                f"the buyer's free balance does not cover {format_coins(amount)} coins "
+                "(its balance minus what its matched trades reserve)"
             )
-        if request.buyer_client_id is not None:
-            client_balance = self.journal.balance(client_account(request.buyer_client_id))
-            client_reserved = repo.reserved_base_units(session, payer_id, request.buyer_client_id)
+        if trade.buyer_client_id is not None:
+            client_balance = self.journal.balance(client_account(trade.buyer_client_id))
+            client_reserved = repo.reserved_base_units(session, trade.buyer_id, trade.buyer_client_id)
             if client_balance - client_reserved < amount:
                 raise errors.InsufficientFunds(
-                    f"client sub-ledger balance {client_balance} minus {client_reserved} reserved is below {amount}"
+                    f"the buyer's client sub-ledger balance does not cover {format_coins(amount)} coins"
                 )
         if self.custody.holds_key(payer):
             return  # custodial: the cycle approves the escrow itself before locking
-        if request.permit is not None:
-            self._check_permit(payer, amount, request.permit)
+        if trade.permit_json is not None:
+            self._check_permit(payer, amount, PermitSignature(**json.loads(trade.permit_json)))
             return
-        allowance = state.payer_allowance_base_units
-        if allowance - reserved < amount:
+        if state.payer_allowance_base_units - reserved < amount:
             raise errors.InsufficientAllowance(
-                f"payer allowance to the escrow {allowance} minus {reserved} reserved is below {amount}; "
-                "approve the escrow or send a permit"
+                f"the buyer's allowance to the escrow does not cover {format_coins(amount)} coins; "
+                "the buyer approves the escrow or sends a permit"
             )
 
     def _check_permit(self, payer: str, amount: int, permit: PermitSignature) -> None:

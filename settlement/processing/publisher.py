@@ -23,6 +23,7 @@ class TradeEvent:
     tx_hash: str | None
     error_code: str | None
     at: datetime
+    kind: str = "trade.status"  # or trade.delivered, trade.cancel_requested, trade.mismatch
 
 
 TradeListener = Callable[[TradeEvent], None]
@@ -41,7 +42,7 @@ class TradePublisher:
         if listener in self.listeners:
             self.listeners.remove(listener)
 
-    def publish(self, trade: Trade) -> None:
+    def publish(self, trade: Trade, kind: str = "trade.status") -> None:
         event = TradeEvent(
             trade_id=trade.id,
             status=trade.status,
@@ -50,6 +51,7 @@ class TradePublisher:
             tx_hash=trade.release_tx_hash or trade.refund_tx_hash or trade.lock_tx_hash,
             error_code=trade.error_code,
             at=utcnow(),
+            kind=kind,
         )
         for listener in list(self.listeners):
             try:

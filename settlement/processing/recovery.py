@@ -7,10 +7,12 @@ trade before the chain has been asked, so nothing is locked or paid twice.
 
 from __future__ import annotations
 
+import logging
+
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from settlement.chain.client import ChainClient, LockStatus
+from settlement.chain.client import ChainClient, LockStatus, OnChainLock
 from settlement.chain.custody import Custody
 from settlement.chain.trade_ids import chain_trade_key
 from settlement.domain.trade import TradeStatus
@@ -18,6 +20,27 @@ from settlement.ledger import repository as repo
 from settlement.ledger.models import Trade
 
 OPEN_TRADES_PER_RECOVERY_MAX = 2_000
+LOCK_MISMATCH = "lock_mismatch"
+log = logging.getLogger(__name__)
+
+
+def lock_differences(session: Session, trade: Trade, lock: OnChainLock) -> list[str]:
+    """The lock terms (payer, payee, amount, deadline) on which the chain and the trade differ."""
+    buyer = repo.get_participant(session, trade.buyer_id)
+    seller = repo.get_participant(session, trade.seller_id)
+    expected = {
+        "payer": buyer.address.lower(),
+        "payee": seller.address.lower(),
+        "amount": trade.settlement_amount_base_units,
+        "deadline": int(repo.as_utc(trade.deadline).timestamp()),
+    }
+    actual = {
+        "payer": lock.payer.lower(),
+        "payee": lock.payee.lower(),
+        "amount": lock.amount_base_units,
+        "deadline": lock.deadline,
+    }
+    return [name for name in expected if expected[name] != actual[name]]
 
 
 class Recovery:
@@ -43,10 +66,31 @@ class Recovery:
         return changed
 
     def adopt_chain_state(self, session: Session, trade: Trade) -> None:
-        """Move the trade to what the escrow says, recording the transaction that did it."""
+        """Move the trade to what the escrow says, recording the transaction that did it.
+
+        Only a lock whose payer, payee, amount and deadline are exactly the trade's is adopted.
+        Anything else under the trade's id is a break: the trade fails with `lock_mismatch`, the
+        operator is told (log, event) and reconcile lists it; the lock is never taken for ours."""
         trade_key = chain_trade_key(trade.chain_trade_id)
         on_chain = self.chain.get_lock(trade_key)
         status = TradeStatus(trade.status)
+        if on_chain.status != LockStatus.NONE:
+            differing = lock_differences(session, trade, on_chain)
+            if differing:
+                log.error(
+                    "trade %s: the escrow holds a lock under its id with other %s; not adopted",
+                    trade.id,
+                    ", ".join(differing),
+                )
+                if status == TradeStatus.PENDING:
+                    repo.transition(
+                        session,
+                        trade,
+                        TradeStatus.FAILED,
+                        error_code=LOCK_MISMATCH,
+                        error_detail=f"a lock under this trade's id has other {', '.join(differing)}",
+                    )
+                return
         steps: list[tuple[TradeStatus, str]] = []
         if status == TradeStatus.PENDING and on_chain.status != LockStatus.NONE:
             steps.append((TradeStatus.LOCKED, "Locked"))

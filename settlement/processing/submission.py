@@ -117,7 +117,8 @@ class BatchSubmission:
         with Session(self.db, expire_on_commit=False) as session:
             trade = repo.get_trade(session, group.trade_ids[0])
             if group.step == SettlementStep.LOCK and isinstance(error, errors.AlreadyLocked):
-                self.recovery.adopt_chain_state(session, trade)
+                self.recovery.adopt_chain_state(session, trade)  # only if the lock's terms are the trade's
+                report.failed += trade.status == TradeStatus.FAILED
             elif group.step == SettlementStep.LOCK:
                 repo.transition(session, trade, TradeStatus.FAILED, error_code=error.code, error_detail=error.detail)
                 report.failed += 1

@@ -51,7 +51,8 @@ def trade_body(buyer: Broker, seller: Broker, **overrides: Any) -> dict[str, Any
         "trade_ref": unique("T"),
         "buyer_id": buyer.id,
         "seller_id": seller.id,
-        "instrument": "0700.HK",
+        # One instrument per body, so an instruction never matches another test's alleged trade.
+        "instrument": unique("0700.HK"),
         "quantity": "100",
         "price": "388.2",
         "currency": "HKD",
@@ -68,6 +69,17 @@ def submitted(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
     response = submit(client, body)
     assert response.status_code == 202, response.text
     trade: dict[str, Any] = response.json()
+    return trade
+
+
+def matched(submitter: Broker, counterparty: Broker, body: dict[str, Any]) -> dict[str, Any]:
+    """Both sides agree: one submits (alleged), the other affirms with its own reference."""
+    alleged = submitted(submitter.http, body)
+    assert alleged["status"] == "UNMATCHED", alleged
+    response = counterparty.http.post(f"/v1/trades/{alleged['id']}/affirm", json={"trade_ref": unique("A")})
+    assert response.status_code == 202, response.text
+    trade: dict[str, Any] = response.json()
+    assert trade["status"] == "PENDING" and trade["matched_by"] == "affirm", trade
     return trade
 
 

@@ -9,15 +9,15 @@ import pytest
 from sqlalchemy import text
 
 from settlement.testing.app import SettlementApp
-from tests.api.support import Broker, submitted, trade_body, wait_status
+from tests.api.support import Broker, matched, trade_body, wait_status
 
 pytestmark = pytest.mark.chain
 
 
 def test_settled_day_reconciles_and_verifies(api: SettlementApp, buyer: Broker, seller: Broker) -> None:
-    trade = submitted(buyer.http, trade_body(buyer, seller))
+    trade = matched(buyer, seller, trade_body(buyer, seller))
     wait_status(buyer.http, trade["id"], "LOCKED")
-    seller.http.post(f"/v1/trades/{trade['id']}/confirm")
+    buyer.http.post(f"/v1/trades/{trade['id']}/confirm")
     wait_status(buyer.http, trade["id"], "RELEASED")
 
     operator = api.client()

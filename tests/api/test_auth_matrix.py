@@ -1,7 +1,8 @@
 """Every endpoint x {no key, wrong key, broker not party, broker party, operator}, over HTTP.
 
 One row per endpoint; the five expected statuses are in ROLES order. "party" is the broker the
-resource belongs to (the participant in the path, or the trade's buyer; the seller for confirm).
+resource belongs to (the participant in the path, or the trade's buyer or seller as the row says).
+Consent (who may affirm, withdraw, confirm, cancel) has its own table in test_consent.py.
 A broker asking for another broker's trade gets 404, as if it did not exist; an operator-only
 call made with a broker key is 403; a missing or unknown key is 401.
 """
@@ -86,8 +87,10 @@ ROWS = [
     Row("GET",  "/v1/trades",                                            "buyer",  (401,   401,   200,     200,  200)),
     Row("GET",  "/v1/trades/{trade}",                                    "buyer",  (401,   401,   404,     200,  200)),
     Row("GET",  "/v1/trades/{trade}/transitions",                        "buyer",  (401,   401,   404,     200,  200)),
-    Row("POST", "/v1/trades/{fresh}/confirm",                            "seller", (401,   401,   404,     202,  202)),
-    Row("POST", "/v1/trades/{fresh}/confirm",                            "buyer",  (401,   401,   404,     403,  202)),
+    Row("POST", "/v1/trades/{fresh}/confirm",                            "buyer",  (401,   401,   404,     202,  202)),
+    Row("POST", "/v1/trades/{fresh}/confirm",                            "seller", (401,   401,   404,     403,  202)),
+    Row("POST", "/v1/trades/{fresh}/delivered",                          "seller", (401,   401,   404,     202,  403)),
+    Row("GET",  "/v1/trades/{trade}/lock-intent",                        "buyer",  (401,   401,   404,     200,  200)),
     Row("POST", "/v1/trades/{fresh}/cancel",                             "buyer",  (401,   401,   404,     202,  202)),
     Row("POST", "/v1/trades/{fresh}/cancel",                             "seller", (401,   401,   404,     202,  202)),
     Row("GET",  "/v1/ledger/entries",                                    "buyer",  (401,   401,   200,     200,  200)),

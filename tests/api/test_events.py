@@ -15,7 +15,7 @@ import pytest
 from api.events import EventHub
 from settlement.testing.app import SettlementApp
 from settlement.views import TradeEvent
-from tests.api.support import register, submitted, trade_body
+from tests.api.support import matched, register, trade_body
 
 WAIT_S = 30.0
 
@@ -87,7 +87,7 @@ def test_status_changes_stream_to_parties_and_operator_only(api: SettlementApp) 
         )
     }
     try:
-        trade = submitted(buyer.http, trade_body(buyer, seller))
+        trade = matched(buyer, seller, trade_body(buyer, seller))
         for name in ("buyer", "seller", "operator"):
             locked = readers[name].wait_for(trade["id"], "LOCKED")
             assert locked["tx_hash"] and locked["at"].endswith("Z")

@@ -55,7 +55,10 @@ def test_fifty_concurrent_retries_make_one_trade_and_one_lock(app_on_each_databa
     listed = buyer.http.get("/v1/trades", params={"limit": 200}).json()["items"]
     assert [t["id"] for t in listed] == list(ids)
 
-    trade = wait_status(buyer.http, ids.pop(), "LOCKED")
+    trade_id = ids.pop()
+    affirmed = seller.http.post(f"/v1/trades/{trade_id}/affirm", json={"trade_ref": unique("seller-ref")})
+    assert affirmed.status_code == 202, affirmed.text
+    trade = wait_status(buyer.http, trade_id, "LOCKED")
     api.client().get("/v1/reconciliation")  # a full worker cycle and indexing later, still one lock
     assert locked_logs(api, trade["chain_trade_id"]) == 1
     assert submit(buyer.http, body, key).json()["id"] == trade["id"]

@@ -5,7 +5,17 @@ from __future__ import annotations
 import pytest
 
 from settlement.testing.app import SettlementApp
-from tests.api.support import Broker, assert_problem, register, submit, submitted, trade_body, unique, wait_status
+from tests.api.support import (
+    Broker,
+    assert_problem,
+    matched,
+    register,
+    submit,
+    submitted,
+    trade_body,
+    unique,
+    wait_status,
+)
 
 pytestmark = pytest.mark.chain
 
@@ -24,22 +34,24 @@ def test_same_ref_new_key_is_duplicate(api: SettlementApp, buyer: Broker, seller
 
 
 def test_lifecycle_confirm_releases_and_cancel_refunds(api: SettlementApp, buyer: Broker, seller: Broker) -> None:
-    released = submitted(buyer.http, trade_body(buyer, seller))
-    refunded = submitted(seller.http, trade_body(buyer, seller))
+    released = matched(buyer, seller, trade_body(buyer, seller))
+    refunded = matched(seller, buyer, trade_body(buyer, seller))
     assert released["status"] == "PENDING"
     assert released["settlement_amount"] == "4976.9181"  # 100 x 388.2 HKD x 0.128205
     wait_status(buyer.http, released["id"], "LOCKED")
     wait_status(buyer.http, refunded["id"], "LOCKED")
 
-    assert seller.http.post(f"/v1/trades/{released['id']}/confirm").status_code == 202
-    assert buyer.http.post(f"/v1/trades/{refunded['id']}/cancel").status_code == 202
+    assert buyer.http.post(f"/v1/trades/{released['id']}/confirm").status_code == 202
+    assert buyer.http.post(f"/v1/trades/{refunded['id']}/cancel").status_code == 202  # one side: not yet
+    assert seller.http.post(f"/v1/trades/{refunded['id']}/cancel").status_code == 202  # both: refund
     done = wait_status(seller.http, released["id"], "RELEASED")
     back = wait_status(seller.http, refunded["id"], "REFUNDED")
     assert done["release_tx_hash"] and back["refund_tx_hash"]
 
     steps = buyer.http.get(f"/v1/trades/{released['id']}/transitions").json()
     assert [(s["from_status"], s["to_status"]) for s in steps] == [
-        (None, "PENDING"),
+        (None, "UNMATCHED"),
+        ("UNMATCHED", "PENDING"),
         ("PENDING", "LOCKED"),
         ("LOCKED", "RELEASED"),
     ]
@@ -74,7 +86,7 @@ def test_cursor_pagination(api: SettlementApp) -> None:
 
 def test_status_filter(api: SettlementApp) -> None:
     a, b = register(api, "filter-a"), register(api, "filter-b")
-    trade = submitted(a.http, trade_body(a, b, quantity="1", price="1"))
+    trade = matched(a, b, trade_body(a, b, quantity="1", price="1"))
     wait_status(a.http, trade["id"], "LOCKED")
     locked = a.http.get("/v1/trades", params={"status": "LOCKED"}).json()["items"]
     assert [t["id"] for t in locked] == [trade["id"]]

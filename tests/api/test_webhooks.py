@@ -19,7 +19,7 @@ from api.webhooks import SIGNATURE_HEADER, WebhookDispatcher, verify
 from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.devnet import Devnet
 from settlement.views import TradeEvent
-from tests.api.support import register, submitted, trade_body
+from tests.api.support import matched, register, trade_body
 
 SECRET = "whsec-test-secret"
 WAIT_S = 30.0
@@ -92,7 +92,7 @@ def hooked(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory, receiver: R
 @pytest.mark.chain
 def test_status_changes_are_posted_signed(hooked: SettlementApp, receiver: Receiver) -> None:
     buyer, seller = register(hooked, "hook-buyer"), register(hooked, "hook-seller")
-    trade = submitted(buyer.http, trade_body(buyer, seller))
+    trade = matched(buyer, seller, trade_body(buyer, seller))
 
     headers, body = receiver.next_for(trade["id"], "LOCKED")
     expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()

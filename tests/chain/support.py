@@ -6,16 +6,20 @@ Everything here talks to the real anvil through web3.py; nothing is mocked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eth_account import Account
+from eth_account.messages import SignableMessage, encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3.types import TxReceipt
 
 from devnet.deploy import TOKEN_NAME
 from settlement.chain.client import ChainClient, OnChainLock
+from settlement.chain.contract_calls import LockOrder
+from settlement.chain.lock_intents import lock_intent_typed_data, sign_lock_intent
 from settlement.chain.reverts import RevertDecoder
 from settlement.chain.sender import Call, MemoryTxJournal, TxRecord, TxSender
 from settlement.testing.devnet import Devnet
@@ -38,6 +42,11 @@ PERMIT_TYPES: dict[str, list[dict[str, str]]] = {
 
 def trade_id(label: str) -> bytes:
     return keccak(text=f"trade:{label}")
+
+
+def eip712_digest(message: SignableMessage) -> bytes:
+    """The 32 bytes an EIP-712 signer signs: keccak(0x19 || version || domain separator || struct hash)."""
+    return keccak(b"\x19" + message.version + message.header + message.body)
 
 
 class CountingSender(TxSender):
@@ -79,6 +88,7 @@ class ChainState:
     """What a test reads back from the chain to compare before/after."""
 
     balances: dict[str, int]
+    total_supply: int
     total_locked: int
     escrow_balance: int
     allowances: dict[str, int]
@@ -158,17 +168,58 @@ class Env:
     def approve_call(self, amount: int, spender: str | None = None) -> Call:
         return self.token_call("approve", [spender or self.escrow_address, amount])
 
-    def lock_call(
-        self, tid: bytes, amount: int, deadline: int, payer: str | None = None, payee: str | None = None
-    ) -> Call:
-        return self.escrow_call(
-            "lock", [tid, payer or self.payer.address, payee or self.payee.address, amount, deadline]
-        )
+    # ------------------------------------------------------------------ lock orders (payer-signed intents)
 
-    def lock_request(
-        self, tid: bytes, amount: int, deadline: int, payer: Party | None = None, payee: Party | None = None
-    ) -> tuple[bytes, str, str, int, int]:
-        return (tid, (payer or self.payer).address, (payee or self.payee).address, amount, deadline)
+    def party_at(self, address: str) -> Party | None:
+        return next((p for p in self.parties() if p.address.lower() == address.lower()), None)
+
+    def order(
+        self,
+        tid: bytes,
+        amount: int,
+        deadline: int,
+        payer: Party | str | None = None,
+        payee: Party | str | None = None,
+        *,
+        signer: Party | None = None,
+        domain: dict[str, Any] | None = None,
+    ) -> LockOrder:
+        """A lock order with its LockIntent signature, by default the payer's own for these terms.
+
+        `signer` signs instead of the payer (a forgery); `domain` overrides EIP-712 domain fields
+        (another escrow, chain, name or version). A payer address that belongs to no party (the
+        zero address) and no `signer` leaves the signature empty.
+        """
+        payer_address = _address(payer or self.payer)
+        unsigned = LockOrder(tid, payer_address, _address(payee or self.payee), amount, deadline)
+        key_holder = signer or (payer if isinstance(payer, Party) else self.party_at(payer_address))
+        if key_holder is None:
+            return unsigned
+        return replace(unsigned, signature=self.sign_intent(unsigned, key_holder, domain=domain))
+
+    def sign_intent(self, order: LockOrder, signer: Party, *, domain: dict[str, Any] | None = None) -> bytes:
+        """`signer`'s 65-byte EIP-712 signature of `order`'s terms, through the production helper
+        unless a domain field is overridden (then the same typed data with that domain)."""
+        if not domain:
+            return sign_lock_intent(self.chain, signer.account, order)
+        typed = lock_intent_typed_data(self.chain, order)
+        typed["domain"] = {**typed["domain"], **domain}
+        return bytes(signer.account.sign_message(encode_typed_data(full_message=typed)).signature)
+
+    def orders(
+        self, label: str, count: int, amount: int, deadline: int | None = None, payer: Party | None = None
+    ) -> list[LockOrder]:
+        """`count` signed orders for trade ids `label-0` .. `label-{count-1}`, one deadline."""
+        at = deadline if deadline is not None else self.deadline()
+        return [self.order(trade_id(f"{label}-{i}"), amount, at, payer) for i in range(count)]
+
+    def lock_call(self, order: LockOrder, gas: int | None = None) -> Call:
+        return self.escrow_call("lock", [order.as_tuple(), order.signature], gas=gas)
+
+    def lock_batch_call(self, orders: Sequence[LockOrder], signatures: Sequence[bytes] | None = None) -> Call:
+        """lockBatch of `orders` with their own signatures, or with `signatures` as given."""
+        chosen = [o.signature for o in orders] if signatures is None else list(signatures)
+        return self.escrow_call("lockBatch", [[o.as_tuple() for o in orders], chosen])
 
     def release_call(self, tid: bytes, gas: int | None = None) -> Call:
         return self.escrow_call("release", [tid], gas=gas)
@@ -176,9 +227,10 @@ class Env:
     def refund_call(self, tid: bytes, gas: int | None = None) -> Call:
         return self.escrow_call("refund", [tid], gas=gas)
 
-    def lock_with_permit_call(self, request: tuple[bytes, str, str, int, int], permit: Permit) -> Call:
+    def lock_with_permit_call(self, order: LockOrder, permit: Permit) -> Call:
         return self.escrow_call(
-            "lockWithPermit", [request, permit.value, permit.deadline, permit.v, permit.r, permit.s]
+            "lockWithPermit",
+            [order.as_tuple(), order.signature, permit.value, permit.deadline, permit.v, permit.r, permit.s],
         )
 
     # ------------------------------------------------------------------ actions (each one tx, awaited)
@@ -196,13 +248,15 @@ class Env:
         payer: Party | None = None,
         payee: Party | None = None,
         approve: bool = True,
+        signer: Party | None = None,
     ) -> TxReceipt:
-        """Lock `amount` of the payer's coins for `tid` (the payer approves exactly that first)."""
+        """The agent (or `by`) locks `amount` of the payer's coins for `tid` with the payer's signed
+        LockIntent (or `signer`'s); the payer approves exactly that amount first."""
         payer = payer or self.payer
         if approve:
             self.approve(payer, amount)
-        call = self.lock_call(tid, amount, deadline or self.deadline(), payer.address, (payee or self.payee).address)
-        return (by or self.agent).sender.transact(call)
+        order = self.order(tid, amount, deadline or self.deadline(), payer, payee, signer=signer)
+        return (by or self.agent).sender.transact(self.lock_call(order))
 
     def release(self, tid: bytes, by: Party | None = None) -> TxReceipt:
         return (by or self.agent).sender.transact(self.release_call(tid))
@@ -250,7 +304,7 @@ class Env:
         return self.chain.balance_of(who.address if isinstance(who, Party) else who)
 
     def state(self, *trade_ids: bytes) -> ChainState:
-        """Balances, totals, allowances, nonces and the given locks, all read from the chain now.
+        """Balances, supply, totals, allowances, nonces and the given locks, all read from the chain now.
 
         One JSON-RPC batch through web3.py, so a consistent view and cheap enough to take twice
         per test case.
@@ -265,6 +319,7 @@ class Env:
                 batch.add(token.nonces(p.account.address))
                 batch.add(w3.eth.get_transaction_count(p.account.address))
             batch.add(token.balanceOf(self.chain.escrow.address))
+            batch.add(token.totalSupply())
             batch.add(escrow.totalLocked())
             for tid in trade_ids:
                 batch.add(escrow.getLock(tid))
@@ -277,9 +332,14 @@ class Env:
             permit_nonces={p.name: int(r[2]) for p, r in zip(parties, per_party, strict=True)},
             tx_counts={p.name: int(r[3]) for p, r in zip(parties, per_party, strict=True)},
             escrow_balance=int(rest[0]),
-            total_locked=int(rest[1]),
+            total_supply=int(rest[1]),
+            total_locked=int(rest[2]),
             locks={
                 tid: OnChainLock.from_raw(raw, self.chain.lock_statuses)
-                for tid, raw in zip(trade_ids, rest[2:], strict=True)
+                for tid, raw in zip(trade_ids, rest[3:], strict=True)
             },
         )
+
+
+def _address(who: Party | str) -> str:
+    return who.address if isinstance(who, Party) else who

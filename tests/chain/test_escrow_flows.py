@@ -1,16 +1,21 @@
 """Happy paths of the escrow against the real anvil: lock -> release, lock -> refund, permit
-locks and batches. Every amount and status is read back from the chain after the fact."""
+locks and batches. Every lock is sent by the settlement agent with the payer's EIP-712 LockIntent
+signature (made off chain with settlement.chain.lock_intents). Every amount and status is read
+back from the chain after the fact."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
+from eth_account.messages import encode_typed_data
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from settlement.chain.client import LockStatus
-from tests.chain.support import BROKER_FUNDING, COIN, ONE_HOUR, Env, trade_id
+from settlement.chain.contract_calls import ContractCalls, LockOrder
+from settlement.chain.lock_intents import lock_intent_signer, lock_intent_typed_data
+from tests.chain.support import BROKER_FUNDING, COIN, ONE_HOUR, Env, eip712_digest, trade_id
 
 pytestmark = pytest.mark.chain
 
@@ -67,14 +72,18 @@ def test_agent_locks_for_approving_payer_then_releases_to_payee(env: Env) -> Non
     assert env.chain.total_locked() == 0
 
 
-def test_payer_locks_its_own_coins_and_agent_releases(env: Env) -> None:
+def test_payer_signs_its_own_lock_and_sends_only_the_approve(env: Env) -> None:
+    """The payer no longer sends the lock itself (the escrow refuses it, see test_lock_consent):
+    it approves and signs the LockIntent off chain; the agent sends the lock and releases."""
     tid = trade_id("self-lock")
     amount = 42 * COIN + 1
 
-    env.lock(tid, amount, by=env.payer)
+    env.lock(tid, amount)
 
-    assert env.payer.sender.broadcasts and not env.agent.sender.broadcasts  # the payer sent the lock
+    assert len(env.payer.sender.broadcasts) == 1  # the approve, nothing else
+    assert len(env.agent.sender.broadcasts) == 1  # the lock
     assert env.chain.get_lock(tid).status is LockStatus.LOCKED
+    assert env.chain.get_lock(tid).payer == env.payer.address
     assert env.balance(env.payer) == BROKER_FUNDING - amount
     assert env.balance(env.escrow_address) == amount
 
@@ -83,6 +92,32 @@ def test_payer_locks_its_own_coins_and_agent_releases(env: Env) -> None:
     assert env.chain.get_lock(tid).status is LockStatus.RELEASED
     assert env.balance(env.payee) == BROKER_FUNDING + amount
     assert env.balance(env.escrow_address) == env.chain.total_locked() == 0
+
+
+def test_lock_intent_helpers_match_the_escrow(env: Env) -> None:
+    """The typed data Python signs hashes to the escrow's own hashLockIntent, the signer is
+    recovered from it, and ContractCalls encodes lock/lockBatch exactly as the ABI does."""
+    order = env.order(trade_id("digest"), 12 * COIN + 3, env.deadline())
+    typed = lock_intent_typed_data(env.chain, order)
+    on_chain = bytes(env.chain.escrow.functions.hashLockIntent(order.as_tuple()).call())
+    assert eip712_digest(encode_typed_data(full_message=typed)) == on_chain
+    domain = env.chain.escrow.functions.eip712Domain().call()
+    assert (domain[1], domain[2], domain[3], domain[4]) == (
+        "SettlementEscrow",
+        "1",
+        env.chain.chain_id,
+        env.escrow_address,
+    )
+    assert len(order.signature) == 65
+    assert lock_intent_signer(env.chain, order, order.signature) == env.payer.address.lower()
+    assert lock_intent_signer(env.chain, order, order.signature[:64]) is None
+    other_terms = LockOrder(order.trade_id, order.payer, order.payee, order.amount_base_units + 1, order.deadline)
+    assert lock_intent_signer(env.chain, other_terms, order.signature) != env.payer.address.lower()
+
+    calls = ContractCalls(env.chain)
+    second = env.order(trade_id("digest-2"), COIN, env.deadline())
+    assert calls.lock_batch([order]).data == env.lock_call(order).data
+    assert calls.lock_batch([order, second]).data == env.lock_batch_call([order, second]).data
 
 
 def test_payer_can_lock_its_whole_balance(env: Env) -> None:
@@ -185,7 +220,8 @@ def test_agent_locks_with_payer_permit_and_payer_sends_nothing(env: Env) -> None
     assert env.chain.permit_nonce(env.payer.address) == 0
 
     permit = env.sign_permit(env.payer, amount)  # off chain, with the payer's key
-    receipt = env.agent.sender.transact(env.lock_with_permit_call(env.lock_request(tid, amount, deadline), permit))
+    order = env.order(tid, amount, deadline)  # the LockIntent too, off chain
+    receipt = env.agent.sender.transact(env.lock_with_permit_call(order, permit))
 
     assert receipt["from"] == env.agent.account.address
     assert events(env, receipt, "Locked")[0]["amount"] == amount
@@ -216,7 +252,7 @@ def test_permit_lock_goes_through_when_permit_was_front_run(env: Env) -> None:
     )
     assert env.chain.allowance(env.payer.address) == amount
 
-    env.agent.sender.transact(env.lock_with_permit_call(env.lock_request(tid, amount, env.deadline()), permit))
+    env.agent.sender.transact(env.lock_with_permit_call(env.order(tid, amount, env.deadline()), permit))
 
     assert env.chain.get_lock(tid).status is LockStatus.LOCKED
     assert env.chain.permit_nonce(env.payer.address) == 1  # used once, by the front-runner
@@ -231,10 +267,10 @@ def test_batch_lock_then_release_some_and_refund_the_rest(env: Env) -> None:
     other_id = trade_id("batch-other-payer")
     env.approve(env.payer, sum(amounts.values()))
     env.approve(env.other_payer, other_amount)
-    requests = [env.lock_request(tid, amount, deadline) for tid, amount in amounts.items()]
-    requests.append(env.lock_request(other_id, other_amount, deadline, payer=env.other_payer))
+    orders = [env.order(tid, amount, deadline) for tid, amount in amounts.items()]
+    orders.append(env.order(other_id, other_amount, deadline, payer=env.other_payer))  # its own signature
 
-    receipt = env.agent.sender.transact(env.escrow_call("lockBatch", [requests]))
+    receipt = env.agent.sender.transact(env.lock_batch_call(orders))
 
     assert len(events(env, receipt, "Locked")) == 5
     total = sum(amounts.values()) + other_amount
@@ -263,7 +299,7 @@ def test_batch_of_max_size_is_accepted(env: Env) -> None:
     deadline = env.deadline()
     ids = [trade_id(f"max-{i}") for i in range(size)]
 
-    env.agent.sender.transact(env.escrow_call("lockBatch", [[env.lock_request(t, COIN, deadline) for t in ids]]))
+    env.agent.sender.transact(env.lock_batch_call([env.order(t, COIN, deadline) for t in ids]))
     assert env.chain.total_locked() == env.balance(env.escrow_address) == size * COIN
 
     env.agent.sender.transact(env.escrow_call("releaseBatch", [ids]))
@@ -282,3 +318,27 @@ def test_stranger_refunds_expired_locks_in_a_batch(env: Env) -> None:
     assert [env.chain.get_lock(tid).status for tid in ids] == [LockStatus.REFUNDED] * 3
     assert env.balance(env.payer) == BROKER_FUNDING
     assert env.balance(env.escrow_address) == env.chain.total_locked() == 0
+
+
+def test_anyone_refunds_past_the_grace_period_even_while_paused(env: Env) -> None:
+    """The payer's exit that no pause can block: after deadline + REFUND_GRACE_PERIOD."""
+    tid = trade_id("grace")
+    amount = 8 * COIN
+    deadline = env.deadline(ONE_HOUR)
+    env.lock(tid, amount, deadline=deadline)
+    grace = int(env.chain.escrow.functions.REFUND_GRACE_PERIOD().call())
+    assert grace == 24 * ONE_HOUR
+    env.admin_call("escrow", "pause")
+    assert env.chain.escrow_paused()
+
+    env.net.increase_time(ONE_HOUR + grace + 1)  # mines a block past deadline + grace
+    assert env.now() > deadline + grace
+    receipt = env.refund(tid, by=env.stranger)
+
+    assert events(env, receipt, "Refunded") == [
+        {"tradeId": tid, "payer": env.payer.address, "amount": amount, "by": env.stranger.address}
+    ]
+    assert env.chain.get_lock(tid).status is LockStatus.REFUNDED
+    assert env.balance(env.payer) == BROKER_FUNDING
+    assert env.balance(env.escrow_address) == env.chain.total_locked() == 0
+    assert env.chain.escrow_paused()

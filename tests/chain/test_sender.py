@@ -99,7 +99,8 @@ def test_recover_broadcasts_a_signed_but_unsent_tx_once(env: Env) -> None:
     env.approve(env.payer, 20 * COIN)
     journal = MemoryTxJournal()
     crashed = env.fresh_sender(env.agent, journal)
-    record = crashed.sign(env.lock_call(tid, 20 * COIN, env.deadline()))  # signed, journaled, never sent
+    order = env.order(tid, 20 * COIN, env.deadline())  # the payer's LockIntent
+    record = crashed.sign(env.lock_call(order))  # the agent's tx: signed, journaled, never sent
     agent_nonce = env.net.w3.eth.get_transaction_count(env.agent.account.address)
     assert record.nonce == agent_nonce
     assert env.chain.get_lock(tid).status is LockStatus.NONE

@@ -11,6 +11,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from settlement.config import Settings
+from settlement.domain.access import Actor
 from settlement.ledger.models import Participant
 from settlement.service import SettlementService
 from settlement.testing.devnet import Devnet
@@ -72,3 +73,7 @@ def outside_broker(
         return participant, account
 
     return make
+
+
+OPERATOR = Actor.operator()
+"""Engine tests submit as the operator (a matched trade at once): consent is tested in tests/api."""

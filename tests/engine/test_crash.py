@@ -20,7 +20,7 @@ from settlement.domain.trade import TradeStatus
 from settlement.ledger import repository as repo
 from settlement.service import SettlementService
 from settlement.testing.devnet import Devnet
-from tests.engine.conftest import Brokers
+from tests.engine.conftest import OPERATOR, Brokers
 from tests.engine.test_lifecycle import hkd_trade
 
 WORKER_TIMEOUT_S = 120
@@ -58,7 +58,7 @@ def events_for(devnet: Devnet, event_name: str, trade_key: bytes) -> int:
 def test_killed_worker_restarts_and_settles_exactly_once(
     settings: Settings, service: SettlementService, brokers: Brokers, isolated_devnet: Devnet, crash_at: str
 ) -> None:
-    trade, _ = service.intake.submit(hkd_trade(brokers, f"crash-{crash_at}"), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, f"crash-{crash_at}"), OPERATOR)
     key = bytes.fromhex(trade.chain_trade_id[2:])
     payee_before = service.chain.balance_of(brokers.sg.address)
     service.close()  # the worker processes own the database from here on

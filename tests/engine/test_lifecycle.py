@@ -14,12 +14,12 @@ from settlement.chain.sender import Call
 from settlement.domain.access import Actor
 from settlement.domain.journal import client_account, escrow_account, wallet_account
 from settlement.domain.requests import TradeRequest
-from settlement.domain.trade import TradeStatus
+from settlement.domain.trade import Side, TradeStatus
 from settlement.ledger import repository as repo
 from settlement.ledger.models import Trade
 from settlement.service import SettlementService
 from settlement.testing.devnet import Devnet
-from tests.engine.conftest import Brokers
+from tests.engine.conftest import OPERATOR, Brokers
 
 HKD_RATE = Decimal("0.128205")
 
@@ -60,7 +60,7 @@ def test_lock_then_release_moves_coins_and_mirrors_ledger(service: SettlementSer
     payer_before = chain.balance_of(brokers.hk.address)
     payee_before = chain.balance_of(brokers.sg.address)
 
-    trade, created = service.intake.submit(hkd_trade(brokers, "T-1"), brokers.hk.id)
+    trade, created = service.intake.submit(hkd_trade(brokers, "T-1"), OPERATOR)
     amount = trade.settlement_amount_base_units
     assert created and trade.status == TradeStatus.PENDING
     assert amount == 4_874_354_100  # 100 x 380.20 HKD x 0.128205, half-even to 6 dp
@@ -93,9 +93,10 @@ def test_lock_then_release_moves_coins_and_mirrors_ledger(service: SettlementSer
 
 def test_cancel_after_lock_refunds_payer(service: SettlementService, brokers: Brokers) -> None:
     payer_before = service.chain.balance_of(brokers.hk.address)
-    trade, _ = service.intake.submit(hkd_trade(brokers, "T-cancel"), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "T-cancel"), OPERATOR)
     service.settle_until_idle()
-    service.instructions.cancel(trade.id, by_operator=False)
+    service.instructions.cancel(trade.id, Side.BUYER)
+    service.instructions.cancel(trade.id, Side.SELLER)
     service.settle_until_idle()
     refunded = reload(service, trade.id)
     assert refunded.status == TradeStatus.REFUNDED and refunded.refund_tx_hash
@@ -105,8 +106,9 @@ def test_cancel_after_lock_refunds_payer(service: SettlementService, brokers: Br
 
 
 def test_cancel_before_lock_fails_without_touching_chain(service: SettlementService, brokers: Brokers) -> None:
-    trade, _ = service.intake.submit(hkd_trade(brokers, "T-early"), brokers.hk.id)
-    service.instructions.cancel(trade.id, by_operator=False)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "T-early"), OPERATOR)
+    service.instructions.cancel(trade.id, Side.BUYER)
+    service.instructions.cancel(trade.id, Side.SELLER)
     service.settle_until_idle()
     failed = reload(service, trade.id)
     assert failed.status == TradeStatus.FAILED and failed.error_code == "cancelled_before_lock"
@@ -117,7 +119,7 @@ def test_expired_lock_is_swept_and_refunded(
     service: SettlementService, brokers: Brokers, isolated_devnet: Devnet
 ) -> None:
     deadline = datetime.fromtimestamp(service.chain.latest_timestamp(), UTC) + timedelta(minutes=5)
-    trade, _ = service.intake.submit(hkd_trade(brokers, "T-late", deadline=deadline), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "T-late", deadline=deadline), OPERATOR)
     service.settle_until_idle()
     assert reload(service, trade.id).status == TradeStatus.LOCKED
 
@@ -134,7 +136,7 @@ def test_confirm_after_deadline_still_ends_refunded(
     service: SettlementService, brokers: Brokers, isolated_devnet: Devnet
 ) -> None:
     deadline = datetime.fromtimestamp(service.chain.latest_timestamp(), UTC) + timedelta(minutes=5)
-    trade, _ = service.intake.submit(hkd_trade(brokers, "T-too-late", deadline=deadline), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "T-too-late", deadline=deadline), OPERATOR)
     service.settle_until_idle()
     isolated_devnet.increase_time(600)
     service.instructions.confirm_delivery(trade.id)
@@ -144,8 +146,7 @@ def test_confirm_after_deadline_still_ends_refunded(
 
 def test_many_trades_settle_in_batches(service: SettlementService, brokers: Brokers) -> None:
     trades = [
-        service.intake.submit(hkd_trade(brokers, f"B-{i}", quantity=Decimal(i + 1)), brokers.hk.id)[0]
-        for i in range(12)
+        service.intake.submit(hkd_trade(brokers, f"B-{i}", quantity=Decimal(i + 1)), OPERATOR)[0] for i in range(12)
     ]
     report = service.settle_until_idle()
     assert report.locked == 12
@@ -162,10 +163,8 @@ def test_many_trades_settle_in_batches(service: SettlementService, brokers: Brok
 
 
 def test_one_bad_trade_does_not_block_its_batch(service: SettlementService, brokers: Brokers) -> None:
-    good = [service.intake.submit(hkd_trade(brokers, f"G-{i}"), brokers.hk.id)[0] for i in range(3)]
-    bad, _ = service.intake.submit(
-        hkd_trade(brokers, "bad", buyer_id=brokers.cn.id, seller_id=brokers.sg.id), brokers.cn.id
-    )
+    good = [service.intake.submit(hkd_trade(brokers, f"G-{i}"), OPERATOR)[0] for i in range(3)]
+    bad, _ = service.intake.submit(hkd_trade(brokers, "bad", buyer_id=brokers.cn.id, seller_id=brokers.sg.id), OPERATOR)
     # The payer is blacklisted after acceptance: its lock will revert inside the batch.
     token_admin(service, "addBlackList", brokers.cn.address)
     service.settle_until_idle()
@@ -176,14 +175,14 @@ def test_one_bad_trade_does_not_block_its_batch(service: SettlementService, brok
 
 
 def test_release_to_blacklisted_payee_keeps_lock_and_says_why(service: SettlementService, brokers: Brokers) -> None:
-    trade, _ = service.intake.submit(hkd_trade(brokers, "T-bl"), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "T-bl"), OPERATOR)
     service.settle_until_idle()
     token_admin(service, "addBlackList", brokers.sg.address)
     service.instructions.confirm_delivery(trade.id)
     service.settle_until_idle()
     stuck = reload(service, trade.id)
     assert stuck.status == TradeStatus.LOCKED and stuck.error_code == "blacklisted"
-    service.instructions.cancel(trade.id, by_operator=True)
+    service.instructions.cancel(trade.id, Side.OPERATOR)
     service.settle_until_idle()
     assert reload(service, trade.id).status == TradeStatus.REFUNDED
 
@@ -195,7 +194,7 @@ def test_client_sub_accounts_follow_the_trade(service: SettlementService, broker
     service.participants.allocate(brokers.hk.id, buyer_client.id, 10_000 * 10**6)
     trade, _ = service.intake.submit(
         hkd_trade(brokers, "T-client", buyer_client_id=buyer_client.id, seller_client_id=seller_client.id),
-        brokers.hk.id,
+        OPERATOR,
     )
     service.settle_until_idle()
     service.instructions.confirm_delivery(trade.id)
@@ -209,10 +208,10 @@ def test_client_sub_accounts_follow_the_trade(service: SettlementService, broker
 
 
 def test_submission_is_idempotent_per_key(service: SettlementService, brokers: Brokers) -> None:
-    first, created = service.intake.submit(hkd_trade(brokers, "T-idem"), brokers.hk.id, "key-1")
-    again, created_again = service.intake.submit(hkd_trade(brokers, "T-idem"), brokers.hk.id, "key-1")
+    first, created = service.intake.submit(hkd_trade(brokers, "T-idem"), OPERATOR, "key-1")
+    again, created_again = service.intake.submit(hkd_trade(brokers, "T-idem"), OPERATOR, "key-1")
     assert created and not created_again and again.id == first.id
     with pytest.raises(errors.IdempotencyConflict):
-        service.intake.submit(hkd_trade(brokers, "T-idem", price=Decimal("1")), brokers.hk.id, "key-1")
+        service.intake.submit(hkd_trade(brokers, "T-idem", price=Decimal("1")), OPERATOR, "key-1")
     with Session(service.db) as session:
         assert session.exec(select(func.count()).select_from(Trade)).one() == 1

@@ -7,17 +7,19 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from sqlmodel import Session, func, select
 
 from settlement import errors
+from settlement.chain.lock_intents import sign_lock_intent
 from settlement.chain.permits import sign_permit
 from settlement.domain.access import Actor
 from settlement.domain.requests import PermitSignature, TradeRequest
 from settlement.domain.trade import TradeStatus
 from settlement.ledger.models import JournalEntry, Participant, Trade
 from settlement.service import SettlementService
-from tests.engine.conftest import Brokers
+from tests.engine.conftest import OPERATOR, Brokers
 from tests.engine.test_lifecycle import hkd_trade, token_admin
 
 Setup = Callable[[SettlementService, Brokers], dict[str, object]]
@@ -110,7 +112,7 @@ def test_bad_trade_is_rejected_and_leaves_no_trace(
     before = counts(service)
 
     with pytest.raises(error) as info:
-        service.intake.submit(hkd_trade(brokers, f"bad-{name}", **overrides), brokers.hk.id)
+        service.intake.submit(hkd_trade(brokers, f"bad-{name}", **overrides), OPERATOR)
 
     assert info.value.code == code
     service.settle_until_idle()
@@ -124,7 +126,7 @@ def test_non_custodial_payer_without_allowance_is_rejected(
     service.indexer.run_until_head()
     before = counts(service)
     with pytest.raises(errors.InsufficientAllowance) as info:
-        service.intake.submit(hkd_trade(brokers, "no-allowance", buyer_id=payer.id), payer.id)
+        service.intake.submit(hkd_trade(brokers, "no-allowance", buyer_id=payer.id), OPERATOR)
     assert info.value.code == "insufficient_allowance"
     assert counts(service) == before
 
@@ -137,7 +139,7 @@ def test_permit_signed_by_someone_else_is_rejected(
     deadline = service.chain.latest_timestamp() + 3600
     forged = sign_permit(service.chain, impostor, 10_000 * 10**6, deadline)
     with pytest.raises(errors.InvalidPermit):
-        service.intake.submit(hkd_trade(brokers, "forged", buyer_id=payer.id, permit=forged), payer.id)
+        service.intake.submit(hkd_trade(brokers, "forged", buyer_id=payer.id, permit=forged), OPERATOR)
 
 
 def test_permit_lock_never_needs_the_payers_key(
@@ -147,7 +149,19 @@ def test_permit_lock_never_needs_the_payers_key(
     deadline = service.chain.latest_timestamp() + 3600
     permit: PermitSignature = sign_permit(service.chain, account, 10_000 * 10**6, deadline)
     request: TradeRequest = hkd_trade(brokers, "permit", buyer_id=payer.id, permit=permit)
-    trade, _ = service.intake.submit(request, payer.id)
+    trade, _ = service.intake.submit(request, OPERATOR)
+    service.settle_until_idle()
+    # No lock without the buyer's own signature of this trade's lock: the permit alone is not enough.
+    assert service.trade(OPERATOR, trade.id).status == TradeStatus.PENDING
+    assert service.chain.permit_nonce(account.address) == 0
+
+    intent = service.instructions.lock_intent(trade.id)
+    as_buyer = Actor.participant(payer.id)
+    with pytest.raises(errors.Forbidden):  # not even the operator signs for the buyer
+        service.authorize_lock(OPERATOR, trade.id, sign_lock_intent(service.chain, account, intent))
+    with pytest.raises(errors.InvalidLockAuthorization):  # someone else's signature is refused
+        service.authorize_lock(as_buyer, trade.id, sign_lock_intent(service.chain, Account.create(), intent))
+    service.authorize_lock(as_buyer, trade.id, sign_lock_intent(service.chain, account, intent))
     service.settle_until_idle()
     with Session(service.db) as session:
         locked = session.get(Trade, trade.id)
@@ -158,7 +172,7 @@ def test_permit_lock_never_needs_the_payers_key(
 
 
 def test_deadline_default_is_the_settlement_window(service: SettlementService, brokers: Brokers) -> None:
-    trade, _ = service.intake.submit(hkd_trade(brokers, "default-deadline"), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "default-deadline"), OPERATOR)
     expected = datetime.now(UTC) + timedelta(seconds=service.settings.default_settlement_window_s)
     deadline = trade.deadline if trade.deadline.tzinfo else trade.deadline.replace(tzinfo=UTC)
     assert abs((deadline - expected).total_seconds()) < 120

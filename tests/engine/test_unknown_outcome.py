@@ -13,7 +13,7 @@ from settlement.domain.trade import TradeStatus
 from settlement.ledger import repository as repo
 from settlement.service import SettlementService
 from settlement.testing.devnet import Devnet
-from tests.engine.conftest import Brokers, make_settings
+from tests.engine.conftest import OPERATOR, Brokers, make_settings
 from tests.engine.test_crash import events_for
 from tests.engine.test_lifecycle import hkd_trade
 
@@ -36,10 +36,10 @@ def test_receipt_timeout_leaves_trade_pending_then_recovers_it(
     impatient_service: SettlementService, impatient_brokers: Brokers, isolated_devnet: Devnet
 ) -> None:
     service, brokers = impatient_service, impatient_brokers
-    service.intake.submit(hkd_trade(brokers, "warm-up"), brokers.hk.id)
+    service.intake.submit(hkd_trade(brokers, "warm-up"), OPERATOR)
     service.settle_until_idle()  # approves the escrow once, so only the lock is in question below
 
-    trade, _ = service.intake.submit(hkd_trade(brokers, "stalled"), brokers.hk.id)
+    trade, _ = service.intake.submit(hkd_trade(brokers, "stalled"), OPERATOR)
     key = bytes.fromhex(trade.chain_trade_id[2:])
     isolated_devnet.rpc("evm_setAutomine", False)
     try:

@@ -74,3 +74,15 @@ def mark_locked(engine: Engine, trade: Trade, block_number: int) -> None:
         assert row is not None
         row.status = TradeStatus.LOCKED.value
         row.lock_block = block_number
+
+
+def mark_settled(engine: Engine, trade: Trade, status: TradeStatus, block_number: int) -> None:
+    """What the engine records once a release or refund is mined (after the lock)."""
+    with Session(engine) as session, session.begin():
+        row = session.get(Trade, trade.id)
+        assert row is not None
+        row.status = status.value
+        if status == TradeStatus.RELEASED:
+            row.release_block = block_number
+        else:
+            row.refund_block = block_number

@@ -7,12 +7,13 @@ import threading
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 import settlement.ledger.models  # noqa: F401  - registers the tables
 from settlement.ledger.db import make_engine
-from settlement.ledger.schema import upgrade_engine
+from settlement.ledger.schema import alembic_config, upgrade_engine
 
 
 def migrate(url: str) -> None:
@@ -45,7 +46,8 @@ def test_migration_has_no_drift_from_the_models(engine: Engine) -> None:
 def test_migrate_is_idempotent_and_keeps_its_version_in_the_same_schema(db_url: str, engine: Engine) -> None:
     migrate(db_url)
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0001"
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        assert MigrationContext.configure(connection).get_current_revision() == head
         if connection.dialect.name == "postgresql":
             schema = connection.execute(sa.text("SELECT current_schema()")).scalar_one()
             version_schema = connection.execute(

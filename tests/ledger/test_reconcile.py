@@ -21,13 +21,19 @@ from settlement.domain.journal import client_account, escrow_account, wallet_acc
 from settlement.domain.trade import TradeStatus
 from settlement.indexer import Indexer
 from settlement.ledger.journal_store import JournalStore
-from settlement.ledger.models import ClientAccount, Participant
+from settlement.ledger.models import ClientAccount, Participant, Trade
+from settlement.ledger.repository import as_utc
 from settlement.reconcile import BreakKind, reconcile
 from settlement.testing.devnet import Devnet
 from tests.ledger.chain_actions import ChainActions
-from tests.ledger.factories import add_client, add_participant, add_trade, mark_locked
+from tests.ledger.factories import add_client, add_participant, add_trade, mark_locked, mark_settled
 
 pytestmark = pytest.mark.chain
+
+
+def deadline_of(trade: Trade) -> int:
+    """The lock's deadline is the trade's: reconcile compares them."""
+    return int(as_utc(trade.deadline).timestamp())
 
 
 @dataclass
@@ -55,10 +61,10 @@ def market(engine: Engine, journal: JournalStore, actions: ChainActions, indexer
     actions.transfer(b1, manifest.spare_accounts[1].address, 25)
     actions.approve_escrow(b0)
     for trade in (released, refunded, still_open):
-        receipt = actions.lock(trade.id, b0, b1.address, trade.settlement_amount_base_units)
-    mark_locked(engine, still_open, int(receipt["blockNumber"]))
-    actions.release(released.id)
-    actions.refund(refunded.id)
+        receipt = actions.lock(trade.id, b0, b1.address, trade.settlement_amount_base_units, deadline_of(trade))
+        mark_locked(engine, trade, int(receipt["blockNumber"]))
+    mark_settled(engine, released, TradeStatus.RELEASED, int(actions.release(released.id)["blockNumber"]))
+    mark_settled(engine, refunded, TradeStatus.REFUNDED, int(actions.refund(refunded.id)["blockNumber"]))
     indexer.run_until_head()
     return Market(buyer, seller, buyer_client, seller_client, still_open.id)
 
@@ -113,7 +119,8 @@ def test_the_omnibus_rule_reports_overdrawn_clients_and_over_allocation(
     journal.allocate(b2.address, funded.id, actions.chain.balance_of(b2.address) - 10)  # keeps 10 back
     actions.transfer(b2, b3.address, 40)  # the broker spends 40 of its unallocated 10
     actions.approve_escrow(b2)
-    actions.lock(trade.id, b2, b3.address, 70)  # paid for a client that was never allocated anything
+    receipt = actions.lock(trade.id, b2, b3.address, 70, deadline_of(trade))  # for a client never allocated anything
+    mark_locked(engine, trade, int(receipt["blockNumber"]))
     indexer.run_until_head()
 
     report = reconcile(isolated_devnet.chain(), engine)

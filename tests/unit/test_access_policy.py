@@ -18,6 +18,16 @@ class _Trade:
 
 
 TRADE = _Trade(buyer_id="buyer", seller_id="seller")
+
+
+@dataclass(frozen=True)
+class _Alleged:
+    buyer_id: str
+    seller_id: str
+    submitted_by: str
+
+
+ALLEGED_BY_BUYER = _Alleged(buyer_id="buyer", seller_id="seller", submitted_by="buyer")
 OPERATOR = Actor.operator()
 BUYER = Actor.participant("buyer")
 SELLER = Actor.participant("seller")
@@ -36,9 +46,25 @@ OTHER = Actor.participant("other")
         ("submit", SELLER, True),
         ("submit", OTHER, False),
         ("confirm", OPERATOR, True),
-        ("confirm", BUYER, False),
-        ("confirm", SELLER, True),
+        ("confirm", BUYER, True),
+        ("confirm", SELLER, False),
         ("confirm", OTHER, False),
+        ("report_delivery", OPERATOR, False),
+        ("report_delivery", BUYER, False),
+        ("report_delivery", SELLER, True),
+        ("report_delivery", OTHER, False),
+        ("affirm_buyer_alleged", OPERATOR, False),
+        ("affirm_buyer_alleged", BUYER, False),
+        ("affirm_buyer_alleged", SELLER, True),
+        ("affirm_buyer_alleged", OTHER, False),
+        ("withdraw_buyer_alleged", OPERATOR, True),
+        ("withdraw_buyer_alleged", BUYER, True),
+        ("withdraw_buyer_alleged", SELLER, False),
+        ("withdraw_buyer_alleged", OTHER, False),
+        ("authorize_lock", OPERATOR, False),
+        ("authorize_lock", BUYER, True),
+        ("authorize_lock", SELLER, False),
+        ("authorize_lock", OTHER, False),
         ("cancel", OPERATOR, True),
         ("cancel", BUYER, True),
         ("cancel", SELLER, True),
@@ -58,6 +84,10 @@ def test_policy(rule: str, actor: Actor, allowed: bool) -> None:
         "see": lambda: access.may_see_trade(actor, TRADE),
         "submit": lambda: access.may_submit(actor, TRADE.buyer_id, TRADE.seller_id),
         "confirm": lambda: access.may_confirm(actor, TRADE),
+        "report_delivery": lambda: access.may_report_delivery(actor, TRADE),
+        "affirm_buyer_alleged": lambda: access.may_affirm(actor, ALLEGED_BY_BUYER),
+        "withdraw_buyer_alleged": lambda: access.may_withdraw(actor, ALLEGED_BY_BUYER),
+        "authorize_lock": lambda: access.may_authorize_lock(actor, TRADE),
         "cancel": lambda: access.may_cancel(actor, TRADE),
         "act_for_buyer": lambda: access.may_act_for(actor, "buyer"),
         "read_own_wallet": lambda: access.may_read_account(actor, "wallet:0xAB", {"wallet:0xab", "client:c1"}),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,9 +12,17 @@ from settlement.chain.trade_ids import chain_trade_id
 from settlement.domain.trade import (
     ALLOWED_TRANSITIONS,
     FINAL_STATUSES,
+    Side,
     TradeStatus,
     can_cancel,
+    cancel_takes_effect,
+    check_can_cancel,
+    check_can_confirm,
+    check_can_withdraw,
     check_transition,
+    differing_terms,
+    is_due_for_refund,
+    is_expired,
     new_trade_id,
 )
 from settlement.errors import InvalidTransition
@@ -20,6 +30,9 @@ from settlement.errors import InvalidTransition
 S = TradeStatus
 
 ALLOWED = [
+    (S.UNMATCHED, S.PENDING),
+    (S.UNMATCHED, S.WITHDRAWN),
+    (S.UNMATCHED, S.LAPSED),
     (S.PENDING, S.LOCKED),
     (S.PENDING, S.FAILED),
     (S.LOCKED, S.RELEASED),
@@ -43,16 +56,23 @@ def test_forbidden_transition_raises(current: TradeStatus, target: TradeStatus) 
 def test_exactly_the_lifecycle_is_allowed() -> None:
     allowed = {(a, b) for a, targets in ALLOWED_TRANSITIONS.items() for b in targets}
     assert allowed == set(ALLOWED)
-    assert len(FORBIDDEN) == len(S) ** 2 - 4
+    assert len(FORBIDDEN) == len(S) ** 2 - len(ALLOWED)
 
 
 def test_final_statuses_have_no_way_out() -> None:
-    assert {S.RELEASED, S.REFUNDED, S.FAILED} == FINAL_STATUSES
+    assert {S.RELEASED, S.REFUNDED, S.FAILED, S.WITHDRAWN, S.LAPSED} == FINAL_STATUSES
 
 
 @pytest.mark.parametrize(
     ("status", "cancellable"),
-    [(S.PENDING, True), (S.LOCKED, True), (S.RELEASED, False), (S.REFUNDED, False), (S.FAILED, False)],
+    [
+        (S.UNMATCHED, False),
+        (S.PENDING, True),
+        (S.LOCKED, True),
+        (S.RELEASED, False),
+        (S.REFUNDED, False),
+        (S.FAILED, False),
+    ],
 )
 def test_cancel_only_before_release(status: TradeStatus, cancellable: bool) -> None:
     assert can_cancel(status) is cancellable
@@ -64,3 +84,68 @@ def test_chain_trade_ids_are_32_bytes_and_distinct() -> None:
     assert len(keys) == 200
     assert all(len(k) == 32 for k in keys)
     assert chain_trade_id(ids[0]) == chain_trade_id(ids[0])
+
+
+@dataclass
+class _Intents:
+    status: str
+    release_requested: bool = False
+    cancel_requested: bool = False
+    buyer_cancel_requested: bool = False
+    seller_cancel_requested: bool = False
+    deadline: datetime = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("buyer_asked", "seller_asked", "side", "takes_effect"),
+    [
+        (True, False, Side.BUYER, False),
+        (False, True, Side.SELLER, False),
+        (True, True, Side.SELLER, True),
+        (True, True, Side.BUYER, True),
+        (False, False, Side.OPERATOR, True),
+    ],
+)
+def test_a_matched_trade_is_cancelled_by_both_parties_or_the_operator(
+    buyer_asked: bool, seller_asked: bool, side: Side, takes_effect: bool
+) -> None:
+    assert cancel_takes_effect(buyer_asked, seller_asked, side) is takes_effect
+
+
+def test_an_alleged_trade_is_neither_confirmed_nor_cancelled_but_withdrawn() -> None:
+    alleged = _Intents(S.UNMATCHED)
+    with pytest.raises(InvalidTransition):
+        check_can_confirm(alleged)
+    with pytest.raises(InvalidTransition):
+        check_can_cancel(alleged, Side.BUYER)
+    check_can_withdraw(S.UNMATCHED)
+    with pytest.raises(InvalidTransition):
+        check_can_withdraw(S.PENDING)
+
+
+def test_after_confirmation_only_the_operator_cancels() -> None:
+    confirmed = _Intents(S.LOCKED, release_requested=True)
+    with pytest.raises(InvalidTransition):
+        check_can_cancel(confirmed, Side.SELLER)
+    check_can_cancel(confirmed, Side.OPERATOR)
+
+
+def test_differing_terms_names_each_field() -> None:
+    a: dict[str, object] = {
+        "buyer_id": "b",
+        "seller_id": "s",
+        "instrument": "X",
+        "quantity": 1,
+        "price": 2,
+        "currency": "USD",
+    }
+    assert differing_terms(a, dict(a)) == []
+    assert differing_terms(a, {**a, "price": 3, "currency": "HKD"}) == ["price", "currency"]
+
+
+def test_expiry_reads_naive_datetimes_as_utc() -> None:
+    deadline = datetime(2030, 1, 1, 0, 0, 10)
+    at = int(datetime(2030, 1, 1, 0, 0, 10, tzinfo=UTC).timestamp())
+    assert not is_expired(deadline, at) and is_expired(deadline, at + 1)
+    assert is_due_for_refund(_Intents(S.LOCKED, cancel_requested=True), 0)
+    assert not is_due_for_refund(_Intents(S.PENDING, cancel_requested=True), 0)

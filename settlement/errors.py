@@ -142,6 +142,12 @@ class Forbidden(SettlementError):
 # --- chain: decoded reverts and pre-flight checks --------------------------------------------
 
 
+class SettlementUnavailable(SettlementError):
+    code = "settlement_unavailable"
+    http_status = 503
+    title = "Settlement is not running: trades are not accepted until it is"
+
+
 class ChainError(SettlementError):
     code = "chain_error"
     http_status = 502
@@ -257,6 +263,11 @@ class SetupError(SettlementError):
     code = "setup_error"
     http_status = 503
     title = "The service is not set up"
+
+
+class LedgerMismatch(SetupError):
+    code = "ledger_mismatch"
+    title = "The ledger mirrors another chain or deployment"
 
 
 class ManifestMissing(SetupError):

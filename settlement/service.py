@@ -104,7 +104,43 @@ class SettlementService:
         self.participants = ParticipantDirectory(self.db, self.chain, self.custody, self.journal)
         self.worker = SettlementWorker(self.run_cycle, settings.sweep_interval_s)
         self._cycle_lock = threading.Lock()
+        self.check_ledger_identity()
         self.seed_fx_rates()
+
+    def check_ledger_identity(self) -> None:
+        """Refuse to run on a ledger that mirrors another chain or deployment (e.g. after a devnet
+        reset): mixing two chains' histories would make every balance and proof wrong."""
+        escrow = self.manifest.escrow.address.lower()
+        deploy_hash = self.chain.block_hash(self.manifest.deploy_block)
+        with Session(self.db) as session:
+            known = repo.ledger_identity(session)
+            if known is None:
+                if deploy_hash is None:
+                    raise errors.LedgerMismatch(
+                        f"the chain has no block {self.manifest.deploy_block} (the manifest's deploy block): "
+                        "redeploy (python -m devnet reset, then up)"
+                    )
+                repo.record_ledger_identity(
+                    session,
+                    chain_id=self.manifest.chain_id,
+                    escrow_address=escrow,
+                    deploy_block=self.manifest.deploy_block,
+                    deploy_block_hash=deploy_hash,
+                )
+                session.commit()
+                return
+            if (known.chain_id, known.escrow_address, known.deploy_block, known.deploy_block_hash) != (
+                self.manifest.chain_id,
+                escrow,
+                self.manifest.deploy_block,
+                deploy_hash,
+            ):
+                raise errors.LedgerMismatch(
+                    f"this ledger mirrors chain {known.chain_id}, escrow {known.escrow_address} deployed in block "
+                    f"{known.deploy_block} ({known.deploy_block_hash[:10]}…), not the deployment the chain has now; "
+                    "point SETTLEMENT_DATABASE_URL at a new database, or reset the devnet's ledger "
+                    "(python -m devnet reset --ledger)"
+                )
 
     # ----------------------------------------------------------------- callers
 
@@ -217,10 +253,20 @@ class SettlementService:
         trade; (trade, changed). A replayed Idempotency-Key returns the original with changed=False."""
         if not access.may_submit(actor, request.buyer_id, request.seller_id):
             raise errors.Forbidden("a broker may only submit trades it is the buyer or seller of")
+        self._require_settling()
         trade, changed = self.intake.submit(request, actor, idempotency_key)
         if changed:
             self.worker.wake()
         return trade, changed
+
+    def _require_settling(self) -> None:
+        """With a background worker, new trades need it healthy: accepting work nobody will settle
+        would leave trades PENDING for ever (the worker's last cycle failed: chain, indexer, DB)."""
+        if self.worker.started and self.worker.health.last_error is not None:
+            raise errors.SettlementUnavailable(
+                f"the settlement worker's last cycle failed ({self.worker.health.last_error.split(':', 1)[0]}); "
+                "see /v1/health and retry later"
+            )
 
     def affirm(self, actor: Actor, trade_id: str, own_ref: str | None = None) -> TradeView:
         """The counterparty agrees to an alleged trade; it is then locked at the next cycle."""

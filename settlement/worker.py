@@ -40,6 +40,10 @@ class SettlementWorker:
         """New work arrived (a trade, a confirm, a cancel): run a cycle now rather than at the tick."""
         self._wake.set()
 
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
     def start(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="settlement-worker", daemon=True)

@@ -220,3 +220,17 @@ class SentTransaction(SQLModel, table=True):
     block_number: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class LedgerIdentity(SQLModel, table=True):
+    """Which chain and deployment this ledger mirrors. A ledger pointed at another one (a devnet
+    reset, a wrong RPC URL) must refuse to run rather than mix two chains' histories."""
+
+    __tablename__ = "ledger_identity"
+
+    id: int = Field(default=1, primary_key=True)
+    chain_id: int
+    escrow_address: str = Field(max_length=42)
+    deploy_block: int
+    deploy_block_hash: str = Field(max_length=66)
+    recorded_at: datetime = Field(default_factory=utcnow)

@@ -19,6 +19,7 @@ from settlement.ledger.models import (
     ClientAccount,
     FxRate,
     IdempotencyRecord,
+    LedgerIdentity,
     Participant,
     Trade,
     TradeTransition,
@@ -267,3 +268,23 @@ def transitions_of(session: Session, trade_id: str) -> Sequence[TradeTransition]
 
 def idempotency_record(session: Session, caller: str, key: str) -> IdempotencyRecord | None:
     return session.get(IdempotencyRecord, (caller, key))
+
+
+# --- which chain this ledger mirrors ------------------------------------------------------------
+
+
+def ledger_identity(session: Session) -> LedgerIdentity | None:
+    return session.get(LedgerIdentity, 1)
+
+
+def record_ledger_identity(
+    session: Session, *, chain_id: int, escrow_address: str, deploy_block: int, deploy_block_hash: str
+) -> None:
+    session.add(
+        LedgerIdentity(
+            chain_id=chain_id,
+            escrow_address=escrow_address.lower(),
+            deploy_block=deploy_block,
+            deploy_block_hash=deploy_block_hash,
+        )
+    )

@@ -1,7 +1,9 @@
-"""When the chain stops answering, the API says so (503 chain_unavailable), it does not crash."""
+"""When the chain stops answering, the API says so (503), it does not crash, and it accepts no
+trade its worker could not settle."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -24,10 +26,14 @@ def test_chain_down_is_503_and_health_degrades(tmp_path: Path) -> None:
             assert_problem(
                 operator.post(f"/v1/participants/{buyer.id}/issue", json={"amount": "1"}), 503, "chain_unavailable"
             )
+            deadline = time.monotonic() + 30
+            while operator.get("/v1/health").json()["worker_error"] is None:
+                assert time.monotonic() < deadline, "the worker never noticed the chain was gone"
+                time.sleep(0.05)
             assert_problem(
                 buyer.http.post("/v1/trades", json=trade_body(buyer, seller), headers={"Idempotency-Key": "k"}),
                 503,
-                "chain_unavailable",
+                "settlement_unavailable",
             )
             health = operator.get("/v1/health")
             assert health.status_code == 503

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
@@ -96,6 +96,23 @@ class Outcome:
     error: errors.SettlementError | None = None
 
 
+# What nodes answer when they already hold or have mined a transaction (geth, anvil, reth).
+ALREADY_SENT_MESSAGES = ("already known", "already imported", "nonce too low")
+
+T = TypeVar("T")
+
+
+def _rpc(what: str, read: Callable[[], T]) -> T:
+    """Run a chain read; any transport failure becomes ChainUnavailable, a domain error every
+    caller handles (a raw requests.ConnectionError once escaped a cycle and stranded a lock)."""
+    try:
+        return read()
+    except errors.SettlementError:
+        raise
+    except Exception as exc:
+        raise errors.ChainUnavailable(f"{what} failed: {type(exc).__name__}") from exc
+
+
 class TxSender:
     def __init__(
         self,
@@ -126,7 +143,7 @@ class TxSender:
     # ----------------------------------------------------------------- nonce and fees
 
     def _initial_nonce(self) -> int:
-        on_chain = int(self.w3.eth.get_transaction_count(self.address, "pending"))
+        on_chain = int(_rpc("nonce read", lambda: self.w3.eth.get_transaction_count(self.address, "pending")))
         journal_last = self.journal.last_nonce(self.chain_id, self.address)
         return max(on_chain, -1 if journal_last is None else journal_last + 1)
 
@@ -138,8 +155,9 @@ class TxSender:
     def _fee_fields(self) -> tuple[int, int]:
         now = time.monotonic()
         if self._fees is None or now - self._fees[0] > FEE_REFRESH_S:
-            base_fee = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-            tip = int(self.w3.eth.max_priority_fee)
+            latest = _rpc("fee read", lambda: self.w3.eth.get_block("latest"))
+            base_fee = int(latest.get("baseFeePerGas", 0) or 0)
+            tip = int(_rpc("fee read", lambda: self.w3.eth.max_priority_fee))
             self._fees = (now, 2 * base_fee + tip, tip)
         return self._fees[1], self._fees[2]
 
@@ -190,12 +208,14 @@ class TxSender:
         return record
 
     def send(self, record: TxRecord) -> None:
+        """Broadcast; a node that already has the tx (or has mined its nonce) is not an error:
+        whether it was ours is settled by its receipt, never by sending something else."""
         try:
             self.w3.eth.send_raw_transaction(HexBytes(record.raw_tx))
         except Exception as exc:
             message = str(exc).lower()
-            if "already known" not in message and "nonce too low" not in message:
-                raise errors.ChainUnavailable(f"send failed for {record.purpose}: {exc}") from exc
+            if not any(known in message for known in ALREADY_SENT_MESSAGES):
+                raise errors.ChainUnavailable(f"send failed for {record.purpose}: {type(exc).__name__}") from exc
         self.journal.mark(record.tx_hash, "sent")
         self._on_sent(record)
 
@@ -203,9 +223,12 @@ class TxSender:
         """Wait for the receipt (and confirmation depth); raise the decoded error on revert."""
         deadline = time.monotonic() + self.timeout_s
         while True:
-            receipt = self._receipt_or_none(record.tx_hash)
-            if receipt is not None and self._is_deep_enough(int(receipt["blockNumber"])):
-                break
+            try:  # a dropped poll is not an outcome: keep asking until the deadline
+                receipt = self._receipt_or_none(record.tx_hash)
+                if receipt is not None and self._is_deep_enough(int(receipt["blockNumber"])):
+                    break
+            except errors.ChainUnavailable:
+                receipt = None
             if time.monotonic() > deadline:
                 raise errors.ChainUnavailable(f"no receipt for {record.tx_hash} after {self.timeout_s}s")
             time.sleep(self.poll_s)
@@ -268,7 +291,7 @@ class TxSender:
         never execute twice) and waited for.
         """
         settled: list[TxRecord] = []
-        chain_nonce = int(self.w3.eth.get_transaction_count(self.address, "latest"))
+        chain_nonce = int(_rpc("nonce read", lambda: self.w3.eth.get_transaction_count(self.address, "latest")))
         for record in sorted(self.journal.unfinished(self.chain_id, self.address), key=lambda r: r.nonce):
             receipt = self._receipt_or_none(record.tx_hash)
             if receipt is None and record.nonce < chain_nonce:
@@ -295,11 +318,14 @@ class TxSender:
             return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
         except TransactionNotFound:
             return None
+        except Exception as exc:  # requests' ConnectionError, timeouts, a node restarting ...
+            raise errors.ChainUnavailable(f"receipt read failed: {type(exc).__name__}") from exc
 
     def _is_deep_enough(self, block_number: int) -> bool:
         if self.confirmation_depth == 0:
             return True
-        return int(self.w3.eth.block_number) - block_number >= self.confirmation_depth
+        head = int(_rpc("block number read", lambda: self.w3.eth.block_number))
+        return head - block_number >= self.confirmation_depth
 
     def _replay_revert(self, record: TxRecord, block: int) -> errors.SettlementError:
         tx = self.w3.eth.get_transaction(HexBytes(record.tx_hash))

@@ -84,6 +84,11 @@ class SettlementCycle:
             pending = list(repo.trades_in_status(session, TradeStatus.PENDING, CYCLE_TRADES_MAX))
             cancelled = [t for t in pending if t.cancel_requested]
             for trade in cancelled:
+                # Ask the escrow first: a lock whose receipt was lost may be on chain, and then the
+                # trade is LOCKED (and refunded below), never FAILED over coins that sit in escrow.
+                self.recovery.adopt_chain_state(session, trade)
+                if trade.status != TradeStatus.PENDING:
+                    continue
                 repo.transition(
                     session,
                     trade,

@@ -20,14 +20,15 @@ from settlement.testing.devnet import Devnet
 def make_settings(devnet: Devnet, db_url: str, tmp_path: Path, **overrides: object) -> Settings:
     deployments = tmp_path / "deployments"
     devnet.manifest.save(deployments / f"{devnet.manifest.chain_id}.json")
-    return Settings(
-        rpc_url=devnet.rpc_url,
-        chain_id=devnet.manifest.chain_id,
-        deployments_dir=deployments,
-        database_url=db_url,
-        data_dir=tmp_path / "data",
-        **overrides,  # type: ignore[arg-type]
-    )
+    fields: dict[str, object] = {
+        "rpc_url": devnet.rpc_url,
+        "chain_id": devnet.manifest.chain_id,
+        "deployments_dir": deployments,
+        "database_url": db_url,
+        "data_dir": tmp_path / "data",
+        **overrides,
+    }
+    return Settings(**fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture

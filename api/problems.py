@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import Problem
 from settlement import errors
+from settlement.redaction import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def _allowed_methods(request: Request) -> list[str]:
 
 def _chain_unreachable(request: Request, exc: Exception) -> ProblemResponse:
     """A transport failure talking to the RPC endpoint is the chain being unavailable, not a bug."""
-    log.warning("chain unreachable on %s %s: %s", request.method, request.url.path, exc)
+    log.warning("chain unreachable on %s %s: %s", request.method, request.url.path, describe_error(exc))
     return problem(
         request,
         status=errors.ChainUnavailable.http_status,

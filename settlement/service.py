@@ -47,6 +47,7 @@ from settlement.processing.publisher import TradeEvent, TradeListener, TradePubl
 from settlement.processing.recovery import Recovery
 from settlement.processing.report import CycleReport
 from settlement.reconcile import ReconciliationReport, reconcile
+from settlement.redaction import install_log_redaction
 from settlement.views import ClientView, ParticipantView, TradeView, TransitionView
 from settlement.worker import SettlementWorker
 
@@ -73,6 +74,7 @@ class ServiceHealth:
 
 class SettlementService:
     def __init__(self, settings: Settings, manifest: DeploymentManifest | None = None) -> None:
+        install_log_redaction()  # RPC and database URLs may carry credentials: keep them out of every log
         self.settings = settings
         self.manifest = manifest or DeploymentManifest.load(settings.manifest_path())
         self.chain = ChainClient(connect(settings.rpc_url or self.manifest.rpc_url), self.manifest)

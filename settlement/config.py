@@ -78,3 +78,11 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+# --- hardening: naming settings in messages
+
+
+def env_var(field: str) -> str:
+    """The environment variable behind a Settings field, as messages name it (SETTLEMENT_API_PORT)."""
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()

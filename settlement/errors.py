@@ -257,3 +257,12 @@ class ArtifactMissing(SetupError):
 class ToolchainError(SetupError):
     code = "toolchain_missing"
     title = "A prerequisite tool is missing"
+
+
+# --- hardening: configuration, connections, abuse, webhooks --------------------------------------
+# Setup errors name the SETTLEMENT_* variable to fix, so every CLI can print them as one line.
+
+
+class UnsafeConfiguration(SetupError):
+    code = "unsafe_configuration"
+    title = "Devnet defaults in force off the devnet"

@@ -48,6 +48,7 @@ from settlement.processing.recovery import Recovery
 from settlement.processing.report import CycleReport
 from settlement.reconcile import ReconciliationReport, reconcile
 from settlement.redaction import install_log_redaction
+from settlement.safety import require_safe_settings
 from settlement.views import ClientView, ParticipantView, TradeView, TransitionView
 from settlement.worker import SettlementWorker
 
@@ -78,6 +79,7 @@ class SettlementService:
         self.settings = settings
         self.manifest = manifest or DeploymentManifest.load(settings.manifest_path())
         self.chain = ChainClient(connect(settings.rpc_url or self.manifest.rpc_url), self.manifest)
+        require_safe_settings(settings, self.chain.rpc_chain_id())  # before anything is opened or signed
         self.db = open_database(settings.resolved_database_url())
         self.journal = JournalStore(self.db)
         self.custody = Custody(

@@ -109,6 +109,10 @@ class ChainClient:
     def from_manifest(cls, manifest: DeploymentManifest, rpc_url: str | None = None) -> ChainClient:
         return cls(connect(rpc_url or manifest.rpc_url), manifest)
 
+    def rpc_chain_id(self) -> int:
+        """The id the endpoint reports (cached by connect): what is really there, whatever the manifest says."""
+        return int(self.w3.eth.chain_id)
+
     def block_number(self) -> int:
         return int(self.w3.eth.block_number)
 

@@ -1,0 +1,73 @@
+"""Off the devnet (here: anvil started with --chain-id 1) the devnet defaults are refused by the
+service (so the API and the CLI alike); strong settings start.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from settlement.config import DEVNET_OPERATOR_KEY, Settings
+from settlement.errors import UnsafeConfiguration
+from settlement.service import SettlementService
+from settlement.testing.devnet import Devnet
+
+pytestmark = pytest.mark.chain
+
+STRONG: dict[str, Any] = {
+    "operator_key": secrets.token_urlsafe(32),
+    "webhook_secret": secrets.token_urlsafe(32),
+    "custodial_devnet_keys": False,
+}
+REFUSAL = (
+    "refusing to start off the devnet: SETTLEMENT_OPERATOR_KEY is the devnet default; "
+    "set a random key of at least 32 bytes (chain id 1, API host 127.0.0.1)"
+)
+
+
+@pytest.fixture(scope="module")
+def chain_one() -> Iterator[Devnet]:
+    """Not the devnet: an anvil reporting chain id 1, with the contracts deployed."""
+    net = Devnet.start(chain_id=1)
+    try:
+        yield net
+    finally:
+        net.stop()
+
+
+def settings(net: Devnet, data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "rpc_url": net.rpc_url,
+        "chain_id": 1,
+        "data_dir": data_dir,
+        "database_url": f"sqlite:///{data_dir / 'settlement.db'}",
+        **STRONG,
+        **overrides,
+    }
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def test_the_service_refuses_the_devnet_operator_key_and_starts_with_a_strong_one(
+    chain_one: Devnet, tmp_path: Path
+) -> None:
+    with pytest.raises(UnsafeConfiguration) as refused:
+        SettlementService(settings(chain_one, tmp_path, operator_key=DEVNET_OPERATOR_KEY), manifest=chain_one.manifest)
+    assert refused.value.detail == REFUSAL
+    assert not (tmp_path / "settlement.db").exists()  # refused before the database was opened
+
+    service = SettlementService(settings(chain_one, tmp_path), manifest=chain_one.manifest)
+    try:
+        assert service.health().chain_id == 1 and service.health().database_ok
+    finally:
+        service.close()
+
+
+def test_the_manifest_cannot_hide_the_real_chain(chain_one: Devnet, tmp_path: Path) -> None:
+    """A manifest claiming 31337 does not make chain 1 the devnet: the endpoint's own id counts."""
+    disguised = chain_one.manifest.model_copy(update={"chain_id": 31337})
+    with pytest.raises(UnsafeConfiguration, match="SETTLEMENT_CUSTODIAL_DEVNET_KEYS is true"):
+        SettlementService(settings(chain_one, tmp_path, chain_id=31337, custodial_devnet_keys=True), manifest=disguised)

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -80,6 +81,7 @@ def test_up_status_down_up_keeps_the_chain(cli: Cli) -> None:
     assert up.returncode == 0, up.stderr
     assert f"anvil started on {cli.rpc_url}" in up.stdout
 
+    assert stat.S_IMODE(cli.manifest_path.stat().st_mode) == 0o600  # it holds private keys
     raw = json.loads(cli.manifest_path.read_text())
     assert {"chain_id", "rpc_url", "token", "escrow", "deploy_block", "deployer", "issuer", "agent", "brokers"} <= set(
         raw

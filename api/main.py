@@ -19,6 +19,7 @@ from api import problems
 from api.events import KEEPALIVE_S, EventHub
 from api.middleware import BodySizeLimit
 from api.routes import audit, events, fx_rates, health, ledger, participants, trades
+from api.throttle import FailedAuthThrottle
 from api.webhooks import WebhookDispatcher
 from settlement.config import Settings
 from settlement.service import SettlementService
@@ -69,6 +70,9 @@ def create_app(service: SettlementService, *, run_worker: bool = True, keepalive
 
     app = _application(lifespan=lifespan, body_max_bytes=service.settings.body_max_bytes)
     app.state.service = service
+    app.state.auth_throttle = FailedAuthThrottle(
+        service.settings.auth_failures_max, service.settings.auth_failures_window_s
+    )
     app.state.keepalive_s = keepalive_s
     return app
 

@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str = "devnet-webhook-secret"
 
+    # --- hardening: failed-auth throttle
+    auth_failures_max: int = Field(
+        default=20, ge=1, description="Failed authentications from one client IP per window before it gets 429."
+    )
+    auth_failures_window_s: float = Field(default=60.0, gt=0)
+
     def resolved_database_url(self) -> str:
         """SQLite file by default; the folder is created on first use."""
         if self.database_url:

@@ -266,3 +266,15 @@ class ToolchainError(SetupError):
 class UnsafeConfiguration(SetupError):
     code = "unsafe_configuration"
     title = "Devnet defaults in force off the devnet"
+
+
+class TooManyFailedAuth(SettlementError):
+    """Too many 401s from one client: the key is not even looked at until the window passes."""
+
+    code = "too_many_failed_auth"
+    http_status = 429
+    title = "Too many failed authentication attempts"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s

@@ -1,5 +1,5 @@
 """Off the devnet (here: anvil started with --chain-id 1) the devnet defaults are refused by the
-service (so the API and the CLI alike); strong settings start.
+service (so the API and the CLI alike); strong settings start; failed authentications are throttled.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ import pytest
 from settlement.config import DEVNET_OPERATOR_KEY, Settings
 from settlement.errors import UnsafeConfiguration
 from settlement.service import SettlementService
+from settlement.testing.app import running_app
 from settlement.testing.devnet import Devnet
+from tests.api.support import assert_problem
 
 pytestmark = pytest.mark.chain
 
@@ -71,3 +73,27 @@ def test_the_manifest_cannot_hide_the_real_chain(chain_one: Devnet, tmp_path: Pa
     disguised = chain_one.manifest.model_copy(update={"chain_id": 31337})
     with pytest.raises(UnsafeConfiguration, match="SETTLEMENT_CUSTODIAL_DEVNET_KEYS is true"):
         SettlementService(settings(chain_one, tmp_path, chain_id=31337, custodial_devnet_keys=True), manifest=disguised)
+
+
+def test_repeated_failed_authentication_is_throttled(chain_one: Devnet, tmp_path: Path) -> None:
+    overrides: dict[str, Any] = {key: value for key, value in STRONG.items() if key != "operator_key"}
+    with running_app(
+        chain_one.manifest,
+        chain_one.rpc_url,
+        tmp_path,
+        operator_key=str(STRONG["operator_key"]),
+        auth_failures_max=20,
+        auth_failures_window_s=60,
+        **overrides,
+    ) as app:
+        operator = app.client()
+        assert operator.get("/v1/participants").status_code == 200  # it started, off the devnet
+        guesser = app.client("sk_" + secrets.token_urlsafe(32))
+        responses = [guesser.get("/v1/participants") for _ in range(25)]
+        assert [r.status_code for r in responses] == [401] * 20 + [429] * 5
+        problem = assert_problem(responses[-1], 429, "too_many_failed_auth")
+        assert problem["title"] == "Too many failed authentication attempts"
+        assert 1 <= int(responses[-1].headers["retry-after"]) <= 60
+        # The client (by IP) is held: even the right key is not looked at until the window passes.
+        assert_problem(operator.get("/v1/participants"), 429, "too_many_failed_auth")
+        assert app.client(anonymous=True).get("/v1/health").status_code == 200  # no auth, no throttle

@@ -106,5 +106,21 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 content = response.get("content", {})
                 if (status == "default" or status[0] in "45") and "application/json" in content:
                     content[problems.PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+            _declare_cross_cutting_problems(operation)
     app.openapi_schema = schema
     return schema
+
+
+def _declare_cross_cutting_problems(operation: dict[str, Any]) -> None:
+    """Answers no route declares itself: 415 for a JSON body sent as something else, 429 for a
+    client throttled after too many failed authentications."""
+    problem = {"content": {problems.PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    responses = operation.setdefault("responses", {})
+    if "requestBody" in operation:
+        responses.setdefault("415", {"description": "Unsupported Media Type: send application/json", **problem})
+    if "security" in operation:
+        retry_after = {"description": "Seconds to wait", "schema": {"type": "integer"}}
+        responses.setdefault(
+            "429",
+            {"description": "Too many failed authentications", "headers": {"Retry-After": retry_after}, **problem},
+        )

@@ -83,6 +83,14 @@ def _settlement_error(request: Request, exc: Exception) -> ProblemResponse:
 
 def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
+    if _body_is_not_json(request, exc):
+        return problem(
+            request,
+            status=415,
+            code=_HTTP_CODES[415],
+            title=HTTPStatus(415).phrase,
+            detail="send the request body as application/json",
+        )
     # Only location, message and type: the rejected input itself is not echoed back.
     field_errors = [
         {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
@@ -96,6 +104,18 @@ def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
         title=errors.ValidationFailed.title,
         detail=summary or "request does not match the schema",
         errors=field_errors,
+    )
+
+
+def _body_is_not_json(request: Request, exc: RequestValidationError) -> bool:
+    """A JSON body sent with another (or no) media type reaches validation as raw bytes: that is
+    the client's content type being wrong (415), not its JSON (422)."""
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if not has_body or not any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors()):
+        return False
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return not (
+        media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
     )
 
 

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 from devnet.anvil import AnvilConfig, AnvilProcess, rpc_answers, stop_pid
 from devnet.deploy import deploy
 from settlement.chain.client import ChainClient, connect
 from settlement.config import Settings, get_settings
-from settlement.errors import SettlementError, ToolchainError
+from settlement.entrypoint import CommandHelpFormatter, run_command
 from settlement.manifest import DeploymentManifest
 from settlement.money import format_coins
 
@@ -116,23 +115,39 @@ def reset(settings: Settings) -> None:
     print("devnet state and manifest removed")
 
 
+COMMANDS = {
+    "up": "start anvil (state in devnet/state/), deploy if needed, write the manifest",
+    "down": "stop anvil; its state is dumped and loaded by the next `up`",
+    "status": "block, addresses, broker balances; exit 1 if the devnet is not running",
+    "deploy": "deploy the contracts again on the running anvil, rewrite the manifest",
+    "reset": "stop anvil, forget its state and manifest",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devnet", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "status", "deploy", "reset"])
+    """Errors the operator can fix are one line and exit code 2 (settlement/entrypoint.py)."""
+    return run_command(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devnet",
+        description="The local devnet: anvil and the contracts.",
+        formatter_class=CommandHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, help_text in COMMANDS.items():
+        commands.add_parser(name, help=help_text, description=help_text, formatter_class=CommandHelpFormatter)
     args = parser.parse_args(argv)
     settings = get_settings()
-    try:
-        if args.command == "up":
-            up(settings)
-        elif args.command == "down":
-            down(settings)
-        elif args.command == "status":
-            return status(settings)
-        elif args.command == "deploy":
-            deploy_command(settings)
-        else:
-            reset(settings)
-    except (ToolchainError, SettlementError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.command == "up":
+        up(settings)
+    elif args.command == "down":
+        down(settings)
+    elif args.command == "status":
+        return status(settings)
+    elif args.command == "deploy":
+        deploy_command(settings)
+    else:
+        reset(settings)
     return 0

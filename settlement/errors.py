@@ -268,6 +268,16 @@ class UnsafeConfiguration(SetupError):
     title = "Devnet defaults in force off the devnet"
 
 
+class InvalidSetting(SetupError):
+    code = "invalid_setting"
+    title = "A setting has an invalid value"
+
+
+class DatabaseUnavailable(SetupError):
+    code = "database_unavailable"
+    title = "Database unavailable"
+
+
 class TooManyFailedAuth(SettlementError):
     """Too many 401s from one client: the key is not even looked at until the window passes."""
 

@@ -1,17 +1,21 @@
 """Off the devnet (here: anvil started with --chain-id 1) the devnet defaults are refused by the
-service (so the API and the CLI alike); strong settings start; failed authentications are throttled.
+service, the API and the CLI alike; strong settings start; failed authentications are throttled.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from settlement.config import DEVNET_OPERATOR_KEY, Settings
+from devnet.anvil import free_port
+from settlement.config import DEVNET_OPERATOR_KEY, PROJECT_ROOT, Settings
 from settlement.errors import UnsafeConfiguration
 from settlement.service import SettlementService
 from settlement.testing.app import running_app
@@ -20,6 +24,7 @@ from tests.api.support import assert_problem
 
 pytestmark = pytest.mark.chain
 
+CLI_TIMEOUT_S = 60
 STRONG: dict[str, Any] = {
     "operator_key": secrets.token_urlsafe(32),
     "webhook_secret": secrets.token_urlsafe(32),
@@ -73,6 +78,36 @@ def test_the_manifest_cannot_hide_the_real_chain(chain_one: Devnet, tmp_path: Pa
     disguised = chain_one.manifest.model_copy(update={"chain_id": 31337})
     with pytest.raises(UnsafeConfiguration, match="SETTLEMENT_CUSTODIAL_DEVNET_KEYS is true"):
         SettlementService(settings(chain_one, tmp_path, chain_id=31337, custodial_devnet_keys=True), manifest=disguised)
+
+
+@pytest.mark.parametrize("command", [["api"], ["settlement", "verify"]], ids=["python -m api", "settlement verify"])
+def test_the_api_and_the_cli_refuse_in_one_line_with_exit_code_2(
+    chain_one: Devnet, tmp_path: Path, command: list[str]
+) -> None:
+    chain_one.manifest.save(tmp_path / "1.json")
+    env = {
+        **os.environ,
+        "SETTLEMENT_CHAIN_ID": "1",
+        "SETTLEMENT_RPC_URL": chain_one.rpc_url,
+        "SETTLEMENT_DEPLOYMENTS_DIR": str(tmp_path),
+        "SETTLEMENT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "SETTLEMENT_API_PORT": str(free_port()),
+        "SETTLEMENT_OPERATOR_KEY": DEVNET_OPERATOR_KEY,
+        "SETTLEMENT_WEBHOOK_SECRET": str(STRONG["webhook_secret"]),
+        "SETTLEMENT_CUSTODIAL_DEVNET_KEYS": "false",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", *command],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines() == [f"error: {REFUSAL}"]
+    assert "Traceback" not in done.stdout + done.stderr
 
 
 def test_repeated_failed_authentication_is_throttled(chain_one: Devnet, tmp_path: Path) -> None:

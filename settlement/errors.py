@@ -288,3 +288,8 @@ class TooManyFailedAuth(SettlementError):
     def __init__(self, detail: str, *, retry_after_s: int) -> None:
         super().__init__(detail, retry_after_s=retry_after_s)
         self.retry_after_s = retry_after_s
+
+
+class DeliveryNotReplayable(Conflict):
+    code = "delivery_not_replayable"
+    title = "Only a parked or delivered webhook delivery can be replayed"

@@ -28,10 +28,12 @@ from settlement.chain.custody import Custody
 from settlement.config import Settings
 from settlement.domain import access
 from settlement.domain.access import Actor
+from settlement.domain.delivery import DeliveryStatus, RetryPolicy
 from settlement.domain.fx import DEVNET_FX_RATES, DEVNET_FX_SOURCE, FxQuote
 from settlement.domain.journal import WALLET_PREFIX, client_account, wallet_account
 from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import TradeStatus
+from settlement.event_log import DeliveryView, EventLog
 from settlement.indexer import Indexer, IndexResult
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalRecord, JournalStore, VerifyResult
@@ -55,6 +57,7 @@ from settlement.worker import SettlementWorker
 log = logging.getLogger(__name__)
 
 SETTLE_ROUNDS_MAX = 50
+WEBHOOK_CLAIM_MARGIN_S = 10.0  # a claimed delivery is not re-claimed until well after its send timed out
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,7 @@ class SettlementService:
         self.participants = ParticipantDirectory(self.db, self.chain, self.custody, self.journal)
         self.worker = SettlementWorker(self.run_cycle, settings.sweep_interval_s)
         self._cycle_lock = threading.Lock()
+        self._init_event_log()
         self.seed_fx_rates()
 
     # ----------------------------------------------------------------- callers
@@ -356,3 +360,54 @@ class SettlementService:
     def close(self) -> None:
         self.stop()
         self.db.dispose()
+
+    # ----------------------------------------------------------------- event log and webhook outbox
+
+    def _init_event_log(self) -> None:
+        """Every published trade event is recorded (and, with a webhook URL, queued for delivery)."""
+        settings = self.settings
+        retry = RetryPolicy(
+            first_delay_s=settings.webhook_retry_delay_first_s,
+            delay_max_s=settings.webhook_retry_delay_max_s,
+            period_s=settings.webhook_retry_period_s,
+        )
+        self.event_log = EventLog(
+            self.db,
+            webhooks=bool(settings.webhook_url),
+            retry=retry,
+            claim_lease_s=2 * settings.webhook_timeout_s + WEBHOOK_CLAIM_MARGIN_S,
+        )
+        self.publisher.recorder = self.event_log.record
+
+    def trade_events_after(self, actor: Actor, after_event_id: int, scan_max: int) -> tuple[list[TradeEvent], int]:
+        """Recorded events after an id that the actor may see, oldest first, and the last id scanned
+        (at most scan_max events are read: call again from that id until it stops moving)."""
+        events = self.event_log.events_after(after_event_id, scan_max)
+        last_id = events[-1].event_id if events else None
+        visible = [event for event in events if self.may_see_event(actor, event)]
+        return visible, after_event_id if last_id is None else last_id
+
+    def webhook_deliveries(
+        self, actor: Actor, *, status: DeliveryStatus | None, after_event_id: int | None, limit: int
+    ) -> list[DeliveryView]:
+        access.require_operator(actor)
+        return self.event_log.deliveries(status, after_event_id, limit)
+
+    def replay_webhook_delivery(self, actor: Actor, delivery_id: str) -> DeliveryView:
+        """Send a parked (or delivered) event again, with a fresh retry period."""
+        access.require_operator(actor)
+        return self.event_log.replay(delivery_id)
+
+    def claim_webhook_deliveries(self, limit: int) -> list[DeliveryView]:
+        """For the webhook dispatcher: deliveries due now, each claimed for one attempt."""
+        return self.event_log.claim_due(limit)
+
+    def webhook_delivered(self, delivery_id: str) -> None:
+        self.event_log.delivered(delivery_id)
+
+    def webhook_failed(self, delivery_id: str, error: str) -> DeliveryView:
+        """Retried later by the retry policy, or parked once past SETTLEMENT_WEBHOOK_RETRY_PERIOD_S."""
+        view = self.event_log.failed(delivery_id, error)
+        if view.status is DeliveryStatus.PARKED:
+            log.warning("webhook delivery %s parked after %d attempts: %s", view.id, view.attempts, view.last_error)
+        return view

@@ -45,7 +45,7 @@ def test_migration_has_no_drift_from_the_models(engine: Engine) -> None:
 def test_migrate_is_idempotent_and_keeps_its_version_in_the_same_schema(db_url: str, engine: Engine) -> None:
     migrate(db_url)
     with engine.connect() as connection:
-        assert MigrationContext.configure(connection).get_current_revision() == "0001"
+        assert MigrationContext.configure(connection).get_current_revision() == "0003"
         if connection.dialect.name == "postgresql":
             schema = connection.execute(sa.text("SELECT current_schema()")).scalar_one()
             version_schema = connection.execute(

@@ -48,6 +48,7 @@ from api.schemas.participants import (
     ParticipantPublic,
 )
 from api.schemas.trades import PermitCreate, TradeCreate, TradeEventPublic, TradePublic, TransitionPublic
+from api.schemas.webhooks import WebhookDeliveryPublic
 
 __all__ = [
     "DECIMAL_PATTERN",
@@ -87,6 +88,7 @@ __all__ = [
     "UtcDatetime",
     "VerifyProblemPublic",
     "VerifyPublic",
+    "WebhookDeliveryPublic",
     "coins",
     "utc",
 ]

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from api.deps import OperatorDep, ServiceDep
 from api.problems import responses
-from api.schemas import ID_PATTERN, Page, WebhookDeliveryPublic
-from settlement import errors
+from api.schemas import ID_PATTERN, Page, WebhookDeliveryPublic, sequence_cursor
 from settlement.views import DeliveryStatus
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=responses(401, 403, 422))
@@ -31,9 +30,7 @@ def list_deliveries(
     cursor: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_ITEMS_MAX)] = 100,
 ) -> Page[WebhookDeliveryPublic]:
-    if cursor is not None and not cursor.isdigit():
-        raise errors.ValidationFailed("cursor is not one this API returned")
-    after = int(cursor) if cursor is not None else None
+    after = sequence_cursor(cursor)
     rows = service.webhook_deliveries(actor, status=status, after_event_id=after, limit=limit + 1)
     page, more = rows[:limit], len(rows) > limit
     return Page[WebhookDeliveryPublic](

@@ -30,6 +30,7 @@ from api.schemas.common import (
     TradeIdPath,
     UtcDatetime,
     coins,
+    sequence_cursor,
     utc,
 )
 from api.schemas.participants import (
@@ -90,5 +91,6 @@ __all__ = [
     "VerifyPublic",
     "WebhookDeliveryPublic",
     "coins",
+    "sequence_cursor",
     "utc",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, insert, select, update
+from sqlmodel.sql.expression import Select
 
 from settlement import errors
 from settlement.domain.delivery import REPLAYABLE, DeliveryStatus, RetryPolicy
@@ -114,8 +115,7 @@ class EventLog:
         claimed: list[DeliveryView] = []
         with Session(self.engine, expire_on_commit=False) as session:
             due = session.exec(
-                select(WebhookDelivery, TradeEventRecord)
-                .join(TradeEventRecord, col(TradeEventRecord.id) == col(WebhookDelivery.event_id))
+                _with_events()
                 .where(col(WebhookDelivery.status) == DeliveryStatus.PENDING)
                 .where(col(WebhookDelivery.next_attempt_at) <= now)
                 .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.event_id))
@@ -167,9 +167,7 @@ class EventLog:
 
     def deliveries(self, status: DeliveryStatus | None, after_event_id: int | None, limit: int) -> list[DeliveryView]:
         """Deliveries in event order (a page after `after_event_id`), optionally of one status."""
-        query = select(WebhookDelivery, TradeEventRecord).join(
-            TradeEventRecord, col(TradeEventRecord.id) == col(WebhookDelivery.event_id)
-        )
+        query = _with_events()
         if status is not None:
             query = query.where(col(WebhookDelivery.status) == status)
         if after_event_id is not None:
@@ -198,14 +196,17 @@ class EventLog:
 
     @staticmethod
     def _get(session: Session, delivery_id: str) -> tuple[WebhookDelivery, TradeEventRecord]:
-        row = session.exec(
-            select(WebhookDelivery, TradeEventRecord)
-            .join(TradeEventRecord, col(TradeEventRecord.id) == col(WebhookDelivery.event_id))
-            .where(col(WebhookDelivery.id) == delivery_id)
-        ).first()
+        row = session.exec(_with_events().where(col(WebhookDelivery.id) == delivery_id)).first()
         if row is None:
             raise errors.NotFound(f"no webhook delivery {delivery_id}")
         return row[0], row[1]
+
+
+def _with_events() -> Select[WebhookDelivery, TradeEventRecord]:
+    """Deliveries joined to the events they carry."""
+    return select(WebhookDelivery, TradeEventRecord).join(
+        TradeEventRecord, col(TradeEventRecord.id) == col(WebhookDelivery.event_id)
+    )
 
 
 def _view(delivery: WebhookDelivery, event: TradeEventRecord) -> DeliveryView:

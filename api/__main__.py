@@ -2,23 +2,47 @@
 
 Reads the same SETTLEMENT_* settings as everything else; listens on loopback unless
 SETTLEMENT_API_HOST says otherwise. Needs a running chain with a deployment manifest
-(`python -m devnet up` on the devnet).
+(`python -m devnet up` on the devnet). Off the devnet it refuses to start while a devnet default
+is in force (settlement/safety.py).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import logging
 import sys
 
-from api.main import create_app
-from api.server import ApiServer
-from devnet.anvil import port_in_use
-from settlement.config import DEVNET_OPERATOR_KEY, get_settings
-from settlement.errors import SettlementError
-from settlement.service import SettlementService
+from settlement.entrypoint import CommandHelpFormatter, run_command
+
+COMMANDS = {"serve": "serve the HTTP API on SETTLEMENT_API_HOST:SETTLEMENT_API_PORT (the default)"}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Errors the operator can fix are one line and exit code 2 (settlement/entrypoint.py)."""
+    return run_command(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m api", description="The settlement HTTP API.", formatter_class=CommandHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", metavar="command")
+    for name, help_text in COMMANDS.items():
+        commands.add_parser(name, help=help_text, description=help_text, formatter_class=CommandHelpFormatter)
+    parser.parse_args(argv)
+    return serve()
+
+
+def serve() -> int:
+    # Imported here, so `--help` answers without loading the whole stack.
+    from api.main import create_app
+    from api.server import ApiServer
+    from devnet.anvil import port_in_use
+    from settlement.config import DEVNET_OPERATOR_KEY, get_settings
+    from settlement.redaction import redact_url
+    from settlement.service import SettlementService
+
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if port_in_use(settings.api_host, settings.api_port):
@@ -27,24 +51,18 @@ def main() -> int:
             file=sys.stderr,
         )
         return 2
+    service = SettlementService(settings)
     try:
-        service = SettlementService(settings)
-    except SettlementError as exc:
-        print(f"error: {exc.detail}", file=sys.stderr)
-        print("start the devnet first: `python -m devnet up` (or `make serve`, which does)", file=sys.stderr)
-        return 2
-    base_url = f"http://{settings.api_host}:{settings.api_port}"
-    print(
-        f"Settlement API on {base_url} (chain id {service.manifest.chain_id}, rpc {settings.rpc_url or service.manifest.rpc_url})"
-    )
-    print(f"API docs: {base_url}/docs")
-    if settings.operator_key == DEVNET_OPERATOR_KEY:
-        print(f"Operator key (devnet default; set SETTLEMENT_OPERATOR_KEY elsewhere): {settings.operator_key}")
-    server = ApiServer(create_app(service), settings.api_host, settings.api_port, log_level="info", quiet=False)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        pass
+        base_url = f"http://{settings.api_host}:{settings.api_port}"
+        rpc_url = redact_url(settings.rpc_url or service.manifest.rpc_url)
+        print(f"Settlement API on {base_url} (chain id {service.manifest.chain_id}, rpc {rpc_url})")
+        print(f"API docs: {base_url}/docs")
+        if settings.operator_key == DEVNET_OPERATOR_KEY:
+            print(f"Operator key (devnet default; set SETTLEMENT_OPERATOR_KEY elsewhere): {settings.operator_key}")
+        sys.stdout.flush()
+        server = ApiServer(create_app(service), settings.api_host, settings.api_port, log_level="info", quiet=False)
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()
     finally:
         service.close()
     return 0

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.schemas import ParticipantIdPath
+from api.throttle import FailedAuthThrottle
 from settlement import errors
 from settlement.domain import access
 from settlement.domain.access import Actor
@@ -34,11 +35,26 @@ ServiceDep = Annotated[SettlementService, Depends(get_service)]
 
 
 def get_actor(
-    service: ServiceDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    request: Request,
+    service: ServiceDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Actor:
-    if credentials is None:
-        raise errors.Unauthenticated("send the header Authorization: Bearer <api key>")
-    return service.authenticate(credentials.credentials)
+    """A client past its failed-authentication limit gets 429 without its key being looked at."""
+    throttle: FailedAuthThrottle = request.app.state.auth_throttle
+    client = request.client.host if request.client else "unknown"
+    retry_after_s = throttle.retry_after_s(client)
+    if retry_after_s is not None:
+        raise errors.TooManyFailedAuth(
+            f"too many failed authentications from this client; retry in {retry_after_s} s",
+            retry_after_s=retry_after_s,
+        )
+    try:
+        if credentials is None:
+            raise errors.Unauthenticated("send the header Authorization: Bearer <api key>")
+        return service.authenticate(credentials.credentials)
+    except errors.Unauthenticated:
+        throttle.failed(client)
+        raise
 
 
 ActorDep = Annotated[Actor, Depends(get_actor)]

@@ -3,14 +3,17 @@
 The engine publishes from its worker thread (and from request threads); each subscriber reads
 from its own bounded asyncio queue on the server's event loop. A subscriber that falls too far
 behind is told so (`event: lagged`) and its stream ends, so one slow client can never make the
-server buffer without bound; it reconnects and re-reads state with GET /v1/trades.
+server buffer without bound; it reconnects with Last-Event-ID and is sent what it missed.
+
+Each event's `id:` is its durable id in the service's event log. A stream that resumes first
+subscribes (so nothing published from then on is lost), then sends the recorded events after
+the client's last id, then the live ones, skipping any it has just sent from the log.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -28,7 +31,7 @@ KEEPALIVE_S = 15.0
 @dataclass(eq=False)
 class Subscriber:
     visible: Callable[[TradeEvent], bool]
-    queue: asyncio.Queue[tuple[int, TradeEvent] | None]
+    queue: asyncio.Queue[TradeEvent | None]
     lagged: bool = False
 
 
@@ -37,7 +40,6 @@ class EventHub:
         self._loop = loop
         self._queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
-        self._ids = itertools.count(1)
         self._closed = False
 
     # -- any thread
@@ -72,12 +74,11 @@ class EventHub:
         self._subscribers.discard(subscriber)
 
     def _fan_out(self, event: TradeEvent) -> None:
-        event_id = next(self._ids)
         for subscriber in list(self._subscribers):
             if subscriber.lagged or not subscriber.visible(event):
                 continue
             try:
-                subscriber.queue.put_nowait((event_id, event))
+                subscriber.queue.put_nowait(event)
             except asyncio.QueueFull:
                 subscriber.lagged = True
                 log.warning("event subscriber fell %d events behind; ending its stream", self._queue_size)
@@ -92,29 +93,45 @@ class EventHub:
                     subscriber.queue.get_nowait()
 
     async def stream(
-        self, visible: Callable[[TradeEvent], bool], keepalive_s: float = KEEPALIVE_S
+        self,
+        visible: Callable[[TradeEvent], bool],
+        keepalive_s: float = KEEPALIVE_S,
+        missed: AsyncIterator[TradeEvent] | None = None,
     ) -> AsyncIterator[str]:
         """The text/event-stream body for one subscriber; ends on lag, shutdown or disconnect.
 
         Subscribing happens here, when the response starts, so a client gone before that leaves
         nothing behind; the `: subscribed` comment tells it that events from now on will arrive.
+        `missed` (the recorded events after the client's Last-Event-ID) is sent before them.
         """
         subscriber = self.subscribe(visible)
         try:
             yield "retry: 3000\n: subscribed\n\n"
+            replayed: set[int] = set()
+            if missed is not None:
+                async for event in missed:
+                    if event.event_id is not None:
+                        replayed.add(event.event_id)
+                    yield _format(event)
             while True:
                 if subscriber.lagged and subscriber.queue.empty():
                     yield "event: lagged\ndata: {}\n\n"
                     return
                 try:
-                    item = await asyncio.wait_for(subscriber.queue.get(), timeout=keepalive_s)
+                    live = await asyncio.wait_for(subscriber.queue.get(), timeout=keepalive_s)
                 except TimeoutError:
                     yield ": keepalive\n\n"
                     continue
-                if item is None:
+                if live is None:
                     return
-                event_id, event = item
-                data = TradeEventPublic.of(event).model_dump(mode="json")
-                yield f"id: {event_id}\nevent: {event.kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+                if live.event_id not in replayed:
+                    yield _format(live)
         finally:
             self.unsubscribe(subscriber)
+
+
+def _format(event: TradeEvent) -> str:
+    """One SSE message; an event that could not be recorded has no id, so it moves no client's Last-Event-ID."""
+    data = json.dumps(TradeEventPublic.of(event).model_dump(mode="json"), separators=(",", ":"))
+    event_id = "" if event.event_id is None else f"id: {event.event_id}\n"
+    return f"{event_id}event: {event.kind}\ndata: {data}\n\n"

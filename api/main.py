@@ -19,6 +19,8 @@ from api import problems
 from api.events import KEEPALIVE_S, EventHub
 from api.middleware import BodySizeLimit
 from api.routes import audit, events, fx_rates, health, ledger, participants, trades
+from api.routes import webhooks as webhook_routes
+from api.throttle import FailedAuthThrottle
 from api.webhooks import WebhookDispatcher
 from settlement.config import Settings
 from settlement.service import SettlementService
@@ -48,9 +50,14 @@ def create_app(service: SettlementService, *, run_worker: bool = True, keepalive
         listeners: list[Callable[[TradeEvent], None]] = [hub.publish]
         webhooks = None
         if service.settings.webhook_url:
-            webhooks = WebhookDispatcher(service.settings.webhook_url, service.settings.webhook_secret)
+            webhooks = WebhookDispatcher(
+                service,
+                service.settings.webhook_url,
+                service.settings.webhook_secret,
+                timeout_s=service.settings.webhook_timeout_s,
+            )
             webhooks.start()
-            listeners.append(webhooks.publish)
+            listeners.append(webhooks.wake)
         app.state.webhooks = webhooks
         for listener in listeners:
             service.subscribe(listener)
@@ -69,6 +76,10 @@ def create_app(service: SettlementService, *, run_worker: bool = True, keepalive
 
     app = _application(lifespan=lifespan, body_max_bytes=service.settings.body_max_bytes)
     app.state.service = service
+    app.state.webhooks = None
+    app.state.auth_throttle = FailedAuthThrottle(
+        service.settings.auth_failures_max, service.settings.auth_failures_window_s
+    )
     app.state.keepalive_s = keepalive_s
     return app
 
@@ -78,7 +89,7 @@ def _application(lifespan: Any, body_max_bytes: int) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=body_max_bytes)
     problems.install(app)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (health, participants, fx_rates, trades, ledger, audit, events):
+    for module in (health, participants, fx_rates, trades, ledger, audit, events, webhook_routes):
         v1.include_router(module.router)
     app.include_router(v1)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -102,5 +113,21 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 content = response.get("content", {})
                 if (status == "default" or status[0] in "45") and "application/json" in content:
                     content[problems.PROBLEM_MEDIA_TYPE] = content.pop("application/json")
+            _declare_cross_cutting_problems(operation)
     app.openapi_schema = schema
     return schema
+
+
+def _declare_cross_cutting_problems(operation: dict[str, Any]) -> None:
+    """Answers no route declares itself: 415 for a JSON body sent as something else, 429 for a
+    client throttled after too many failed authentications."""
+    problem = {"content": {problems.PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    responses = operation.setdefault("responses", {})
+    if "requestBody" in operation:
+        responses.setdefault("415", {"description": "Unsupported Media Type: send application/json", **problem})
+    if "security" in operation:
+        retry_after = {"description": "Seconds to wait", "schema": {"type": "integer"}}
+        responses.setdefault(
+            "429",
+            {"description": "Too many failed authentications", "headers": {"Retry-After": retry_after}, **problem},
+        )

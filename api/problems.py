@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.schemas import Problem
 from settlement import errors
+from settlement.redaction import describe_error
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +73,24 @@ def _settlement_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, errors.SettlementError)
     if exc.http_status >= 500:
         log.warning("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.detail)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.Unauthenticated) else None
+    headers: dict[str, str] | None = None
+    if isinstance(exc, errors.Unauthenticated):
+        headers = {"WWW-Authenticate": "Bearer"}
+    elif isinstance(exc, errors.TooManyFailedAuth):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return problem(request, status=exc.http_status, code=exc.code, title=exc.title, detail=exc.detail, headers=headers)
 
 
 def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
+    if _body_is_not_json(request, exc):
+        return problem(
+            request,
+            status=415,
+            code=_HTTP_CODES[415],
+            title=HTTPStatus(415).phrase,
+            detail="send the request body as application/json",
+        )
     # Only location, message and type: the rejected input itself is not echoed back.
     field_errors = [
         {"loc": [str(part) for part in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
@@ -91,6 +104,18 @@ def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
         title=errors.ValidationFailed.title,
         detail=summary or "request does not match the schema",
         errors=field_errors,
+    )
+
+
+def _body_is_not_json(request: Request, exc: RequestValidationError) -> bool:
+    """A JSON body sent with another (or no) media type reaches validation as raw bytes: that is
+    the client's content type being wrong (415), not its JSON (422)."""
+    has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+    if not has_body or not any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors()):
+        return False
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return not (
+        media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
     )
 
 
@@ -127,7 +152,7 @@ def _allowed_methods(request: Request) -> list[str]:
 
 def _chain_unreachable(request: Request, exc: Exception) -> ProblemResponse:
     """A transport failure talking to the RPC endpoint is the chain being unavailable, not a bug."""
-    log.warning("chain unreachable on %s %s: %s", request.method, request.url.path, exc)
+    log.warning("chain unreachable on %s %s: %s", request.method, request.url.path, describe_error(exc))
     return problem(
         request,
         status=errors.ChainUnavailable.http_status,

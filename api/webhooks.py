@@ -1,130 +1,173 @@
-"""Optional webhooks: each trade status change POSTed to SETTLEMENT_WEBHOOK_URL, HMAC-signed.
+"""Webhooks: each trade event POSTed to SETTLEMENT_WEBHOOK_URL, signed the Standard Webhooks way.
 
-The signature is `X-Settlement-Signature: sha256=<hex>`, the HMAC-SHA256 of the exact request
-body under SETTLEMENT_WEBHOOK_SECRET (the GitHub convention, so receivers have ready code for it);
-the body carries a unique delivery id and the event time, so a receiver can drop replays.
-Delivery runs in one background thread from a bounded queue: the engine never waits on a
-receiver, events are delivered in order, and a receiver that is down costs a few retries, then
-the event is dropped with a warning (the trade's state stays readable over the API).
+Headers: `webhook-id` (the delivery id, the same on every retry: receivers deduplicate on it),
+`webhook-timestamp` (Unix seconds of this attempt) and `webhook-signature: v1,<base64 of
+HMAC-SHA256 over "{id}.{timestamp}.{body}">` under SETTLEMENT_WEBHOOK_SECRET. The signature
+covers the timestamp, so a captured request cannot be replayed later: `verify` refuses one
+outside its tolerance (5 minutes by default). A `whsec_<base64>` secret is used as its decoded
+bytes, as Standard Webhooks libraries do, so their verifiers work unchanged.
+
+Delivery is durable: the service queues every event in its webhook outbox as it is published
+(settlement/event_log.py). The dispatcher here claims due deliveries through the service, sends
+them from one background thread and reports each outcome back; the service retries failures
+with exponential backoff for SETTLEMENT_WEBHOOK_RETRY_PERIOD_S, then parks them for the operator
+(GET /v1/webhooks/deliveries, POST …/{id}/replay). The engine never waits on a receiver.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import json
 import logging
-import queue
 import threading
-import uuid
-from datetime import UTC, datetime
+import time
+from collections.abc import Mapping
 
 import httpx
 
 from api.schemas import TradeEventPublic
-from settlement.views import TradeEvent
+from settlement.redaction import describe_error
+from settlement.service import SettlementService
+from settlement.views import DeliveryView, TradeEvent
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Settlement-Signature"
-EVENT_HEADER = "X-Settlement-Event"
-DELIVERY_HEADER = "X-Settlement-Delivery"
-EVENT_TYPE = "trade.status"
-DEFAULT_QUEUE_SIZE = 1_000
-RETRY_DELAYS_S = (0.5, 2.0, 5.0)
-TIMEOUT_S = 5.0
+ID_HEADER = "webhook-id"
+TIMESTAMP_HEADER = "webhook-timestamp"
+SIGNATURE_HEADER = "webhook-signature"
+SIGNATURE_VERSION = "v1"
+SECRET_PREFIX = "whsec_"
+TOLERANCE_S = 300
+POLL_S = 1.0  # how often the outbox is looked at when nothing woke the dispatcher
+CLAIM_BATCH = 20
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The header value for a body: `sha256=<hex hmac>`."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def _key(secret: str) -> bytes:
+    if secret.startswith(SECRET_PREFIX):
+        try:
+            return base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+        except binascii.Error:
+            pass  # not base64 after all: use it as text, like any other secret
+    return secret.encode()
 
 
-def verify(secret: str, body: bytes, signature: str | None) -> bool:
-    """For receivers: constant-time check of a signature header against the raw body."""
-    return signature is not None and hmac.compare_digest(sign(secret, body), signature)
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` value for one attempt: `v1,<base64 HMAC-SHA256>`."""
+    content = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_key(secret), content, hashlib.sha256).digest()
+    return f"{SIGNATURE_VERSION},{base64.b64encode(digest).decode()}"
 
 
-def payload(event: TradeEvent) -> bytes:
+def signed_headers(secret: str, msg_id: str, body: bytes, timestamp: int | None = None) -> dict[str, str]:
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    return {
+        ID_HEADER: msg_id,
+        TIMESTAMP_HEADER: str(timestamp),
+        SIGNATURE_HEADER: sign(secret, msg_id, timestamp, body),
+    }
+
+
+def verify(
+    secret: str, headers: Mapping[str, str], body: bytes, tolerance_s: float = TOLERANCE_S, *, now: float | None = None
+) -> bool:
+    """For receivers: the raw body and the request headers carry a valid signature made within
+    `tolerance_s` of now (older is a replay, newer a forged or skewed clock). Constant-time."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    msg_id, stamp, signatures = (lowered.get(h) for h in (ID_HEADER, TIMESTAMP_HEADER, SIGNATURE_HEADER))
+    if not msg_id or not stamp or not signatures or not stamp.isdigit():
+        return False
+    timestamp = int(stamp)
+    if abs((time.time() if now is None else now) - timestamp) > tolerance_s:
+        return False
+    expected = sign(secret, msg_id, timestamp, body)
+    # Several space-separated signatures are allowed (a receiver may be rotating secrets).
+    return any(hmac.compare_digest(expected, candidate) for candidate in signatures.split())
+
+
+def payload(delivery: DeliveryView) -> bytes:
+    """The body: the same bytes on every attempt (only the timestamp and signature headers change)."""
+    data = TradeEventPublic.of(delivery.event).model_dump(mode="json")
     body = {
-        "id": str(uuid.uuid4()),
-        "type": EVENT_TYPE,
-        "created_at": datetime.now(UTC).isoformat(),
-        "data": TradeEventPublic.of(event).model_dump(mode="json"),
+        "id": delivery.id,
+        "type": delivery.event.kind,
+        "event_id": delivery.event.event_id,
+        "created_at": data["at"],
+        "data": data,
     }
     return json.dumps(body, separators=(",", ":")).encode()
 
 
 class WebhookDispatcher:
+    """Sends what the outbox has due, in one thread; woken early when an event is published."""
+
     def __init__(
         self,
+        service: SettlementService,
         url: str,
         secret: str,
         *,
-        queue_size: int = DEFAULT_QUEUE_SIZE,
-        retry_delays_s: tuple[float, ...] = RETRY_DELAYS_S,
+        timeout_s: float,
+        poll_s: float = POLL_S,
     ) -> None:
+        self.service = service
         self.url = url
         self.secret = secret
-        self.retry_delays_s = retry_delays_s
-        self.delivered = 0
-        self.dropped = 0
-        self._queue: queue.Queue[bytes | None] = queue.Queue(queue_size)
+        self.timeout_s = timeout_s
+        self.poll_s = poll_s
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def publish(self, event: TradeEvent) -> None:
-        """Engine listener: enqueue and return; a full queue drops the event rather than block settlement."""
-        try:
-            self._queue.put_nowait(payload(event))
-        except queue.Full:
-            self.dropped += 1
-            log.warning("webhook queue full; dropped the %s event for trade %s", event.status, event.trade_id)
+    def wake(self, event: TradeEvent | None = None) -> None:
+        """Engine listener: the event is in the outbox already; only look now rather than later."""
+        self._wake.set()
 
     def start(self) -> None:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="webhook-delivery", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Deliver what is queued (bounded by timeout_s), then stop."""
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Finish the attempt in progress and stop; what is still due stays in the outbox."""
         if self._thread is None:
             return
-        try:
-            self._queue.put(None, timeout=timeout_s)
-        except queue.Full:
-            self._stop.set()
-        self._thread.join(timeout=timeout_s)
         self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=timeout_s)
         self._thread = None
 
     def _run(self) -> None:
-        with httpx.Client(timeout=TIMEOUT_S) as client:
+        with httpx.Client(timeout=self.timeout_s) as client:
             while not self._stop.is_set():
-                body = self._queue.get()
-                if body is None:
-                    return
-                self._deliver(client, body)
+                try:
+                    due = self.service.claim_webhook_deliveries(CLAIM_BATCH)
+                except Exception as exc:  # database trouble: try again at the next poll
+                    log.warning("webhook outbox unavailable: %s", describe_error(exc))
+                    due = []
+                for delivery in due:
+                    if self._stop.is_set():
+                        return  # claimed but unsent: retried once the claim's lease runs out
+                    self._deliver(client, delivery)
+                if len(due) < CLAIM_BATCH:
+                    self._wake.wait(self.poll_s)
+                    self._wake.clear()
 
-    def _deliver(self, client: httpx.Client, body: bytes) -> None:
-        delivery_id = json.loads(body)["id"]
-        headers = {
-            "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(self.secret, body),
-            EVENT_HEADER: EVENT_TYPE,
-            DELIVERY_HEADER: delivery_id,
-        }
-        for attempt, delay in enumerate((0.0, *self.retry_delays_s)):
-            if delay and self._stop.wait(delay):
-                break
-            try:
-                response = client.post(self.url, content=body, headers=headers)
-                if response.status_code < 300:
-                    self.delivered += 1
-                    return
-                problem = f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
-                problem = type(exc).__name__
-            log.info("webhook delivery %s attempt %d failed: %s", delivery_id, attempt + 1, problem)
-        self.dropped += 1
-        log.warning("webhook delivery %s given up after %d attempts", delivery_id, len(self.retry_delays_s) + 1)
+    def _deliver(self, client: httpx.Client, delivery: DeliveryView) -> None:
+        body = payload(delivery)
+        headers = {"Content-Type": "application/json", **signed_headers(self.secret, delivery.id, body)}
+        try:
+            response = client.post(self.url, content=body, headers=headers)
+            error = None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}"
+        except httpx.HTTPError as exc:
+            error = describe_error(exc)
+        try:
+            if error is None:
+                self.service.webhook_delivered(delivery.id)
+                return
+            self.service.webhook_failed(delivery.id, error)
+            log.info("webhook delivery %s attempt %d failed: %s", delivery.id, delivery.attempts, error)
+        except Exception as exc:  # the outcome is lost; the claim's lease running out retries it
+            log.warning("recording webhook delivery %s failed: %s", delivery.id, describe_error(exc))

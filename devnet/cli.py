@@ -16,7 +16,7 @@ from devnet.anvil import AnvilConfig, AnvilProcess, rpc_answers, stop_pid
 from devnet.deploy import deploy
 from settlement.chain.client import ChainClient, connect
 from settlement.config import Settings, get_settings
-from settlement.errors import SettlementError, ToolchainError
+from settlement.entrypoint import CommandHelpFormatter, run_command
 from settlement.manifest import DeploymentManifest
 from settlement.money import format_coins
 
@@ -109,30 +109,69 @@ def deploy_command(settings: Settings) -> None:
     print(f"deployed token {manifest.token.address} and escrow {manifest.escrow.address}")
 
 
-def reset(settings: Settings) -> None:
+def reset(settings: Settings, *, ledger: bool | None = None) -> None:
+    """Forget the devnet; and the local ledger, which would mirror a chain that no longer exists.
+
+    ledger=None asks on a terminal and otherwise says how to remove it: the service refuses to
+    run on a ledger of another deployment, so keeping it is never silently wrong."""
     down(settings)
     shutil.rmtree(settings.devnet_state_dir, ignore_errors=True)
     settings.manifest_path().unlink(missing_ok=True)
     print("devnet state and manifest removed")
+    if settings.database_url:
+        print("the ledger at SETTLEMENT_DATABASE_URL still mirrors the old chain: reset it yourself or use a new one")
+        return
+    database = settings.data_dir / "settlement.db"
+    if not database.exists():
+        return
+    if ledger is None and sys.stdin.isatty():
+        answer = input(f"also remove the local ledger {database} (it mirrors the old chain)? [y/N] ")
+        ledger = answer.strip().lower() in ("y", "yes")
+    if ledger:
+        for path in (database, database.with_name(database.name + "-wal"), database.with_name(database.name + "-shm")):
+            path.unlink(missing_ok=True)
+        print(f"local ledger {database} removed")
+    else:
+        print(
+            f"kept the local ledger {database}: it mirrors the old chain; remove it with `python -m devnet reset --ledger`"
+        )
+
+
+COMMANDS = {
+    "up": "start anvil (state in devnet/state/), deploy if needed, write the manifest",
+    "down": "stop anvil; its state is dumped and loaded by the next `up`",
+    "status": "block, addresses, broker balances; exit 1 if the devnet is not running",
+    "deploy": "deploy the contracts again on the running anvil, rewrite the manifest",
+    "reset": "stop anvil, forget its state and manifest (--ledger: and the local ledger, without asking)",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m devnet", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["up", "down", "status", "deploy", "reset"])
+    """Errors the operator can fix are one line and exit code 2 (settlement/entrypoint.py)."""
+    return run_command(lambda: _main(argv))
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m devnet",
+        description="The local devnet: anvil and the contracts.",
+        formatter_class=CommandHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, help_text in COMMANDS.items():
+        command = commands.add_parser(name, help=help_text, description=help_text, formatter_class=CommandHelpFormatter)
+        if name == "reset":
+            command.add_argument("--ledger", action="store_true", default=None, help="also remove the local ledger")
     args = parser.parse_args(argv)
     settings = get_settings()
-    try:
-        if args.command == "up":
-            up(settings)
-        elif args.command == "down":
-            down(settings)
-        elif args.command == "status":
-            return status(settings)
-        elif args.command == "deploy":
-            deploy_command(settings)
-        else:
-            reset(settings)
-    except (ToolchainError, SettlementError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    if args.command == "up":
+        up(settings)
+    elif args.command == "down":
+        down(settings)
+    elif args.command == "status":
+        return status(settings)
+    elif args.command == "deploy":
+        deploy_command(settings)
+    else:
+        reset(settings, ledger=args.ledger)
     return 0

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from settlement.config import Settings, get_settings
-from settlement.errors import SettlementError
+from settlement.entrypoint import CommandHelpFormatter, run_command
 from settlement.money import base_units_to_coins
 from settlement.text_table import render_table
 
@@ -38,23 +37,26 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "verify": Subcommand("settlement.cli:verify_command", "check the journal's hash chain; exit 1 on any problem"),
 }
 
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FINDINGS = 0, 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Errors the operator can fix are one line and exit code 2 (settlement/entrypoint.py)."""
+    return run_command(lambda: _main(argv))
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m settlement", description="Operator commands over ledger and chain."
+        prog="python -m settlement",
+        description="Operator commands over ledger and chain.",
+        formatter_class=CommandHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, sub in SUBCOMMANDS.items():
         commands.add_parser(name, help=sub.help, add_help=False)  # the command parses its own options
     args, rest = parser.parse_known_args(argv)
     handler = _load(SUBCOMMANDS[args.command].target)
-    try:
-        return handler(rest)
-    except SettlementError as exc:
-        print(f"error ({exc.code}): {exc.detail}", file=sys.stderr)
-        return EXIT_ERROR
+    return handler(rest)
 
 
 def _load(target: str) -> Callable[[list[str]], int]:

@@ -73,6 +73,18 @@ class Settings(BaseSettings):
     webhook_url: str | None = None
     webhook_secret: str = "devnet-webhook-secret"
 
+    # --- hardening: failed-auth throttle, webhook outbox
+    auth_failures_max: int = Field(
+        default=20, ge=1, description="Failed authentications from one client IP per window before it gets 429."
+    )
+    auth_failures_window_s: float = Field(default=60.0, gt=0)
+    webhook_retry_period_s: float = Field(
+        default=86_400.0, gt=0, description="How long a webhook delivery is retried before it is parked."
+    )
+    webhook_retry_delay_first_s: float = Field(default=1.0, gt=0, description="Doubles after each failed attempt.")
+    webhook_retry_delay_max_s: float = Field(default=3_600.0, gt=0)
+    webhook_timeout_s: float = Field(default=5.0, gt=0)
+
     def resolved_database_url(self) -> str:
         """SQLite file by default; the folder is created on first use."""
         if self.database_url:
@@ -87,3 +99,11 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+# --- hardening: naming settings in messages
+
+
+def env_var(field: str) -> str:
+    """The environment variable behind a Settings field, as messages name it (SETTLEMENT_API_PORT)."""
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()

@@ -283,3 +283,39 @@ class ArtifactMissing(SetupError):
 class ToolchainError(SetupError):
     code = "toolchain_missing"
     title = "A prerequisite tool is missing"
+
+
+# --- hardening: configuration, connections, abuse, webhooks --------------------------------------
+# Setup errors name the SETTLEMENT_* variable to fix, so every CLI can print them as one line.
+
+
+class UnsafeConfiguration(SetupError):
+    code = "unsafe_configuration"
+    title = "Devnet defaults in force off the devnet"
+
+
+class InvalidSetting(SetupError):
+    code = "invalid_setting"
+    title = "A setting has an invalid value"
+
+
+class DatabaseUnavailable(SetupError):
+    code = "database_unavailable"
+    title = "Database unavailable"
+
+
+class TooManyFailedAuth(SettlementError):
+    """Too many 401s from one client: the key is not even looked at until the window passes."""
+
+    code = "too_many_failed_auth"
+    http_status = 429
+    title = "Too many failed authentication attempts"
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail, retry_after_s=retry_after_s)
+        self.retry_after_s = retry_after_s
+
+
+class DeliveryNotReplayable(Conflict):
+    code = "delivery_not_replayable"
+    title = "Only a parked or delivered webhook delivery can be replayed"

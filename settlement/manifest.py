@@ -6,7 +6,10 @@ from forge's compile output at deploy time, so there is no hand-maintained ABI a
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +50,18 @@ class DeploymentManifest(BaseModel):
         return cls.model_validate(json.loads(path.read_text()))
 
     def save(self, path: Path) -> None:
+        """Written owner-only (0600) from the first byte: the manifest holds private keys.
+
+        mkstemp creates the file 0600 whatever the umask, so it is never readable by others, not
+        even for a moment; the rename then replaces any older manifest, whatever its mode was.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.model_dump(), indent=2))
-        tmp.replace(path)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as tmp:
+                tmp.write(json.dumps(self.model_dump(), indent=2))
+            os.replace(tmp_name, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+            raise

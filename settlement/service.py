@@ -30,10 +30,12 @@ from settlement.chain.lock_intents import lock_intent_typed_data
 from settlement.config import Settings
 from settlement.domain import access
 from settlement.domain.access import Actor
+from settlement.domain.delivery import DeliveryStatus, RetryPolicy
 from settlement.domain.fx import DEVNET_FX_RATES, DEVNET_FX_SOURCE, FxLimits, FxQuote, check_new_rate
 from settlement.domain.journal import WALLET_PREFIX, client_account, wallet_account
 from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import TradeStatus
+from settlement.event_log import DeliveryView, EventLog
 from settlement.indexer import Indexer, IndexResult
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalRecord, JournalStore, VerifyResult
@@ -49,12 +51,15 @@ from settlement.processing.publisher import TradeEvent, TradeListener, TradePubl
 from settlement.processing.recovery import Recovery
 from settlement.processing.report import CycleReport
 from settlement.reconcile import ReconciliationReport, reconcile
+from settlement.redaction import install_log_redaction
+from settlement.safety import require_safe_settings
 from settlement.views import ClientView, ParticipantView, TradeView, TransitionView
 from settlement.worker import SettlementWorker
 
 log = logging.getLogger(__name__)
 
 SETTLE_ROUNDS_MAX = 50
+WEBHOOK_CLAIM_MARGIN_S = 10.0  # a claimed delivery is not re-claimed until well after its send timed out
 
 
 @dataclass(frozen=True)
@@ -75,12 +80,14 @@ class ServiceHealth:
 
 class SettlementService:
     def __init__(self, settings: Settings, manifest: DeploymentManifest | None = None) -> None:
+        install_log_redaction()  # RPC and database URLs may carry credentials: keep them out of every log
         self.settings = settings
         self.fx_limits = FxLimits(
             settings.fx_clock_skew_max_s, settings.fx_rate_age_max_s, settings.fx_rate_jump_max_ratio
         )
         self.manifest = manifest or DeploymentManifest.load(settings.manifest_path())
         self.chain = ChainClient(connect(settings.rpc_url or self.manifest.rpc_url), self.manifest)
+        require_safe_settings(settings, self.chain.rpc_chain_id())  # before anything is opened or signed
         self.db = open_database(settings.resolved_database_url())
         self.journal = JournalStore(self.db)
         self.custody = Custody(
@@ -105,6 +112,7 @@ class SettlementService:
         self.worker = SettlementWorker(self.run_cycle, settings.sweep_interval_s)
         self._cycle_lock = threading.Lock()
         self.check_ledger_identity()
+        self._init_event_log()
         self.seed_fx_rates()
 
     def check_ledger_identity(self) -> None:
@@ -448,3 +456,54 @@ class SettlementService:
     def close(self) -> None:
         self.stop()
         self.db.dispose()
+
+    # ----------------------------------------------------------------- event log and webhook outbox
+
+    def _init_event_log(self) -> None:
+        """Every published trade event is recorded (and, with a webhook URL, queued for delivery)."""
+        settings = self.settings
+        retry = RetryPolicy(
+            first_delay_s=settings.webhook_retry_delay_first_s,
+            delay_max_s=settings.webhook_retry_delay_max_s,
+            period_s=settings.webhook_retry_period_s,
+        )
+        self.event_log = EventLog(
+            self.db,
+            webhooks=bool(settings.webhook_url),
+            retry=retry,
+            claim_lease_s=2 * settings.webhook_timeout_s + WEBHOOK_CLAIM_MARGIN_S,
+        )
+        self.publisher.recorder = self.event_log.record
+
+    def trade_events_after(self, actor: Actor, after_event_id: int, scan_max: int) -> tuple[list[TradeEvent], int]:
+        """Recorded events after an id that the actor may see, oldest first, and the last id scanned
+        (at most scan_max events are read: call again from that id until it stops moving)."""
+        events = self.event_log.events_after(after_event_id, scan_max)
+        last_id = events[-1].event_id if events else None
+        visible = [event for event in events if self.may_see_event(actor, event)]
+        return visible, after_event_id if last_id is None else last_id
+
+    def webhook_deliveries(
+        self, actor: Actor, *, status: DeliveryStatus | None, after_event_id: int | None, limit: int
+    ) -> list[DeliveryView]:
+        access.require_operator(actor)
+        return self.event_log.deliveries(status, after_event_id, limit)
+
+    def replay_webhook_delivery(self, actor: Actor, delivery_id: str) -> DeliveryView:
+        """Send a parked (or delivered) event again, with a fresh retry period."""
+        access.require_operator(actor)
+        return self.event_log.replay(delivery_id)
+
+    def claim_webhook_deliveries(self, limit: int) -> list[DeliveryView]:
+        """For the webhook dispatcher: deliveries due now, each claimed for one attempt."""
+        return self.event_log.claim_due(limit)
+
+    def webhook_delivered(self, delivery_id: str) -> None:
+        self.event_log.delivered(delivery_id)
+
+    def webhook_failed(self, delivery_id: str, error: str) -> DeliveryView:
+        """Retried later by the retry policy, or parked once past SETTLEMENT_WEBHOOK_RETRY_PERIOD_S."""
+        view = self.event_log.failed(delivery_id, error)
+        if view.status is DeliveryStatus.PARKED:
+            log.warning("webhook delivery %s parked after %d attempts: %s", view.id, view.attempts, view.last_error)
+        return view

@@ -10,7 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from settlement.domain.delivery import DeliveryStatus
 from settlement.domain.fx import FxQuote
+from settlement.event_log import DeliveryView
 from settlement.ledger.journal_store import JournalRecord, VerifyResult
 from settlement.participants import ClientBalance, ParticipantBalances
 from settlement.processing.publisher import TradeEvent, TradeListener
@@ -20,6 +22,8 @@ __all__ = [
     "Break",
     "ClientBalance",
     "ClientView",
+    "DeliveryStatus",
+    "DeliveryView",
     "FxQuote",
     "JournalRecord",
     "ParticipantBalances",

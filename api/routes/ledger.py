@@ -8,21 +8,12 @@ from fastapi import APIRouter, Query
 
 from api.deps import ActorDep, ServiceDep
 from api.problems import responses
-from api.schemas import JournalEntryPublic, Page
-from settlement import errors
+from api.schemas import JournalEntryPublic, Page, sequence_cursor
 
 router = APIRouter(prefix="/ledger", tags=["ledger"], responses=responses(401, 422))
 
 ACCOUNT_PATTERN = r"^[a-z_]{1,20}:[0-9A-Za-z_-]{1,100}$"
 PAGE_ITEMS_MAX = 500
-
-
-def _cursor(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    if not cursor.isdigit():
-        raise errors.ValidationFailed("cursor is not one this API returned")
-    return int(cursor)
 
 
 @router.get(
@@ -44,7 +35,7 @@ def entries(
     cursor: Annotated[str | None, Query(max_length=20)] = None,
     limit: Annotated[int, Query(ge=1, le=PAGE_ITEMS_MAX)] = 100,
 ) -> Page[JournalEntryPublic]:
-    records = service.ledger_entries(actor, account=account, after_seq=_cursor(cursor), limit=limit + 1)
+    records = service.ledger_entries(actor, account=account, after_seq=sequence_cursor(cursor), limit=limit + 1)
     page, more = records[:limit], len(records) > limit
     return Page[JournalEntryPublic](
         items=[JournalEntryPublic.of(r) for r in page], next_cursor=str(page[-1].seq) if more else None

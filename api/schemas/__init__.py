@@ -30,6 +30,7 @@ from api.schemas.common import (
     TradeIdPath,
     UtcDatetime,
     coins,
+    sequence_cursor,
     utc,
 )
 from api.schemas.participants import (
@@ -57,6 +58,7 @@ from api.schemas.trades import (
     TradePublic,
     TransitionPublic,
 )
+from api.schemas.webhooks import WebhookDeliveryPublic
 
 __all__ = [
     "DECIMAL_PATTERN",
@@ -99,6 +101,8 @@ __all__ = [
     "UtcDatetime",
     "VerifyProblemPublic",
     "VerifyPublic",
+    "WebhookDeliveryPublic",
     "coins",
+    "sequence_cursor",
     "utc",
 ]

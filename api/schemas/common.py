@@ -25,6 +25,7 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from settlement import errors
 from settlement.money import format_coins
 
 # No exponent: "1e400" is not a way to write money. Wide enough for absurd magnitudes to reach
@@ -97,6 +98,15 @@ class RequestModel(BaseModel):
 
 
 T = TypeVar("T")
+
+
+def sequence_cursor(cursor: str | None) -> int | None:
+    """A cursor that is a position in a sequence (journal seq, event id), as the API hands it out."""
+    if cursor is None:
+        return None
+    if not cursor.isdigit():
+        raise errors.ValidationFailed("cursor is not one this API returned")
+    return int(cursor)
 
 
 class Page(BaseModel, Generic[T]):

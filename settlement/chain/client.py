@@ -18,6 +18,7 @@ from web3.types import FilterParams, LogReceipt
 from settlement.chain.calldata import CalldataEncoder
 from settlement.errors import ChainUnavailable, ManifestMissing
 from settlement.manifest import DeploymentManifest
+from settlement.redaction import describe_error, redact_text, redact_url
 
 RPC_TIMEOUT_S = 30
 LOCK_READS_PER_BATCH_MAX = 500
@@ -84,7 +85,9 @@ def connect(rpc_url: str, timeout_s: float = RPC_TIMEOUT_S) -> Web3:
     try:
         w3.eth.chain_id  # noqa: B018 - a cheap call to prove the endpoint answers
     except Exception as exc:
-        raise ChainUnavailable(f"no EVM JSON-RPC answer at {rpc_url}: {exc}") from exc
+        raise ChainUnavailable(
+            f"no EVM JSON-RPC answer at {redact_url(rpc_url)} ({describe_error(exc)})", setting="rpc_url"
+        ) from exc
     return w3
 
 
@@ -108,6 +111,10 @@ class ChainClient:
     @classmethod
     def from_manifest(cls, manifest: DeploymentManifest, rpc_url: str | None = None) -> ChainClient:
         return cls(connect(rpc_url or manifest.rpc_url), manifest)
+
+    def rpc_chain_id(self) -> int:
+        """The id the endpoint reports (cached by connect): what is really there, whatever the manifest says."""
+        return int(self.w3.eth.chain_id)
 
     def block_number(self) -> int:
         return int(self.w3.eth.block_number)
@@ -219,9 +226,9 @@ class ChainClient:
         try:
             responses = self.w3.provider.make_batch_request(batch)  # type: ignore[attr-defined]
         except Exception as exc:
-            raise ChainUnavailable(f"chain read failed: {exc}") from exc
+            raise ChainUnavailable(f"chain read failed: {describe_error(exc)}") from exc
         if not isinstance(responses, list) or any("error" in r for r in responses):
-            raise ChainUnavailable(f"chain read failed: {responses}")
+            raise ChainUnavailable(f"chain read failed: {redact_text(str(responses))}")
         by_id = sorted(responses, key=lambda r: int(r["id"]))
         values = [int(str(r["result"]), 16) for r in by_id[:6]]
         return PreflightState(

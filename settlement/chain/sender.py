@@ -23,6 +23,7 @@ from web3.types import TxParams, TxReceipt
 
 from settlement import errors
 from settlement.chain.reverts import RevertDecoder
+from settlement.redaction import describe_error
 
 FEE_REFRESH_S = 2.0
 GAS_HEADROOM_PCT = 20
@@ -174,7 +175,7 @@ class TxSender:
             decoded = self.decoder.decode_exception(exc)
             if decoded is not None:
                 raise decoded from exc
-            raise errors.ChainUnavailable(f"gas estimation failed: {exc}") from exc
+            raise errors.ChainUnavailable(f"gas estimation failed: {describe_error(exc)}") from exc
         return gas + gas * GAS_HEADROOM_PCT // 100
 
     def sign(self, call: Call) -> TxRecord:
@@ -215,7 +216,7 @@ class TxSender:
         except Exception as exc:
             message = str(exc).lower()
             if not any(known in message for known in ALREADY_SENT_MESSAGES):
-                raise errors.ChainUnavailable(f"send failed for {record.purpose}: {type(exc).__name__}") from exc
+                raise errors.ChainUnavailable(f"send failed for {record.purpose}: {describe_error(exc)}") from exc
         self.journal.mark(record.tx_hash, "sent")
         self._on_sent(record)
 

@@ -234,3 +234,39 @@ class LedgerIdentity(SQLModel, table=True):
     deploy_block: int
     deploy_block_hash: str = Field(max_length=66)
     recorded_at: datetime = Field(default_factory=utcnow)
+
+
+# --- hardening: durable trade events and the webhook outbox (migration 0003) ------------------
+
+
+class TradeEventRecord(SQLModel, table=True):
+    """Every trade event, in the order it was recorded. The id is what the event stream sends as
+    `id:`, so a client reconnecting with Last-Event-ID gets what it missed from here."""
+
+    __tablename__ = "trade_event_log"
+
+    id: int | None = Field(default=None, primary_key=True)
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # the TradeEvent's fields as JSON
+    at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event to POST to the webhook URL: retried with backoff until delivered or parked.
+
+    The id is the `webhook-id` receivers deduplicate on; it stays the same across retries and
+    replays. `attempts` counts attempts started (a claim increments it), so two dispatchers never
+    send the same attempt.
+    """
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (Index("ix_webhook_delivery_status_next_attempt", "status", "next_attempt_at"),)
+
+    id: str = Field(primary_key=True, max_length=36)
+    event_id: int = Field(foreign_key="trade_event_log.id", index=True)
+    status: str = Field(max_length=16)
+    attempts: int = 0
+    queued_at: datetime  # when it was queued (or replayed): the retry period counts from here
+    next_attempt_at: datetime
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    delivered_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)

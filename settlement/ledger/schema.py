@@ -10,10 +10,13 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
+from settlement.errors import DatabaseUnavailable, InvalidSetting
 from settlement.ledger.db import make_engine
+from settlement.redaction import redact_text, redact_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed 64-bit number: concurrent migrators on one PostgreSQL database queue on it.
@@ -49,7 +52,28 @@ def upgrade_engine(engine: Engine, revision: str = "head") -> None:
 
 
 def open_database(url: str) -> Engine:
-    """The engine every component uses: created, and the schema migrated to head."""
-    engine = make_engine(url)
-    upgrade_engine(engine)
+    """The engine every component uses: created, and the schema migrated to head.
+
+    A URL that cannot be parsed or a database that cannot be reached is a SetupError naming the
+    database (without its password or query) and the setting, not a driver traceback.
+    """
+    try:
+        engine = make_engine(url)
+    except (sa_exc.ArgumentError, ImportError) as exc:
+        reason = driver_message(exc)
+        raise InvalidSetting(f"not a usable database URL ({reason})", setting="database_url") from None
+    try:
+        upgrade_engine(engine)
+    except (sa_exc.OperationalError, sa_exc.InterfaceError) as exc:
+        engine.dispose()
+        raise DatabaseUnavailable(
+            f"cannot open the database at {redact_url(url)}: {driver_message(exc)}", setting="database_url"
+        ) from None
     return engine
+
+
+def driver_message(exc: BaseException) -> str:
+    """The first line of what the driver said (SQLAlchemy's wrapper adds SQL and a link), redacted."""
+    original = getattr(exc, "orig", None) or exc
+    lines = str(original).strip().splitlines()
+    return redact_text(lines[0].strip()) if lines else type(original).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,9 +25,11 @@ class TradeEvent:
     error_code: str | None
     at: datetime
     kind: str = "trade.status"  # or trade.delivered, trade.cancel_requested, trade.mismatch
+    event_id: int | None = None  # the durable id, once recorded (the event stream's `id:`)
 
 
 TradeListener = Callable[[TradeEvent], None]
+EventRecorder = Callable[[TradeEvent], TradeEvent]
 
 
 class TradePublisher:
@@ -34,6 +37,8 @@ class TradePublisher:
 
     def __init__(self) -> None:
         self.listeners: list[TradeListener] = []
+        self.recorder: EventRecorder | None = None  # stores the event before listeners see it
+        self._order = threading.Lock()  # one event at a time: recorded and heard in the same order
 
     def subscribe(self, listener: TradeListener) -> None:
         self.listeners.append(listener)
@@ -53,8 +58,14 @@ class TradePublisher:
             at=utcnow(),
             kind=kind,
         )
-        for listener in list(self.listeners):
-            try:
-                listener(event)
-            except Exception:  # a broken subscriber must not stop settlement
-                log.exception("trade event listener failed")
+        with self._order:
+            if self.recorder is not None:
+                try:
+                    event = self.recorder(event)
+                except Exception:  # the change is committed already: report it, tell listeners anyway
+                    log.exception("recording the trade event failed")
+            for listener in list(self.listeners):
+                try:
+                    listener(event)
+                except Exception:  # a broken subscriber must not stop settlement
+                    log.exception("trade event listener failed")

@@ -20,6 +20,9 @@ from settlement.manifest import DeploymentManifest
 from settlement.service import SettlementService
 
 DEFAULT_TIMEOUT_S = 30.0
+# Test suites send many deliberate 401s from loopback (auth matrices, schema fuzzing); the
+# failed-auth throttle would turn them into 429s. A test of the throttle passes its own limit.
+HARNESS_AUTH_FAILURES_MAX = 1_000_000
 
 
 @dataclass
@@ -63,7 +66,8 @@ def running_app(
 ) -> Iterator[SettlementApp]:
     """Serve a fresh settlement service over HTTP until the block exits.
 
-    `overrides` are Settings fields (e.g. sweep_interval_s, webhook_url). The database is a new
+    `overrides` are Settings fields (e.g. sweep_interval_s, webhook_url, auth_failures_max: the
+    harness lifts the failed-auth throttle unless told otherwise). The database is a new
     SQLite file in `data_dir` unless `database_url` is given. `keepalive_s` is the event stream's
     keep-alive comment interval (15 s by default).
     """
@@ -79,7 +83,7 @@ def running_app(
         operator_key=operator_key or "op_" + secrets.token_urlsafe(24),
         api_host=host,
         api_port=port,
-        **{"sweep_interval_s": 0.2, **overrides},
+        **{"sweep_interval_s": 0.2, "auth_failures_max": HARNESS_AUTH_FAILURES_MAX, **overrides},
     )
     service = SettlementService(settings, manifest=manifest)
     try:

@@ -131,6 +131,30 @@ def test_malformed_json(idle: SettlementApp, buyer: Broker) -> None:
     assert_problem(response, 422, "validation")
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_json_body_with_another_content_type_is_415(
+    idle: SettlementApp, buyer: Broker, seller: Broker, content_type: str | None
+) -> None:
+    """Valid JSON, wrong (or no) media type: the client's content type is the problem, not the body."""
+    headers = {"Idempotency-Key": unique("k")} | ({"Content-Type": content_type} if content_type else {})
+    body = httpx.Request("POST", "/", json=trade_body(buyer, seller)).read()
+    with nothing_happens(idle):
+        response = buyer.http.post("/v1/trades", content=body, headers=headers)
+    assert_problem(response, 415, "unsupported_media_type")
+    assert response.headers.get("content-type", "").startswith("application/problem+json")
+    # Also for the operator's JSON POSTs, and a JSON subtype is still JSON.
+    fx = httpx.Request("POST", "/", json={"currency": "USD", "rate_to_usd": "1"}).read()
+    assert_problem(
+        idle.client().post("/v1/fx-rates", content=fx, headers={"Content-Type": "text/plain"}),
+        415,
+        "unsupported_media_type",
+    )
+    assert (
+        idle.client().post("/v1/fx-rates", content=fx, headers={"Content-Type": "application/merge+json"}).status_code
+        == 201
+    )
+
+
 def test_blacklisted_party(idle: SettlementApp, buyer: Broker, seller: Broker) -> None:
     token_call(idle, "addBlackList", idle.service.chain.w3.to_checksum_address(seller.address))
     try:

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -48,15 +49,20 @@ class Cli:
     def manifest_path(self) -> Path:
         return self.deployments_dir / "31337.json"
 
-    def run(self, command: str) -> subprocess.CompletedProcess[str]:
+    @property
+    def data_dir(self) -> Path:
+        return self.state_dir.parent / "data"
+
+    def run(self, *command: str) -> subprocess.CompletedProcess[str]:
         env = {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k != "SETTLEMENT_DATABASE_URL"},
             "SETTLEMENT_ANVIL_PORT": str(self.port),
             "SETTLEMENT_DEVNET_STATE_DIR": str(self.state_dir),
             "SETTLEMENT_DEPLOYMENTS_DIR": str(self.deployments_dir),
+            "SETTLEMENT_DATA_DIR": str(self.data_dir),
         }
         return subprocess.run(
-            [sys.executable, "-m", "devnet", command],
+            [sys.executable, "-m", "devnet", *command],
             env=env,
             capture_output=True,
             text=True,
@@ -80,6 +86,7 @@ def test_up_status_down_up_keeps_the_chain(cli: Cli) -> None:
     assert up.returncode == 0, up.stderr
     assert f"anvil started on {cli.rpc_url}" in up.stdout
 
+    assert stat.S_IMODE(cli.manifest_path.stat().st_mode) == 0o600  # it holds private keys
     raw = json.loads(cli.manifest_path.read_text())
     assert {"chain_id", "rpc_url", "token", "escrow", "deploy_block", "deployer", "issuer", "agent", "brokers"} <= set(
         raw
@@ -166,3 +173,18 @@ def test_stop_pid_returns_once_the_process_is_a_zombie() -> None:
         child.kill()
         child.wait()
     assert child.returncode == -signal.SIGTERM
+
+
+def test_reset_says_the_old_ledger_mirrors_the_old_chain_and_removes_it_on_request(cli: Cli) -> None:
+    assert cli.run("up").returncode == 0
+    ledger = cli.data_dir / "settlement.db"
+    ledger.parent.mkdir(parents=True, exist_ok=True)
+    ledger.write_bytes(b"a ledger of the chain about to be forgotten")
+
+    kept = cli.run("reset")  # no terminal: it does not ask, it says what to do
+    assert kept.returncode == 0, kept.stderr
+    assert ledger.exists() and "python -m devnet reset --ledger" in kept.stdout
+
+    removed = cli.run("reset", "--ledger")
+    assert removed.returncode == 0, removed.stderr
+    assert not ledger.exists() and "local ledger" in removed.stdout and "removed" in removed.stdout

@@ -52,6 +52,6 @@ def test_a_ledger_refuses_a_reset_devnet(
         finally:
             get_settings.cache_clear()
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 2 and all(line.startswith("error (ledger_mismatch): ") for line in err)
+        assert len(err) == 2 and all(line.startswith("error: this ledger mirrors chain") for line in err)
     finally:
         reset.stop()

@@ -29,6 +29,8 @@ SERVICE_PARTS = (
     "chain",
     "custody",
     "participants",
+    "publisher",
+    "event_log",
 )
 
 

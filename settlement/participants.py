@@ -22,7 +22,6 @@ from settlement.chain.client import ChainClient
 from settlement.chain.contract_calls import ContractCalls
 from settlement.chain.custody import Custody
 from settlement.domain.journal import client_account, wallet_account
-from settlement.domain.trade import TradeStatus
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import ClientAccount, Participant
@@ -133,13 +132,7 @@ class ParticipantDirectory:
         with Session(self.db, expire_on_commit=False) as session:
             participant = repo.get_participant(session, participant_id)
             clients = list(repo.clients_of(session, participant_id))
-            locked = sum(
-                t.settlement_amount_base_units
-                for t in repo.list_trades(
-                    session, party_id=participant_id, status=TradeStatus.LOCKED, after=None, limit=100_000
-                )
-                if t.buyer_id == participant_id
-            )
+            locked = repo.locked_as_payer_base_units(session, participant_id)
         unallocated = self.journal.balance(wallet_account(participant.address))
         client_balances = [ClientBalance(c.id, c.name, self.journal.balance(client_account(c.id))) for c in clients]
         return ParticipantBalances(

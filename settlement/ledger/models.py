@@ -1,13 +1,16 @@
-"""Table models. Money columns are 64-bit integers in token base units; decimals from the edge
-(quantity, price, FX rate) are stored as their exact decimal strings, never as floats.
+"""Table models. Money columns hold integer token base units of any uint256 size (BaseUnits:
+NUMERIC(78, 0) on PostgreSQL, decimal text on SQLite); decimals from the edge (quantity, price,
+FX rate) are stored as their exact decimal strings, never as floats.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from settlement.ledger.amounts import BaseUnits
 
 
 def utcnow() -> datetime:
@@ -77,7 +80,7 @@ class Trade(SQLModel, table=True):
     fx_rate: str = Field(max_length=40)
     fx_source: str = Field(max_length=100)
     fx_as_of: datetime
-    settlement_amount_base_units: int = Field(sa_column=Column(BigInteger, nullable=False))
+    settlement_amount_base_units: int = Field(sa_column=Column(BaseUnits(), nullable=False))
     deadline: datetime
     status: str = Field(max_length=16, index=True)
     error_code: str | None = Field(default=None, max_length=64)
@@ -157,7 +160,7 @@ class Posting(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     entry_seq: int = Field(foreign_key="journal_entry.seq", index=True)
     account: str = Field(max_length=120)
-    amount_base_units: int = Field(sa_column=Column(BigInteger, nullable=False))
+    amount_base_units: int = Field(sa_column=Column(BaseUnits(), nullable=False))
 
 
 class JournalHead(SQLModel, table=True):

@@ -92,6 +92,11 @@ class InvalidLockAuthorization(ValidationFailed):
     title = "The lock signature is not the payer's signature of this trade's terms"
 
 
+class ReservedAddress(ValidationFailed):
+    code = "reserved_address"
+    title = "The zero address or a system address cannot be a participant's wallet"
+
+
 class InvalidPermit(ValidationFailed):
     code = "invalid_permit"
     title = "Permit does not authorise this lock"

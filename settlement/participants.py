@@ -22,6 +22,7 @@ from settlement.chain.client import ChainClient
 from settlement.chain.contract_calls import ContractCalls
 from settlement.chain.custody import Custody
 from settlement.domain.journal import client_account, wallet_account
+from settlement.domain.posting import ZERO_ADDRESS
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import ClientAccount, Participant
@@ -69,6 +70,10 @@ class ParticipantDirectory:
             raise errors.ValidationFailed("name must not be empty")
         with Session(self.db, expire_on_commit=False) as session:
             address = normalized_address(address if address is not None else self._free_devnet_address(session))
+            if address in self.reserved_addresses():
+                raise errors.ReservedAddress(
+                    f"{address} is the zero address or one of the system's own (token, escrow, agent, issuer, deployer)"
+                )
             api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
             participant = Participant(
                 id=str(uuid.uuid4()),
@@ -83,6 +88,14 @@ class ParticipantDirectory:
             except IntegrityError:
                 raise errors.Conflict("a participant with this name or address already exists") from None
             return participant, api_key
+
+    def reserved_addresses(self) -> frozenset[str]:
+        """Addresses no participant may have: the ledger books the token's, the escrow's and the
+        system accounts' movements under their own accounts, and coins sent to the zero address
+        are burnt. A broker wallet there would mix its money with theirs."""
+        manifest = self.chain.manifest
+        system = (manifest.token, manifest.escrow, manifest.agent, manifest.issuer, manifest.deployer)
+        return frozenset({ZERO_ADDRESS, *(normalized_address(part.address) for part in system)})
 
     def _free_devnet_address(self, session: Session) -> str:
         taken = {p.address.lower() for p in repo.list_participants(session)}

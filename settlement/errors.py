@@ -22,6 +22,16 @@ class SettlementError(Exception):
         self.detail = detail or self.title
         self.context = context
 
+    @property
+    def outcome_unknown(self) -> bool:
+        """Raised after an effect may have started (a transaction went out and its fate is not
+        known yet): whoever retries must not do the work a second time."""
+        return bool(self.context.get("outcome_unknown"))
+
+    def http_headers(self) -> dict[str, str]:
+        """Response headers the API sends with this error; none unless a subclass says so."""
+        return {}
+
 
 # --- input and domain validation -------------------------------------------------------------
 
@@ -127,6 +137,16 @@ class IdempotencyConflict(SettlementError):
     code = "idempotency_conflict"
     http_status = 409
     title = "Idempotency-Key reused with a different request"
+
+
+class IdempotencyInProgress(SettlementError):
+    code = "idempotency_in_progress"
+    http_status = 409
+    title = "A request with this Idempotency-Key is still being processed"
+    retry_after_s: ClassVar[int] = 1
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 # --- auth ---------------------------------------------------------------------------------------

@@ -136,9 +136,23 @@ class ParticipantDirectory:
         if not 0 < amount_base_units <= TRADE_AMOUNT_MAX_BASE_UNITS:
             raise errors.ValidationFailed("amount must be positive and at most one trillion coins")
         participant = self.get(participant_id)
-        if self.custody.issuer is None:
+        issuer = self.custody.issuer
+        if issuer is None:
             raise errors.Forbidden("this deployment has no issuer key: coins are issued by the token issuer")
-        receipt = self.custody.issuer.transact(ContractCalls(self.chain).issue(participant.address, amount_base_units))
+        record = issuer.sign(ContractCalls(self.chain).issue(participant.address, amount_base_units))
+        # Signed and journaled: from here the mint may happen (recovery rebroadcasts it after a
+        # crash), so a failure that is not a decoded revert leaves its outcome unknown.
+        try:
+            issuer.send(record)
+            receipt = issuer.wait(record)
+        except errors.SettlementError as exc:
+            if isinstance(exc, errors.ChainUnavailable):
+                exc.context.update(outcome_unknown=True, tx_hash=record.tx_hash)
+            raise
+        except Exception as exc:
+            raise errors.ChainUnavailable(
+                f"mint {record.tx_hash} was sent; its outcome is not known yet", outcome_unknown=True
+            ) from exc
         return str(receipt["transactionHash"].to_0x_hex())
 
     def balances(self, participant_id: str) -> ParticipantBalances:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from settlement.domain.fx import FxQuote
+from settlement.idempotency import IdempotentResponse
 from settlement.ledger.journal_store import JournalRecord, VerifyResult
 from settlement.participants import ClientBalance, ParticipantBalances
 from settlement.processing.publisher import TradeEvent, TradeListener
@@ -21,6 +22,7 @@ __all__ = [
     "ClientBalance",
     "ClientView",
     "FxQuote",
+    "IdempotentResponse",
     "JournalRecord",
     "ParticipantBalances",
     "ParticipantView",

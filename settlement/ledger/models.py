@@ -133,6 +133,27 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class IdempotentOperation(SQLModel, table=True):
+    """One Idempotency-Key of one caller for one kind of money-moving request (settlement/idempotency.py).
+
+    Written as in_progress before the work starts, so a concurrent or later retry can never
+    start it again; done rows keep the first response to replay. Rows expire after
+    SETTLEMENT_IDEMPOTENCY_KEY_TTL_S and are purged.
+    """
+
+    __tablename__ = "idempotent_operation"
+
+    caller: str = Field(primary_key=True, max_length=36)
+    operation: str = Field(primary_key=True, max_length=40)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    claim_id: str = Field(max_length=36)  # which attempt holds the row: only it may finish or release it
+    status: str = Field(max_length=16)  # in_progress | done
+    response_status: int | None = None
+    response_json: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
 class JournalEntry(SQLModel, table=True):
     """Append-only. Each entry's hash covers its fields, postings and the previous entry's hash."""
 

@@ -72,7 +72,7 @@ def _settlement_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, errors.SettlementError)
     if exc.http_status >= 500:
         log.warning("%s on %s %s: %s", exc.code, request.method, request.url.path, exc.detail)
-    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.Unauthenticated) else None
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, errors.Unauthenticated) else exc.http_headers() or None
     return problem(request, status=exc.http_status, code=exc.code, title=exc.title, detail=exc.detail, headers=headers)
 
 

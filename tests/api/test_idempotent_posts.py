@@ -19,6 +19,8 @@ from typing import Any
 
 import httpx
 import pytest
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 from sqlalchemy import func
 from sqlmodel import Session, select
 
@@ -218,6 +220,20 @@ def test_withdraw_and_delivered_honour_the_key_too(api: SettlementApp, buyer: Br
     delivered = seller.http.post(f"/v1/trades/{trade['id']}/delivered", headers=keyed(key))
     assert delivered.status_code == 202, delivered.text
     assert_replay(delivered, seller.http.post(f"/v1/trades/{trade['id']}/delivered", headers=keyed(key)))
+
+
+def test_lock_authorization_honours_the_key_too(api: SettlementApp, buyer: Broker, seller: Broker) -> None:
+    """The buyer signs the typed data it is shown, as a wallet would, and posts it twice."""
+    alleged = buyer.http.post("/v1/trades", json=trade_body(buyer, seller), headers=keyed(unique("t"))).json()
+    typed_data = buyer.http.get(f"/v1/trades/{alleged['id']}/lock-intent").json()
+    keys = {a.address.lower(): a.private_key for a in api.service.chain.manifest.brokers}
+    signed = Account.sign_message(encode_typed_data(full_message=typed_data), keys[buyer.address])
+    body = {"signature": "0x" + bytes(signed.signature).hex()}
+    key = unique("sig")
+    path = f"/v1/trades/{alleged['id']}/lock-authorization"
+    first = buyer.http.post(path, json=body, headers=keyed(key))
+    assert first.status_code == 202 and first.json()["lock_authorized"] is True, first.text
+    assert_replay(first, buyer.http.post(path, json=body, headers=keyed(key)))
 
 
 # ----------------------------------------------------------------------------- concurrency, both databases

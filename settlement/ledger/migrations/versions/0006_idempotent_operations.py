@@ -4,7 +4,7 @@ Why a table of its own (not idempotency_record, which keeps pointing a trade sub
 its trade): these requests return different things, so the first response itself is kept and
 replayed; the row is written before the work starts, so a retry never starts it twice.
 
-Revision ID: 0005
+Revision ID: 0006
 Revises: 0004
 Create Date: 2026-11-26
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0005"
+revision: str = "0006"
 down_revision: str | None = "0004"
 branch_labels: str | None = None
 depends_on: str | None = None

@@ -78,6 +78,8 @@ def _settlement_error(request: Request, exc: Exception) -> ProblemResponse:
         headers = {"WWW-Authenticate": "Bearer"}
     elif isinstance(exc, errors.TooManyFailedAuth):
         headers = {"Retry-After": str(exc.retry_after_s)}
+    else:
+        headers = exc.http_headers() or None
     return problem(request, status=exc.http_status, code=exc.code, title=exc.title, detail=exc.detail, headers=headers)
 
 

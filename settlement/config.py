@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     api_port: int = 8000
     operator_key: str = DEVNET_OPERATOR_KEY
     body_max_bytes: int = Field(default=64 * 1024, ge=1024)
+    # How long an Idempotency-Key on a money-moving POST is remembered (then purged; reusing it
+    # after that starts a new operation). A day covers any client's retry policy.
+    idempotency_key_ttl_s: int = Field(default=86_400, ge=1)
     webhook_url: str | None = None
     webhook_secret: str = "devnet-webhook-secret"
 

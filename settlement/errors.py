@@ -22,6 +22,16 @@ class SettlementError(Exception):
         self.detail = detail or self.title
         self.context = context
 
+    @property
+    def outcome_unknown(self) -> bool:
+        """Raised after an effect may have started (a transaction went out and its fate is not
+        known yet): whoever retries must not do the work a second time."""
+        return bool(self.context.get("outcome_unknown"))
+
+    def http_headers(self) -> dict[str, str]:
+        """Response headers the API sends with this error; none unless a subclass says so."""
+        return {}
+
 
 # --- input and domain validation -------------------------------------------------------------
 
@@ -92,6 +102,11 @@ class InvalidLockAuthorization(ValidationFailed):
     title = "The lock signature is not the payer's signature of this trade's terms"
 
 
+class ReservedAddress(ValidationFailed):
+    code = "reserved_address"
+    title = "The zero address or a system address cannot be a participant's wallet"
+
+
 class InvalidPermit(ValidationFailed):
     code = "invalid_permit"
     title = "Permit does not authorise this lock"
@@ -124,6 +139,16 @@ class IdempotencyConflict(SettlementError):
     title = "Idempotency-Key reused with a different request"
 
 
+class IdempotencyInProgress(SettlementError):
+    code = "idempotency_in_progress"
+    http_status = 409
+    title = "A request with this Idempotency-Key is still being processed"
+    retry_after_s: ClassVar[int] = 1
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
 # --- auth ---------------------------------------------------------------------------------------
 
 
@@ -146,6 +171,10 @@ class SettlementUnavailable(SettlementError):
     code = "settlement_unavailable"
     http_status = 503
     title = "Settlement is not running: trades are not accepted until it is"
+    retry_after_s = 5
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class ChainError(SettlementError):

@@ -15,10 +15,12 @@ from settlement import errors
 
 TOKEN_DECIMALS = 6
 BASE_UNITS_PER_COIN = 10**TOKEN_DECIMALS
-# Ledger columns are 64-bit integers; one trillion coins per trade keeps every sum far below that.
+# One trillion coins per trade: a business limit. Balances and sums are not bounded by it: the
+# ledger stores any uint256 (settlement/ledger/amounts.py).
 TRADE_AMOUNT_MAX_BASE_UNITS = 10**18
-# Wide enough that no realistic product of quantity x price x rate is rounded before the final step.
-_CONTEXT = Context(prec=60)
+# Wide enough that no realistic product of quantity x price x rate is rounded before the final
+# step, and that any uint256 amount (78 digits) converts to coins with its 6 decimals exactly.
+_CONTEXT = Context(prec=100)
 
 SUPPORTED_CURRENCIES = frozenset({"USD", "HKD", "CNH", "CNY", "SGD", "EUR", "GBP", "JPY"})
 
@@ -63,7 +65,8 @@ def base_units_to_coins(base_units: int) -> Decimal:
 def format_coins(base_units: int) -> str:
     """Decimal string in coin units, as the API shows money (trailing zeros trimmed)."""
     coins = base_units_to_coins(base_units)
-    text = format(coins.normalize(), "f")
+    with localcontext(_CONTEXT):  # normalize() rounds to the context's precision
+        text = format(coins.normalize(), "f")
     return text if text not in ("-0",) else "0"
 
 

@@ -22,7 +22,7 @@ from settlement.chain.client import ChainClient
 from settlement.chain.contract_calls import ContractCalls
 from settlement.chain.custody import Custody
 from settlement.domain.journal import client_account, wallet_account
-from settlement.domain.trade import TradeStatus
+from settlement.domain.posting import ZERO_ADDRESS
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import ClientAccount, Participant
@@ -70,6 +70,10 @@ class ParticipantDirectory:
             raise errors.ValidationFailed("name must not be empty")
         with Session(self.db, expire_on_commit=False) as session:
             address = normalized_address(address if address is not None else self._free_devnet_address(session))
+            if address in self.reserved_addresses():
+                raise errors.ReservedAddress(
+                    f"{address} is the zero address or one of the system's own (token, escrow, agent, issuer, deployer)"
+                )
             api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
             participant = Participant(
                 id=str(uuid.uuid4()),
@@ -84,6 +88,14 @@ class ParticipantDirectory:
             except IntegrityError:
                 raise errors.Conflict("a participant with this name or address already exists") from None
             return participant, api_key
+
+    def reserved_addresses(self) -> frozenset[str]:
+        """Addresses no participant may have: the ledger books the token's, the escrow's and the
+        system accounts' movements under their own accounts, and coins sent to the zero address
+        are burnt. A broker wallet there would mix its money with theirs."""
+        manifest = self.chain.manifest
+        system = (manifest.token, manifest.escrow, manifest.agent, manifest.issuer, manifest.deployer)
+        return frozenset({ZERO_ADDRESS, *(normalized_address(part.address) for part in system)})
 
     def _free_devnet_address(self, session: Session) -> str:
         taken = {p.address.lower() for p in repo.list_participants(session)}
@@ -124,22 +136,30 @@ class ParticipantDirectory:
         if not 0 < amount_base_units <= TRADE_AMOUNT_MAX_BASE_UNITS:
             raise errors.ValidationFailed("amount must be positive and at most one trillion coins")
         participant = self.get(participant_id)
-        if self.custody.issuer is None:
+        issuer = self.custody.issuer
+        if issuer is None:
             raise errors.Forbidden("this deployment has no issuer key: coins are issued by the token issuer")
-        receipt = self.custody.issuer.transact(ContractCalls(self.chain).issue(participant.address, amount_base_units))
+        record = issuer.sign(ContractCalls(self.chain).issue(participant.address, amount_base_units))
+        # Signed and journaled: from here the mint may happen (recovery rebroadcasts it after a
+        # crash), so a failure that is not a decoded revert leaves its outcome unknown.
+        try:
+            issuer.send(record)
+            receipt = issuer.wait(record)
+        except errors.SettlementError as exc:
+            if isinstance(exc, errors.ChainUnavailable):
+                exc.context.update(outcome_unknown=True, tx_hash=record.tx_hash)
+            raise
+        except Exception as exc:
+            raise errors.ChainUnavailable(
+                f"mint {record.tx_hash} was sent; its outcome is not known yet", outcome_unknown=True
+            ) from exc
         return str(receipt["transactionHash"].to_0x_hex())
 
     def balances(self, participant_id: str) -> ParticipantBalances:
         with Session(self.db, expire_on_commit=False) as session:
             participant = repo.get_participant(session, participant_id)
             clients = list(repo.clients_of(session, participant_id))
-            locked = sum(
-                t.settlement_amount_base_units
-                for t in repo.list_trades(
-                    session, party_id=participant_id, status=TradeStatus.LOCKED, after=None, limit=100_000
-                )
-                if t.buyer_id == participant_id
-            )
+            locked = repo.locked_as_payer_base_units(session, participant_id)
         unallocated = self.journal.balance(wallet_account(participant.address))
         client_balances = [ClientBalance(c.id, c.name, self.journal.balance(client_account(c.id))) for c in clients]
         return ParticipantBalances(

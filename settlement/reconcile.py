@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, or_
+from sqlalchemy import or_
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -28,6 +28,7 @@ from settlement.domain.journal import (
 )
 from settlement.domain.trade import TradeStatus
 from settlement.errors import LedgerError
+from settlement.ledger.amounts import exact_sum
 from settlement.ledger.models import ClientAccount, IndexerCursor, JournalEntry, Participant, Posting, Trade
 from settlement.ledger.repository import as_utc
 from settlement.money import format_coins
@@ -128,7 +129,7 @@ def _ledger_balances(session: Session, block: int) -> dict[str, int]:
     any height and cancel out there.
     """
     query = (
-        select(Posting.account, func.sum(Posting.amount_base_units))
+        select(Posting.account, exact_sum(Posting.amount_base_units))
         .join(JournalEntry, col(JournalEntry.seq) == col(Posting.entry_seq))
         .where(or_(col(JournalEntry.block_number).is_(None), col(JournalEntry.block_number) <= block))
         .group_by(col(Posting.account))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,6 +37,7 @@ from settlement.domain.journal import WALLET_PREFIX, client_account, wallet_acco
 from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import TradeStatus
 from settlement.event_log import DeliveryView, EventLog
+from settlement.idempotency import IdempotentOperations, IdempotentResponse
 from settlement.indexer import Indexer, IndexResult
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalRecord, JournalStore, VerifyResult
@@ -109,6 +111,7 @@ class SettlementService:
             reorg_window_blocks=settings.reorg_window_blocks,
         )
         self.participants = ParticipantDirectory(self.db, self.chain, self.custody, self.journal)
+        self.idempotency = IdempotentOperations(self.db, settings.idempotency_key_ttl_s)
         self.worker = SettlementWorker(self.run_cycle, settings.sweep_interval_s)
         self._cycle_lock = threading.Lock()
         self.check_ledger_identity()
@@ -160,6 +163,14 @@ class SettlementService:
         if participant is None:
             raise errors.Unauthenticated("unknown API key")
         return Actor.participant(participant.id)
+
+    def run_idempotent(
+        self, actor: Actor, operation: str, key: str, request_hash: str, action: Callable[[], tuple[int, Any]]
+    ) -> IdempotentResponse:
+        """Run one of the caller's money-moving requests once per Idempotency-Key: `action` does it
+        through this service and returns the response (status, JSON body) that a retry with the
+        same key and request replays (settlement/idempotency.py)."""
+        return self.idempotency.run(actor.id, operation, key, request_hash, action)
 
     def may_see_event(self, actor: Actor, event: TradeEvent) -> bool:
         return access.may_see_trade(actor, event)

@@ -13,6 +13,7 @@ from typing import Protocol
 from settlement.domain.delivery import DeliveryStatus
 from settlement.domain.fx import FxQuote
 from settlement.event_log import DeliveryView
+from settlement.idempotency import IdempotentResponse
 from settlement.ledger.journal_store import JournalRecord, VerifyResult
 from settlement.participants import ClientBalance, ParticipantBalances
 from settlement.processing.publisher import TradeEvent, TradeListener
@@ -25,6 +26,7 @@ __all__ = [
     "DeliveryStatus",
     "DeliveryView",
     "FxQuote",
+    "IdempotentResponse",
     "JournalRecord",
     "ParticipantBalances",
     "ParticipantView",

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from api.deps import ActorDep, OperatorDep, ServiceDep
+from api.idempotency import idempotent
 from api.problems import responses
 from api.schemas import FxRateCreate, FxRatePublic
 from settlement.domain.fx import FxQuote
@@ -16,7 +17,8 @@ router = APIRouter(prefix="/fx-rates", tags=["fx"], responses=responses(401, 422
 OPERATOR_SOURCE = "operator"
 
 
-@router.post("", status_code=201, response_model=FxRatePublic, responses=responses(403), summary="Record a rate")
+@router.post("", status_code=201, response_model=FxRatePublic, responses=responses(403, 409), summary="Record a rate")
+@idempotent("fx_rate")
 def record_rate(body: FxRateCreate, service: ServiceDep, actor: OperatorDep) -> FxRatePublic:
     """The latest `as_of` per currency is the rate new trades use. Refused: an `as_of` in the future, a
     USD rate other than 1 (the peg), a move beyond the jump limit unless `force` is true."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.deps import ActorDep, OperatorDep, SelfOrOperatorDep, ServiceDep
+from api.idempotency import idempotent
 from api.problems import responses
 from api.schemas import (
     AllocationCreate,
@@ -53,9 +54,10 @@ def get_participant(participant_id: ParticipantIdPath, service: ServiceDep, _: A
 @router.post(
     "/{participant_id}/issue",
     response_model=IssuePublic,
-    responses=responses(403, 404),
+    responses=responses(403, 404, 409),
     summary="Mint coins to a participant's wallet (operator, as the devnet issuer)",
 )
+@idempotent("issue")
 def issue(participant_id: ParticipantIdPath, body: IssueCreate, service: ServiceDep, actor: OperatorDep) -> IssuePublic:
     amount = coins_to_base_units(body.amount)
     tx_hash = service.issue(actor, participant_id, amount)
@@ -99,9 +101,10 @@ def list_clients(
 @router.post(
     "/{participant_id}/clients/{client_id}/allocate",
     response_model=AllocationPublic,
-    responses=responses(403, 404),
+    responses=responses(403, 404, 409),
     summary="Earmark part of the broker's unallocated balance for one client (ledger only)",
 )
+@idempotent("allocate")
 def allocate(
     participant_id: ParticipantIdPath,
     client_id: ClientIdPath,

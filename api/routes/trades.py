@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 
 from api.deps import ActorDep, ServiceDep
+from api.idempotency import KEY_HEADER, KEY_PATTERN, REPLAY_HEADER, idempotent
 from api.problems import responses
 from api.schemas import (
     ID_PATTERN,
@@ -36,7 +37,6 @@ from settlement.views import TradeView
 router = APIRouter(prefix="/trades", tags=["trades"], responses=responses(401, 422))
 
 PAGE_ITEMS_MAX = 200
-REPLAY_HEADER = "Idempotent-Replayed"
 
 
 def encode_cursor(trade: TradeView) -> str:
@@ -93,10 +93,10 @@ def submit_trade(
     idempotency_key: Annotated[
         str,
         Header(
-            alias="Idempotency-Key",
+            alias=KEY_HEADER,
             min_length=1,
             max_length=200,
-            pattern=r"^[\x21-\x7e]+$",
+            pattern=KEY_PATTERN,
             description="Unique per intended trade: a retry with the same key and body returns the same trade.",
         ),
     ],
@@ -151,6 +151,7 @@ def trade_transitions(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDe
     responses=responses(403, 404, 409),
     summary="Agree to an alleged trade (the counterparty only): it becomes matched and is locked",
 )
+@idempotent("affirm")
 def affirm_trade(
     trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep, body: AffirmCreate | None = None
 ) -> TradePublic:
@@ -165,6 +166,7 @@ def affirm_trade(
     responses=responses(403, 404, 409),
     summary="Take back an alleged trade before it is matched (its submitter)",
 )
+@idempotent("withdraw")
 def withdraw_trade(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> TradePublic:
     return TradePublic.of(service.withdraw(actor, trade_id))
 
@@ -185,6 +187,7 @@ def lock_intent(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> 
     responses=responses(403, 404, 409),
     summary="The buyer's signature of its lock (non-custodial buyers): nothing is locked without it",
 )
+@idempotent("lock_authorization")
 def authorize_lock(
     trade_id: TradeIdPath, body: LockAuthorizationCreate, service: ServiceDep, actor: ActorDep
 ) -> TradePublic:
@@ -198,6 +201,7 @@ def authorize_lock(
     responses=responses(403, 404, 409),
     summary="The seller reports delivery: the buyer is told (event); only the buyer releases",
 )
+@idempotent("delivered")
 def report_delivery(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> TradePublic:
     return TradePublic.of(service.report_delivery(actor, trade_id))
 
@@ -209,6 +213,7 @@ def report_delivery(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep)
     responses=responses(403, 404, 409),
     summary="Delivery received: release to the seller (buyer or operator)",
 )
+@idempotent("confirm")
 def confirm_delivery(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> TradePublic:
     return TradePublic.of(service.confirm_delivery(actor, trade_id))
 
@@ -220,5 +225,6 @@ def confirm_delivery(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep
     responses=responses(404, 409),
     summary="Cancel a matched trade before release: both parties (the second refunds) or the operator",
 )
+@idempotent("cancel")
 def cancel_trade(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> TradePublic:
     return TradePublic.of(service.cancel(actor, trade_id))

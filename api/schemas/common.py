@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Path
@@ -32,6 +32,7 @@ from settlement.money import format_coins
 # the domain's own checks (amount_too_large), narrow enough to fit the decimal columns.
 DECIMAL_PATTERN = r"^-?[0-9]{1,30}(\.[0-9]{1,9})?$"
 _DECIMAL_RE = re.compile(DECIMAL_PATTERN)
+_WIDE = Context(prec=100)
 # Ids are UUIDs; the pattern only keeps junk (NUL bytes, 10 kB strings) away from the database.
 ID_PATTERN = r"^[A-Za-z0-9_-]{1,36}$"
 # Free text: printable, no control characters.
@@ -54,7 +55,8 @@ def _parse_decimal(value: object) -> Decimal:
 
 
 def format_decimal(value: Decimal) -> str:
-    text = format(value.normalize(), "f") if value != 0 else "0"
+    # normalize() rounds to the context's precision (28 digits by default): the pattern allows 39.
+    text = format(value.normalize(_WIDE), "f") if value != 0 else "0"
     return text
 
 

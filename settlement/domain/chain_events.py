@@ -13,8 +13,9 @@ TRANSFER = "Transfer"
 LOCKED = "Locked"
 RELEASED = "Released"
 REFUNDED = "Refunded"
+RECOVERED = "Recovered"  # the timelocked recovery of a lock stranded by blacklisting
 TOKEN_EVENTS = (TRANSFER,)
-ESCROW_EVENTS = (LOCKED, RELEASED, REFUNDED)
+ESCROW_EVENTS = (LOCKED, RELEASED, REFUNDED, RECOVERED)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class EntryKind:
     LOCK = "LOCK"
     RELEASE = "RELEASE"
     REFUND = "REFUND"
+    RECOVERY = "RECOVERY"
     ALLOCATION = "ALLOCATION"
     REVERSAL = "REVERSAL"
 

@@ -17,7 +17,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from settlement.domain.chain_events import ESCROW_EVENTS, LOCKED, RELEASED, TRANSFER, ChainEvent, trade_key
+from settlement.domain.chain_events import (
+    ESCROW_EVENTS,
+    LOCKED,
+    RECOVERED,
+    RELEASED,
+    TRANSFER,
+    ChainEvent,
+    trade_key,
+)
 from settlement.domain.journal import (
     ESCROW_UNASSIGNED_ACCOUNT,
     SUPPLY_ACCOUNT,
@@ -95,7 +103,7 @@ class PostingRules:
                     planned.append(self._transfer_entry(event))
                 continue
             inbound = event.name == LOCKED
-            party = _addr(event.args["payee"] if event.name == RELEASED else event.args["payer"])
+            party = _addr(event.args[{RELEASED: "payee", RECOVERED: "to"}.get(event.name, "payer")])
             amount_base_units = int(event.args["amount"])
             match = next(
                 (
@@ -157,6 +165,10 @@ class PostingRules:
             payee = wallet_account(_addr(event.args["payee"]))
             source = locked_in
             target = client_account(trade.seller_client_id) if trade and trade.seller_client_id else payee
+        elif event.name == RECOVERED:
+            kind = EntryKind.RECOVERY  # to the recovery address the operator scheduled, after the timelock
+            source = locked_in
+            target = wallet_account(_addr(event.args["to"]))
         else:
             kind = EntryKind.REFUND
             payer = wallet_account(_addr(event.args["payer"]))

@@ -8,6 +8,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import create_engine
 
+from settlement.ledger.amounts import register_sqlite_functions
+
 SQLITE_BUSY_TIMEOUT_S = 30
 
 
@@ -27,6 +29,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+            register_sqlite_functions(dbapi_connection)  # exact sums of amounts beyond 64 bits
 
         return engine
     if url.startswith("postgresql://"):

@@ -32,6 +32,7 @@ from settlement.domain.journal import (
     wallet_account,
 )
 from settlement.domain.journal import Posting as DraftPosting
+from settlement.ledger.amounts import exact_sum
 from settlement.ledger.chunks import in_list_chunks
 from settlement.ledger.models import ClientAccount, JournalEntry, JournalHead, Participant, Posting
 from settlement.money import format_coins
@@ -245,11 +246,10 @@ class JournalStore:
 
     def balances(self, prefix: str | None = None) -> dict[str, int]:
         """Every account's balance (sum of its postings), optionally those starting with prefix."""
-        query = select(Posting.account, func.sum(Posting.amount_base_units)).group_by(col(Posting.account))
+        query = select(Posting.account, exact_sum(Posting.amount_base_units)).group_by(col(Posting.account))
         if prefix:
             query = query.where(col(Posting.account).startswith(prefix, autoescape=True))
         with self.session() as session:
-            # PostgreSQL sums bigint into numeric (Decimal): int() is exact.
             return {str(account): int(total or 0) for account, total in session.exec(query)}
 
     def balance(self, account: str) -> int:
@@ -258,10 +258,8 @@ class JournalStore:
 
     @staticmethod
     def _balance(session: Session, account: str) -> int:
-        total = session.exec(
-            select(func.coalesce(func.sum(Posting.amount_base_units), 0)).where(col(Posting.account) == account)
-        ).one()
-        return int(total)
+        total = session.exec(select(exact_sum(Posting.amount_base_units)).where(col(Posting.account) == account)).one()
+        return int(total or 0)
 
     def entries(
         self, account: str | None = None, after_seq: int | None = None, limit: int = 100

@@ -1,13 +1,16 @@
-"""Table models. Money columns are 64-bit integers in token base units; decimals from the edge
-(quantity, price, FX rate) are stored as their exact decimal strings, never as floats.
+"""Table models. Money columns hold integer token base units of any uint256 size (BaseUnits:
+NUMERIC(78, 0) on PostgreSQL, decimal text on SQLite); decimals from the edge (quantity, price,
+FX rate) are stored as their exact decimal strings, never as floats.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
+
+from settlement.ledger.amounts import BaseUnits
 
 
 def utcnow() -> datetime:
@@ -77,7 +80,7 @@ class Trade(SQLModel, table=True):
     fx_rate: str = Field(max_length=40)
     fx_source: str = Field(max_length=100)
     fx_as_of: datetime
-    settlement_amount_base_units: int = Field(sa_column=Column(BigInteger, nullable=False))
+    settlement_amount_base_units: int = Field(sa_column=Column(BaseUnits(), nullable=False))
     deadline: datetime
     status: str = Field(max_length=16, index=True)
     error_code: str | None = Field(default=None, max_length=64)
@@ -130,6 +133,27 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class IdempotentOperation(SQLModel, table=True):
+    """One Idempotency-Key of one caller for one kind of money-moving request (settlement/idempotency.py).
+
+    Written as in_progress before the work starts, so a concurrent or later retry can never
+    start it again; done rows keep the first response to replay. Rows expire after
+    SETTLEMENT_IDEMPOTENCY_KEY_TTL_S and are purged.
+    """
+
+    __tablename__ = "idempotent_operation"
+
+    caller: str = Field(primary_key=True, max_length=36)
+    operation: str = Field(primary_key=True, max_length=40)
+    key: str = Field(primary_key=True, max_length=200)
+    request_hash: str = Field(max_length=64)
+    claim_id: str = Field(max_length=36)  # which attempt holds the row: only it may finish or release it
+    status: str = Field(max_length=16)  # in_progress | done
+    response_status: int | None = None
+    response_json: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
 class JournalEntry(SQLModel, table=True):
     """Append-only. Each entry's hash covers its fields, postings and the previous entry's hash."""
 
@@ -157,7 +181,7 @@ class Posting(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     entry_seq: int = Field(foreign_key="journal_entry.seq", index=True)
     account: str = Field(max_length=120)
-    amount_base_units: int = Field(sa_column=Column(BigInteger, nullable=False))
+    amount_base_units: int = Field(sa_column=Column(BaseUnits(), nullable=False))
 
 
 class JournalHead(SQLModel, table=True):

@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from sqlalchemy import func
 from sqlmodel import Session, col, select, update
 
 from settlement import errors
 from settlement.domain.fx import FxQuote
 from settlement.domain.trade import TradeStatus, check_transition
+from settlement.ledger.amounts import exact_sum
 from settlement.ledger.models import (
     ClientAccount,
     FxRate,
@@ -203,12 +203,20 @@ def list_trades(
 
 def reserved_base_units(session: Session, payer_id: str, client_id: str | None = None) -> int:
     """Coins promised by PENDING trades of this payer (or client): not yet locked, not spendable."""
-    query = select(func.coalesce(func.sum(Trade.settlement_amount_base_units), 0)).where(
+    query = select(exact_sum(Trade.settlement_amount_base_units)).where(
         Trade.buyer_id == payer_id, Trade.status == TradeStatus.PENDING
     )
     if client_id is not None:
         query = query.where(Trade.buyer_client_id == client_id)
-    return int(session.exec(query).one())
+    return int(session.exec(query).one() or 0)
+
+
+def locked_as_payer_base_units(session: Session, payer_id: str) -> int:
+    """Coins of this payer held by the escrow: its LOCKED trades as buyer, summed exactly in SQL."""
+    query = select(exact_sum(Trade.settlement_amount_base_units)).where(
+        Trade.buyer_id == payer_id, Trade.status == TradeStatus.LOCKED
+    )
+    return int(session.exec(query).one() or 0)
 
 
 def transition(

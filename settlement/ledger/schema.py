@@ -6,6 +6,8 @@ PostgreSQL schema is brought to the current revision without a separate deploy s
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from alembic import command
@@ -39,16 +41,46 @@ def alembic_config(connection: Connection | None = None, url: str | None = None)
     return config
 
 
+@contextlib.contextmanager
+def _migration_transaction(engine: Engine) -> Iterator[Connection]:
+    """One transaction for a whole migration run, holding the lock that queues concurrent migrators."""
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            # Batch mode rebuilds a table (copy, drop, rename); with foreign keys on, dropping a
+            # table other rows refer to fails. SQLite honours this pragma only outside a
+            # transaction, so it is set here, and the references are checked before commit.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY})
+                elif sqlite:
+                    # pysqlite would run each DDL statement on its own; take the write lock up front so
+                    # processes opening a fresh file together queue instead of racing to CREATE TABLE.
+                    connection.exec_driver_sql("BEGIN IMMEDIATE")
+                yield connection
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"migration left {len(broken)} broken foreign key(s), e.g. {broken[0]}")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+
+
 def upgrade_engine(engine: Engine, revision: str = "head") -> None:
     """Upgrade the database behind an existing engine, in one transaction."""
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY})
-        elif connection.dialect.name == "sqlite":
-            # pysqlite would run each DDL statement on its own; take the write lock up front so
-            # processes opening a fresh file together queue instead of racing to CREATE TABLE.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+    with _migration_transaction(engine) as connection:
         command.upgrade(alembic_config(connection), revision)
+
+
+def downgrade_engine(engine: Engine, revision: str) -> None:
+    """Downgrade to `revision`, in one transaction (for operators rolling back, and the migration tests)."""
+    with _migration_transaction(engine) as connection:
+        command.downgrade(alembic_config(connection), revision)
 
 
 def open_database(url: str) -> Engine:

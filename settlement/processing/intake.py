@@ -274,7 +274,10 @@ class TradeIntake:
 
     def _check_permit(self, payer: str, amount: int, permit: PermitSignature) -> None:
         if permit.value_base_units < amount:
-            raise errors.InvalidPermit(f"permit value {permit.value_base_units} is below the amount {amount}")
+            raise errors.InvalidPermit(
+                f"the permit's value {format_coins(permit.value_base_units)} coins is below the trade's "
+                f"{format_coins(amount)} coins"
+            )
         if permit.deadline <= self.chain.latest_timestamp():
             raise errors.InvalidPermit("permit deadline has passed")
         signer = permit_signer(self.chain, payer, permit)

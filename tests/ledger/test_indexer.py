@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -29,6 +30,22 @@ from tests.ledger.chain_actions import ChainActions
 from tests.ledger.factories import add_client, add_participant, add_trade
 
 pytestmark = pytest.mark.chain
+
+
+@pytest.fixture(scope="module")
+def reorg_devnet() -> Iterator[Devnet]:
+    """A devnet of this module's own for the reorg tests: anvil_reorg on the session chain, after
+    hundreds of snapshots and reverts, now and then lost the escrow's code (anvil 1.7.1); a short
+    chain of its own keeps reorgs what they are on a real node."""
+    net = Devnet.start()
+    yield net
+    net.stop()
+
+
+@pytest.fixture
+def isolated_devnet(reorg_devnet: Devnet) -> Iterator[Devnet]:
+    with reorg_devnet.isolated():
+        yield reorg_devnet
 
 
 def _escrow(trade_id: str) -> str:

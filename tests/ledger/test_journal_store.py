@@ -89,6 +89,8 @@ def _rewrite(engine: Engine, change: Callable[[Rows, Rows], None]) -> None:
     with engine.begin() as conn:
         entries = [dict(r) for r in conn.execute(sa.text("SELECT * FROM journal_entry ORDER BY seq")).mappings()]
         postings = [dict(r) for r in conn.execute(sa.text("SELECT * FROM posting ORDER BY id")).mappings()]
+        for posting in postings:  # raw SQL: the amount is decimal text on SQLite, NUMERIC on PostgreSQL
+            posting["amount_base_units"] = int(posting["amount_base_units"])
         conn.execute(sa.text("DELETE FROM posting"))
         conn.execute(sa.text("DELETE FROM journal_entry"))
         change(entries, postings)

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel, col, select, update
 
 import settlement.ledger.models  # noqa: F401  - registers the tables
 from settlement.ledger.db import make_engine
-from settlement.ledger.schema import alembic_config, upgrade_engine
+from settlement.ledger.models import Posting, Trade
+from settlement.ledger.schema import alembic_config, downgrade_engine, upgrade_engine
 
 
 def migrate(url: str) -> None:
@@ -80,5 +82,77 @@ def test_processes_opening_a_fresh_database_together_do_not_race(db_url: str) ->
     engine = make_engine(db_url)
     try:
         assert set(SQLModel.metadata.tables) <= set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+# Amounts at 0002 (BIGINT) that 0004 must carry over digit for digit: the int64 edges, zero, small.
+LEGACY_AMOUNTS = [2**63 - 1, -(2**63), 0, 1, -1, 777_000_000]
+
+
+def _legacy_rows(connection: sa.Connection) -> None:
+    """A participant, a trade with a transition (a foreign key into the rebuilt table) and postings."""
+    at = "2026-01-01T00:00:00+00:00"
+    connection.execute(
+        sa.text("INSERT INTO participant VALUES (:id, :id, 'HK', :id, NULL, :at)"), [{"id": p, "at": at} for p in "ab"]
+    )
+    connection.execute(
+        sa.text(
+            "INSERT INTO trade (id, chain_trade_id, trade_ref, submitted_by, buyer_id, seller_id, instrument, quantity,"
+            " price, currency, fx_rate, fx_source, fx_as_of, settlement_amount_base_units, deadline, status,"
+            " release_requested, cancel_requested, buyer_cancel_requested, seller_cancel_requested, created_at,"
+            " updated_at) VALUES ('t', '0x01', 'r', 'a', 'a', 'b', 'X', '1', '1', 'USD', '1', 's', :at, :amount, :at,"
+            " 'PENDING', false, false, false, false, :at, :at)"
+        ),
+        {"at": at, "amount": 2**63 - 1},
+    )
+    connection.execute(
+        sa.text("INSERT INTO trade_transition (trade_id, from_status, to_status, at) VALUES ('t', '', 'PENDING', :at)"),
+        {"at": at},
+    )
+    connection.execute(
+        sa.text("INSERT INTO journal_entry (seq, prev_hash, entry_hash, kind, description, created_at)"
+                " VALUES (1, '0', 'h', 'MINT', '', :at)"),
+        {"at": at},
+    )  # fmt: skip
+    connection.execute(
+        sa.text("INSERT INTO posting (entry_seq, account, amount_base_units) VALUES (1, :account, :amount)"),
+        [{"account": f"a{i}", "amount": amount} for i, amount in enumerate(LEGACY_AMOUNTS)],
+    )
+
+
+def _amounts(engine: Engine) -> tuple[list[int], int]:
+    with Session(engine) as session:
+        postings = [p.amount_base_units for p in session.exec(select(Posting).order_by(col(Posting.id)))]
+        trade = session.exec(select(Trade)).one()
+    return postings, trade.settlement_amount_base_units
+
+
+def test_0004_carries_existing_amounts_over_without_loss_and_downgrades_only_what_fits(db_url: str) -> None:
+    engine = make_engine(db_url)
+    try:
+        upgrade_engine(engine, "0002")
+        with engine.begin() as connection:
+            _legacy_rows(connection)
+        upgrade_engine(engine)
+        assert _amounts(engine) == (LEGACY_AMOUNTS, 2**63 - 1)
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT count(*) FROM trade_transition")).scalar_one() == 1
+
+        # Now beyond 64 bits: a downgrade would lose it, so it refuses and changes nothing.
+        with Session(engine) as session, session.begin():
+            session.exec(update(Posting).where(col(Posting.account) == "a5").values(amount_base_units=2**255))
+        with pytest.raises(RuntimeError, match="do not fit in BIGINT"):
+            downgrade_engine(engine, "0002")
+        assert _amounts(engine) == ([*LEGACY_AMOUNTS[:5], 2**255], 2**63 - 1)
+
+        with Session(engine) as session, session.begin():
+            session.exec(
+                update(Posting).where(col(Posting.account) == "a5").values(amount_base_units=LEGACY_AMOUNTS[5])
+            )
+        downgrade_engine(engine, "0002")
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT amount_base_units FROM posting ORDER BY id")).scalars().all()
+            assert list(rows) == LEGACY_AMOUNTS  # integers again, not text
     finally:
         engine.dispose()

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from settlement.domain.chain_events import LOCKED, REFUNDED, RELEASED, TRANSFER, ChainEvent
+from settlement.domain.chain_events import LOCKED, RECOVERED, REFUNDED, RELEASED, TRANSFER, ChainEvent
 from settlement.domain.journal import (
     ESCROW_UNASSIGNED_ACCOUNT,
     SUPPLY_ACCOUNT,
@@ -31,7 +31,7 @@ from settlement.domain.posting import ZERO_ADDRESS, PlannedEntry, PostingRules, 
 
 CHAIN_ID = 31337
 ESCROW = "0x" + "e5" * 20
-ALICE, BOB = "0x" + "a1" * 20, "0x" + "b2" * 20
+ALICE, BOB, CAROL = "0x" + "a1" * 20, "0x" + "b2" * 20, "0x" + "c3" * 20
 RULES = PostingRules(CHAIN_ID, ESCROW.upper().replace("0X", "0x"))  # the manifest may spell it checksummed
 
 WITH_CLIENTS, NO_CLIENTS, UNKNOWN = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
@@ -40,7 +40,7 @@ TRADES = {
     "0x" + NO_CLIENTS.hex(): TradeParties("trade-plain", buyer_client_id=None, seller_client_id=None),
 }
 
-W_ALICE, W_BOB = wallet_account(ALICE), wallet_account(BOB)
+W_ALICE, W_BOB, W_CAROL = wallet_account(ALICE), wallet_account(BOB), wallet_account(CAROL)
 C_BUYER, C_SELLER = client_account("buyer-c"), client_account("seller-c")
 E_CLIENTS, E_PLAIN, E_UNKNOWN = (escrow_account("0x" + k.hex()) for k in (WITH_CLIENTS, NO_CLIENTS, UNKNOWN))
 SUPPLY, UNASSIGNED = SUPPLY_ACCOUNT, ESCROW_UNASSIGNED_ACCOUNT
@@ -66,6 +66,10 @@ def released(trade: bytes, payee: str, amount_base_units: int) -> Log:
 
 def refunded(trade: bytes, payer: str, amount_base_units: int) -> Log:
     return REFUNDED, {"tradeId": trade, "payer": payer, "amount": amount_base_units, "by": ESCROW}
+
+
+def recovered(trade: bytes, to: str, amount_base_units: int) -> Log:
+    return RECOVERED, {"tradeId": trade, "to": to, "amount": amount_base_units}
 
 
 def one_tx(logs: Sequence[Log], tx: int = 1, block: int = 10, first_log_index: int = 0) -> list[ChainEvent]:
@@ -108,6 +112,8 @@ CASES: list[tuple[str, list[Log], list[Expected]]] = [
     ("lock of unknown trade",      [tr(ALICE, ESCROW, 30), locked(UNKNOWN, ALICE, BOB, 30)],    [(LOCK, W_ALICE, E_UNKNOWN, 30, None)]),
     ("release of unknown trade",   [tr(ESCROW, BOB, 30), released(UNKNOWN, BOB, 30)],           [(RELEASE, E_UNKNOWN, W_BOB, 30, None)]),
     ("refund of unknown trade",    [tr(ESCROW, ALICE, 30), refunded(UNKNOWN, ALICE, 30)],       [(REFUND, E_UNKNOWN, W_ALICE, 30, None)]),
+    ("recovery paired",            [tr(ESCROW, CAROL, 30), recovered(NO_CLIENTS, CAROL, 30)],   [(EntryKind.RECOVERY, E_PLAIN, W_CAROL, 30, "trade-plain")]),
+    ("recovery unpaired",          [recovered(NO_CLIENTS, CAROL, 30)],                          [(EntryKind.RECOVERY, E_PLAIN, UNASSIGNED, 30, "trade-plain")]),
     ("amount mismatch: no pair",   [tr(ALICE, ESCROW, 29), locked(NO_CLIENTS, ALICE, BOB, 30)], [(MOVE, W_ALICE, UNASSIGNED, 29, None), (LOCK, UNASSIGNED, E_PLAIN, 30, "trade-plain")]),
     ("payer mismatch: no pair",    [tr(BOB, ESCROW, 30), locked(NO_CLIENTS, ALICE, BOB, 30)],   [(MOVE, W_BOB, UNASSIGNED, 30, None), (LOCK, UNASSIGNED, E_PLAIN, 30, "trade-plain")]),
     ("direction mismatch: no pair", [tr(ESCROW, ALICE, 30), locked(NO_CLIENTS, ALICE, BOB, 30)], [(MOVE, UNASSIGNED, W_ALICE, 30, None), (LOCK, UNASSIGNED, E_PLAIN, 30, "trade-plain")]),

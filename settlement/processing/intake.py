@@ -124,10 +124,11 @@ class TradeIntake:
         if actor.is_operator:
             for party in (terms.buyer, terms.seller):
                 self._check_ref_free(session, party.id, request.trade_ref)
-            trade = self._new_trade(session, terms, actor, TradeStatus.PENDING)
+            state = self.chain.preflight(terms.buyer.address, terms.seller.address)  # one round trip
+            trade = self._new_trade(session, terms, actor, TradeStatus.PENDING, state.latest_timestamp)
             trade.buyer_ref = trade.seller_ref = request.trade_ref
             trade.matched_by, trade.matched_at = MatchedBy.OPERATOR, utcnow()
-            self.check_payer(session, trade)
+            self._preflight(session, state, trade, terms.buyer.address)
             self._insert(session, trade)
             return trade, []
         side = Side.BUYER if actor.participant_id == terms.buyer.id else Side.SELLER
@@ -139,12 +140,14 @@ class TradeIntake:
                 alleged.permit_json = json.dumps(request.permit.__dict__)
             self.matching.match(session, alleged, side, request.trade_ref, MatchedBy.INSTRUCTION, actor)
             return alleged, []
-        trade = self._new_trade(session, terms, actor, TradeStatus.UNMATCHED)
-        if side == Side.BUYER:
+        if side == Side.BUYER:  # the buyer hears at once what it cannot fund
+            state = self.chain.preflight(terms.buyer.address, terms.seller.address)
+            trade = self._new_trade(session, terms, actor, TradeStatus.UNMATCHED, state.latest_timestamp)
             trade.buyer_ref = request.trade_ref
-            self.check_payer(session, trade)  # the buyer hears at once what it cannot fund
-        else:
-            trade.seller_ref = request.trade_ref  # the buyer's funds are checked when it agrees
+            self._preflight(session, state, trade, terms.buyer.address)
+        else:  # the buyer's funds are checked when it agrees
+            trade = self._new_trade(session, terms, actor, TradeStatus.UNMATCHED, self.chain.latest_timestamp())
+            trade.seller_ref = request.trade_ref
         self._insert(session, trade)
         return trade, self.matching.mark_near_matches(session, trade, near)
 
@@ -188,7 +191,9 @@ class TradeIntake:
         if repo.trade_by_party_ref(session, participant_id, ref) is not None:
             raise errors.DuplicateTrade(f"trade_ref {ref!r} is already used by this broker for another trade")
 
-    def _new_trade(self, session: Session, terms: TradeTerms, actor: Actor, status: TradeStatus) -> Trade:
+    def _new_trade(
+        self, session: Session, terms: TradeTerms, actor: Actor, status: TradeStatus, chain_now_s: int
+    ) -> Trade:
         request = terms.request
         trade_id = new_trade_id()
         return Trade(
@@ -208,7 +213,7 @@ class TradeIntake:
             fx_source=terms.quote.source,
             fx_as_of=terms.quote.as_of,
             settlement_amount_base_units=terms.amount_base_units,
-            deadline=self._deadline(request.deadline, self.chain.latest_timestamp()),
+            deadline=self._deadline(request.deadline, chain_now_s),
             status=status,
             permit_json=json.dumps(request.permit.__dict__) if request.permit else None,
         )

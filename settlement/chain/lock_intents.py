@@ -17,6 +17,7 @@ from hexbytes import HexBytes
 
 from settlement.chain.client import ChainClient, checksum
 from settlement.chain.contract_calls import LockOrder
+from settlement.chain.permits import EIP712_DOMAIN_FIELDS
 
 DOMAIN_NAME = "SettlementEscrow"
 DOMAIN_VERSION = "1"
@@ -28,12 +29,7 @@ def lock_intent_typed_data(chain: ChainClient, order: LockOrder) -> dict[str, An
     """The typed data a payer signs (what a wallet shows it), as EIP-712 JSON."""
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": EIP712_DOMAIN_FIELDS,
             "LockIntent": [
                 {"name": "tradeId", "type": "bytes32"},
                 {"name": "payer", "type": "address"},

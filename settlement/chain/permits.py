@@ -12,16 +12,18 @@ from hexbytes import HexBytes
 from settlement.chain.client import ChainClient, checksum
 from settlement.domain.requests import PermitSignature
 
+EIP712_DOMAIN_FIELDS = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+
 
 def permit_typed_data(chain: ChainClient, owner: str, value: int, nonce: int, deadline: int) -> dict[str, Any]:
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": EIP712_DOMAIN_FIELDS,
             "Permit": [
                 {"name": "owner", "type": "address"},
                 {"name": "spender", "type": "address"},

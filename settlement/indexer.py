@@ -46,6 +46,10 @@ class IndexResult:
 
 
 class Indexer:
+    """Cursor, fetching, applying and reorg rewind: one I/O job, whose steps share the cursor's
+    compare-and-set; at ~270 lines it is a little over our class guide, kept whole so the
+    all-or-nothing rules of a chunk read in one place (the accounting is in domain/posting.py)."""
+
     def __init__(
         self,
         chain: ChainClient,

@@ -34,7 +34,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy settlement api devnet tests
+	$(VENV)/bin/mypy settlement api devnet tests tools
 
 forge-test: build
 	cd contracts && FOUNDRY_PROFILE=$${FOUNDRY_PROFILE:-$(if $(CI),ci,default)} ../$(FORGE) test

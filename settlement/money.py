@@ -62,6 +62,14 @@ def base_units_to_coins(base_units: int) -> Decimal:
     return coins
 
 
+def canonical_decimal(value: Decimal) -> str:
+    """The exact value without trailing zeros ("100", "380.2"): how trade terms are stored and
+    compared. normalize() under the default 28-digit context would round long inputs."""
+    with localcontext(_CONTEXT):
+        text = format(value.normalize(), "f")
+    return text if text != "-0" else "0"
+
+
 def format_coins(base_units: int) -> str:
     """Decimal string in coin units, as the API shows money (trailing zeros trimmed)."""
     coins = base_units_to_coins(base_units)

@@ -33,7 +33,7 @@ from settlement.domain.trade import MatchedBy, Side, TradeStatus, new_trade_id
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import IdempotencyRecord, Participant, Trade, utcnow
-from settlement.money import format_coins, settlement_base_units, supported_currency
+from settlement.money import canonical_decimal, format_coins, settlement_base_units, supported_currency
 from settlement.processing.matching import TradeMatching
 from settlement.processing.publisher import TradePublisher
 
@@ -41,9 +41,7 @@ from settlement.processing.publisher import TradePublisher
 def request_fingerprint(request: TradeRequest) -> str:
     """Stable hash of a trade request, for Idempotency-Key comparison (Decimals normalised)."""
     fields = {
-        k: (format(v.normalize(), "f") if hasattr(v, "normalize") else v)
-        for k, v in request.__dict__.items()
-        if k != "permit"
+        k: (canonical_decimal(v) if isinstance(v, Decimal) else v) for k, v in request.__dict__.items() if k != "permit"
     }
     fields["permit"] = request.permit.__dict__ if request.permit else None
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
@@ -206,8 +204,8 @@ class TradeIntake:
             buyer_client_id=request.buyer_client_id,
             seller_client_id=request.seller_client_id,
             instrument=request.instrument,
-            quantity=format(Decimal(request.quantity).normalize(), "f"),
-            price=format(Decimal(request.price).normalize(), "f"),
+            quantity=canonical_decimal(Decimal(request.quantity)),
+            price=canonical_decimal(Decimal(request.price)),
             currency=terms.currency,
             fx_rate=str(terms.quote.rate_to_usd),
             fx_source=terms.quote.source,

@@ -12,6 +12,7 @@ from settlement import errors
 from settlement.money import (
     TRADE_AMOUNT_MAX_BASE_UNITS,
     base_units_to_coins,
+    canonical_decimal,
     coins_to_base_units,
     format_coins,
     settlement_base_units,
@@ -103,3 +104,17 @@ def test_format_coins() -> None:
     assert format_coins(1_500_000) == "1.5"
     assert format_coins(1) == "0.000001"
     assert format_coins(0) == "0"
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ("100", "100"),
+        ("380.20", "380.2"),
+        ("0.000", "0"),
+        ("123456789012345678901234567890.123456789", "123456789012345678901234567890.123456789"),  # 39 digits kept
+        ("1E+3", "1000"),
+    ],
+)
+def test_trade_terms_are_stored_exactly_without_trailing_zeros(value: str, text: str) -> None:
+    assert canonical_decimal(Decimal(value)) == text

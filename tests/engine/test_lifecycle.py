@@ -46,6 +46,16 @@ def token_admin(service: SettlementService, function: str, *args: object) -> Non
     service.custody.issuer.transact(Call(str(token.address), token.encode_abi(function, call_args), function))
 
 
+def five_minutes_ahead(service: SettlementService) -> tuple[datetime, int]:
+    """A deadline 5 minutes ahead by both clocks, and the chain seconds to skip to pass it.
+
+    The session chain's clock lags the wall clock after snapshot reverts, and intake wants a
+    deadline in the future by both."""
+    chain_now = datetime.fromtimestamp(service.chain.latest_timestamp(), UTC)
+    deadline = max(chain_now, datetime.now(UTC)) + timedelta(minutes=5)
+    return deadline, int((deadline - chain_now).total_seconds()) + 300
+
+
 def chain_key(trade: Trade) -> bytes:
     return bytes.fromhex(trade.chain_trade_id[2:])
 
@@ -118,7 +128,7 @@ def test_cancel_before_lock_fails_without_touching_chain(service: SettlementServ
 def test_expired_lock_is_swept_and_refunded(
     service: SettlementService, brokers: Brokers, isolated_devnet: Devnet
 ) -> None:
-    deadline = datetime.fromtimestamp(service.chain.latest_timestamp(), UTC) + timedelta(minutes=5)
+    deadline, past_it_s = five_minutes_ahead(service)
     trade, _ = service.intake.submit(hkd_trade(brokers, "T-late", deadline=deadline), OPERATOR)
     service.settle_until_idle()
     assert reload(service, trade.id).status == TradeStatus.LOCKED
@@ -126,7 +136,7 @@ def test_expired_lock_is_swept_and_refunded(
     service.settle_until_idle()
     assert reload(service, trade.id).status == TradeStatus.LOCKED  # not before the deadline
 
-    isolated_devnet.increase_time(600)
+    isolated_devnet.increase_time(past_it_s)
     service.settle_until_idle()
     assert reload(service, trade.id).status == TradeStatus.REFUNDED
     assert service.reconcile(Actor.operator()).balanced
@@ -135,10 +145,10 @@ def test_expired_lock_is_swept_and_refunded(
 def test_confirm_after_deadline_still_ends_refunded(
     service: SettlementService, brokers: Brokers, isolated_devnet: Devnet
 ) -> None:
-    deadline = datetime.fromtimestamp(service.chain.latest_timestamp(), UTC) + timedelta(minutes=5)
+    deadline, past_it_s = five_minutes_ahead(service)
     trade, _ = service.intake.submit(hkd_trade(brokers, "T-too-late", deadline=deadline), OPERATOR)
     service.settle_until_idle()
-    isolated_devnet.increase_time(600)
+    isolated_devnet.increase_time(past_it_s)
     service.instructions.confirm_delivery(trade.id)
     service.settle_until_idle()
     assert reload(service, trade.id).status == TradeStatus.REFUNDED

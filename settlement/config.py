@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from settlement.domain.fx import FxLimits
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 # Anvil's well-known development mnemonic: its keys are public, which is the point on a devnet.
@@ -87,6 +89,10 @@ class Settings(BaseSettings):
     webhook_retry_delay_first_s: float = Field(default=1.0, gt=0, description="Doubles after each failed attempt.")
     webhook_retry_delay_max_s: float = Field(default=3_600.0, gt=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+
+    def fx_limits(self) -> FxLimits:
+        """The FX rules' limits (domain/fx.py), read from these settings in one place."""
+        return FxLimits(self.fx_clock_skew_max_s, self.fx_rate_age_max_s, self.fx_rate_jump_max_ratio)
 
     def resolved_database_url(self) -> str:
         """SQLite file by default; the folder is created on first use."""

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from settlement.chain.client import ChainClient, LockStatus
+from settlement.chain.contract_calls import LockOrder
 from settlement.chain.trade_ids import chain_trade_key
 from settlement.domain.journal import (
     CLIENT_PREFIX,
@@ -30,7 +31,6 @@ from settlement.domain.trade import TradeStatus
 from settlement.errors import LedgerError
 from settlement.ledger.amounts import exact_sum
 from settlement.ledger.models import ClientAccount, IndexerCursor, JournalEntry, Participant, Posting, Trade
-from settlement.ledger.repository import as_utc
 from settlement.money import format_coins
 
 # The escrow status each trade status implies; every other status implies no lock at all.
@@ -285,16 +285,14 @@ class _Checker:
             if lock.status == LockStatus.NONE:
                 continue
             self.checks += 1
-            differing = [
-                name
-                for name, chain_value, trade_value in (
-                    ("payer", lock.payer.lower(), addresses.get(trade.buyer_id, "").lower()),
-                    ("payee", lock.payee.lower(), addresses.get(trade.seller_id, "").lower()),
-                    ("amount", lock.amount_base_units, trade.settlement_amount_base_units),
-                    ("deadline", lock.deadline, int(as_utc(trade.deadline).timestamp())),
-                )
-                if chain_value != trade_value
-            ]
+            terms = LockOrder.for_trade(
+                trade.chain_trade_id,
+                addresses.get(trade.buyer_id, ""),
+                addresses.get(trade.seller_id, ""),
+                trade.settlement_amount_base_units,
+                trade.deadline,
+            )
+            differing = terms.differences(lock)
             if differing:
                 self.breaks.append(
                     Break(

@@ -32,7 +32,7 @@ from settlement.config import Settings
 from settlement.domain import access
 from settlement.domain.access import Actor
 from settlement.domain.delivery import DeliveryStatus, RetryPolicy
-from settlement.domain.fx import DEVNET_FX_RATES, DEVNET_FX_SOURCE, FxLimits, FxQuote, check_new_rate
+from settlement.domain.fx import DEVNET_FX_RATES, DEVNET_FX_SOURCE, FxQuote, check_new_rate
 from settlement.domain.journal import WALLET_PREFIX, client_account, wallet_account
 from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import TradeStatus
@@ -84,9 +84,7 @@ class SettlementService:
     def __init__(self, settings: Settings, manifest: DeploymentManifest | None = None) -> None:
         install_log_redaction()  # RPC and database URLs may carry credentials: keep them out of every log
         self.settings = settings
-        self.fx_limits = FxLimits(
-            settings.fx_clock_skew_max_s, settings.fx_rate_age_max_s, settings.fx_rate_jump_max_ratio
-        )
+        self.fx_limits = settings.fx_limits()
         self.manifest = manifest or DeploymentManifest.load(settings.manifest_path())
         self.chain = ChainClient(connect(settings.rpc_url or self.manifest.rpc_url), self.manifest)
         require_safe_settings(settings, self.chain.rpc_chain_id())  # before anything is opened or signed

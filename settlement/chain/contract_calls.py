@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from hexbytes import HexBytes
 
-from settlement.chain.client import ChainClient
+from settlement.chain.client import ChainClient, OnChainLock
 from settlement.chain.sender import Call
+from settlement.chain.trade_ids import chain_trade_key
 
 MAX_UINT256 = 2**256 - 1
+LOCK_TERMS = ("payer", "payee", "amount", "deadline")
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,21 @@ class LockOrder:
     amount_base_units: int
     deadline: int
     signature: bytes = b""
+
+    @classmethod
+    def for_trade(
+        cls, chain_trade_id_hex: str, payer: str, payee: str, amount_base_units: int, deadline: datetime
+    ) -> LockOrder:
+        """The lock a trade asks for: what the payer signs, the cycle sends and reconcile expects.
+        A naive deadline is UTC (SQLite returns them naive)."""
+        aware = deadline if deadline.tzinfo else deadline.replace(tzinfo=UTC)
+        return cls(chain_trade_key(chain_trade_id_hex), payer, payee, amount_base_units, int(aware.timestamp()))
+
+    def differences(self, lock: OnChainLock) -> list[str]:
+        """The terms (payer, payee, amount, deadline) on which a lock on chain is not this one."""
+        ours = (self.payer.lower(), self.payee.lower(), self.amount_base_units, self.deadline)
+        theirs = (lock.payer.lower(), lock.payee.lower(), lock.amount_base_units, lock.deadline)
+        return [name for name, a, b in zip(LOCK_TERMS, ours, theirs, strict=True) if a != b]
 
     def as_tuple(self) -> tuple[bytes, str, str, int, int]:
         return (self.trade_id, str(self.payer), str(self.payee), self.amount_base_units, self.deadline)

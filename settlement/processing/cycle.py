@@ -152,12 +152,12 @@ class SettlementCycle:
         """The lock with the payer's signature: stored from the buyer, or made with a custodial key.
 
         None while a non-custodial buyer has not signed: no lock is ever sent without its consent."""
-        order = LockOrder(
-            trade_id=chain_trade_key(trade.chain_trade_id),
-            payer=participants[trade.buyer_id].address,
-            payee=participants[trade.seller_id].address,
-            amount_base_units=trade.settlement_amount_base_units,
-            deadline=int(repo.as_utc(trade.deadline).timestamp()),
+        order = LockOrder.for_trade(
+            trade.chain_trade_id,
+            participants[trade.buyer_id].address,
+            participants[trade.seller_id].address,
+            trade.settlement_amount_base_units,
+            trade.deadline,
         )
         if trade.lock_signature:
             return replace(order, signature=bytes.fromhex(trade.lock_signature[2:]))

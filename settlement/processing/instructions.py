@@ -16,7 +16,6 @@ from settlement import errors
 from settlement.chain.client import ChainClient
 from settlement.chain.contract_calls import LockOrder
 from settlement.chain.lock_intents import lock_intent_signer
-from settlement.chain.trade_ids import chain_trade_key
 from settlement.domain.access import Actor
 from settlement.domain.trade import (
     Side,
@@ -38,12 +37,8 @@ def lock_order(session: Session, trade: Trade) -> LockOrder:
     """The lock the escrow will be asked for: exactly what the payer's signature must cover."""
     buyer = repo.get_participant(session, trade.buyer_id)
     seller = repo.get_participant(session, trade.seller_id)
-    return LockOrder(
-        trade_id=chain_trade_key(trade.chain_trade_id),
-        payer=buyer.address,
-        payee=seller.address,
-        amount_base_units=trade.settlement_amount_base_units,
-        deadline=int(repo.as_utc(trade.deadline).timestamp()),
+    return LockOrder.for_trade(
+        trade.chain_trade_id, buyer.address, seller.address, trade.settlement_amount_base_units, trade.deadline
     )
 
 

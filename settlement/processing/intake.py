@@ -26,7 +26,7 @@ from settlement.chain.permits import permit_signer
 from settlement.chain.trade_ids import chain_trade_id
 from settlement.config import Settings
 from settlement.domain.access import Actor
-from settlement.domain.fx import FxLimits, FxQuote, check_fresh
+from settlement.domain.fx import FxQuote, check_fresh
 from settlement.domain.journal import client_account
 from settlement.domain.requests import PermitSignature, TradeRequest
 from settlement.domain.trade import MatchedBy, Side, TradeStatus, new_trade_id
@@ -75,9 +75,7 @@ class TradeIntake:
         self.journal = journal
         self.settings = settings
         self.publisher = publisher
-        self.fx_limits = FxLimits(
-            settings.fx_clock_skew_max_s, settings.fx_rate_age_max_s, settings.fx_rate_jump_max_ratio
-        )
+        self.fx_limits = settings.fx_limits()
         self.matching = TradeMatching(self.check_payer, publisher)
 
     def submit(self, request: TradeRequest, actor: Actor, idempotency_key: str | None = None) -> tuple[Trade, bool]:

@@ -18,6 +18,7 @@ from settlement.chain.trade_ids import chain_trade_key
 from settlement.domain.trade import TradeStatus
 from settlement.ledger import repository as repo
 from settlement.ledger.models import Trade
+from settlement.processing.instructions import lock_order
 
 OPEN_TRADES_PER_RECOVERY_MAX = 2_000
 LOCK_MISMATCH = "lock_mismatch"
@@ -26,21 +27,7 @@ log = logging.getLogger(__name__)
 
 def lock_differences(session: Session, trade: Trade, lock: OnChainLock) -> list[str]:
     """The lock terms (payer, payee, amount, deadline) on which the chain and the trade differ."""
-    buyer = repo.get_participant(session, trade.buyer_id)
-    seller = repo.get_participant(session, trade.seller_id)
-    expected = {
-        "payer": buyer.address.lower(),
-        "payee": seller.address.lower(),
-        "amount": trade.settlement_amount_base_units,
-        "deadline": int(repo.as_utc(trade.deadline).timestamp()),
-    }
-    actual = {
-        "payer": lock.payer.lower(),
-        "payee": lock.payee.lower(),
-        "amount": lock.amount_base_units,
-        "deadline": lock.deadline,
-    }
-    return [name for name in expected if expected[name] != actual[name]]
+    return lock_order(session, trade).differences(lock)
 
 
 class Recovery:

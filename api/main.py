@@ -15,10 +15,11 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api import problems
+from api import dashboard, problems
 from api.events import KEEPALIVE_S, EventHub
 from api.middleware import BodySizeLimit
-from api.routes import audit, events, fx_rates, health, ledger, participants, trades
+from api.routes import audit, events, exports, fx_rates, health, ledger, participants, trades
+from api.routes import dashboard as dashboard_routes
 from api.routes import webhooks as webhook_routes
 from api.throttle import FailedAuthThrottle
 from api.webhooks import WebhookDispatcher
@@ -85,13 +86,24 @@ def create_app(service: SettlementService, *, run_worker: bool = True, keepalive
 
 
 def _application(lifespan: Any, body_max_bytes: int) -> FastAPI:
-    app = FastAPI(title="Stablecoin Settlement API", version=API_VERSION, description=DESCRIPTION, lifespan=lifespan)
+    # /docs is served from local assets (api/dashboard); ReDoc would load from a CDN, so it is off.
+    app = FastAPI(
+        title="Stablecoin Settlement API",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.add_middleware(BodySizeLimit, max_bytes=body_max_bytes)
     problems.install(app)
     v1 = APIRouter(prefix=API_PREFIX)
     for module in (health, participants, fx_rates, trades, ledger, audit, events, webhook_routes):
         v1.include_router(module.router)
+    v1.include_router(dashboard_routes.router)
+    v1.include_router(exports.router)
     app.include_router(v1)
+    dashboard.install(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

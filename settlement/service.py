@@ -25,26 +25,42 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from settlement import errors
-from settlement.chain.client import ChainClient, connect
+from settlement.chain.client import ChainClient, LockStatus, connect
 from settlement.chain.custody import Custody
 from settlement.chain.lock_intents import lock_intent_typed_data
+from settlement.chain.trade_ids import chain_trade_key
+from settlement.chain.tx_decoder import DecodedTransaction, TransactionDecoder, is_tx_hash
 from settlement.config import Settings
 from settlement.domain import access
 from settlement.domain.access import Actor
 from settlement.domain.delivery import DeliveryStatus, RetryPolicy
 from settlement.domain.fx import DEVNET_FX_RATES, DEVNET_FX_SOURCE, FxQuote, check_new_rate
-from settlement.domain.journal import WALLET_PREFIX, client_account, wallet_account
+from settlement.domain.journal import ESCROW_PREFIX, WALLET_PREFIX, client_account, escrow_account, wallet_account
 from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import TradeStatus
 from settlement.event_log import DeliveryView, EventLog
+from settlement.exports import (
+    EXPORT_TRADES_MAX,
+    Export,
+    ExportStamp,
+    Period,
+    account_statements,
+    journal_export,
+    reconciliation_export,
+    records_up_to,
+    statement_export,
+    trades_export,
+)
 from settlement.idempotency import IdempotentOperations, IdempotentResponse
 from settlement.indexer import Indexer, IndexResult
+from settlement.ledger import dashboard_reads as reads
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalRecord, JournalStore, VerifyResult
 from settlement.ledger.schema import open_database
 from settlement.ledger.tx_journal import SqlTxJournal
 from settlement.manifest import DeploymentManifest
 from settlement.money import supported_currency
+from settlement.overview import BrokerPosition, Overview
 from settlement.participants import ParticipantBalances, ParticipantDirectory
 from settlement.processing.cycle import SettlementCycle
 from settlement.processing.instructions import PartyInstructions
@@ -53,7 +69,7 @@ from settlement.processing.publisher import TradeEvent, TradeListener, TradePubl
 from settlement.processing.recovery import Recovery
 from settlement.processing.report import CycleReport
 from settlement.reconcile import ReconciliationReport, reconcile
-from settlement.redaction import install_log_redaction
+from settlement.redaction import install_log_redaction, redact_url
 from settlement.safety import require_safe_settings
 from settlement.views import ClientView, ParticipantView, TradeView, TransitionView
 from settlement.worker import SettlementWorker
@@ -61,6 +77,7 @@ from settlement.worker import SettlementWorker
 log = logging.getLogger(__name__)
 
 SETTLE_ROUNDS_MAX = 50
+OVERVIEW_BROKERS_MAX = 200  # brokers shown on the overview, each read on chain
 WEBHOOK_CLAIM_MARGIN_S = 10.0  # a claimed delivery is not re-claimed until well after its send timed out
 
 
@@ -425,6 +442,140 @@ class SettlementService:
             # The class of the last worker error only: details (hosts, SQL) stay in the server log.
             worker_error=worker.last_error.split(":", 1)[0] if worker.last_error else None,
         )
+
+    # ----------------------------------------------------------------- dashboard and exports (read-only)
+
+    def overview(self, actor: Actor) -> Overview:
+        """Trades by status, balances three ways, the journal head: the operator sees every broker,
+        a broker only itself (the same rule as its balances)."""
+        party = actor.participant_id
+        with Session(self.db, expire_on_commit=False) as session:
+            counts = reads.trade_counts(session, party)
+            people = [p for p in repo.list_participants(session) if party is None or p.id == party]
+        brokers = [self._position(p.id, p.name, p.jurisdiction) for p in people[:OVERVIEW_BROKERS_MAX]]
+        cursor = self.indexer.cursor()
+        seq, head_hash = self.journal.head()
+        return Overview(
+            viewer_participant_id=party,
+            chain_id=self.chain.chain_id,
+            latest_block=self.chain.block_number(),
+            indexed_block=cursor[0] if cursor else None,
+            token_address=self.manifest.token.address,
+            escrow_address=self.manifest.escrow.address,
+            rpc_url=redact_url(self.settings.rpc_url or self.manifest.rpc_url) if actor.is_operator else None,
+            trade_counts=counts,
+            brokers=brokers,
+            journal_seq=seq,
+            journal_head_hash=head_hash,
+            anchor=None,
+        )
+
+    def _position(self, participant_id: str, name: str, jurisdiction: str) -> BrokerPosition:
+        balances = self.participants.balances(participant_id)
+        with Session(self.db, expire_on_commit=False) as session:
+            locked = list(reads.locked_trades_of(session, participant_id))
+        full = len(locked) < reads.LOCKED_TRADES_READ_MAX
+        on_chain = None
+        if full:
+            locks = self.chain.get_locks([chain_trade_key(t.chain_trade_id) for t in locked])
+            on_chain = sum(lock.amount_base_units for lock in locks if lock.status == LockStatus.LOCKED)
+        ledger = self.journal.balances(ESCROW_PREFIX)
+        return BrokerPosition(
+            participant_id=participant_id,
+            name=name,
+            jurisdiction=jurisdiction,
+            address=balances.address,
+            on_chain_base_units=balances.on_chain_base_units,
+            ledger_base_units=balances.ledger_base_units,
+            unallocated_base_units=balances.unallocated_base_units,
+            locked_trades_base_units=balances.locked_as_payer_base_units,
+            locked_ledger_base_units=sum(ledger.get(escrow_account(t.chain_trade_id), 0) for t in locked),
+            locked_on_chain_base_units=on_chain,
+        )
+
+    def transaction(self, actor: Actor, tx_hash: str) -> DecodedTransaction:
+        """A transaction decoded with the manifest's ABIs. The operator opens any; a broker one that
+        moved its trades or its ledger accounts (anything else is not found, as for trades)."""
+        if not is_tx_hash(tx_hash):
+            raise errors.ValidationFailed("a transaction hash is 0x and 64 hex digits")
+        tx_hash = "0x" + tx_hash.removeprefix("0x").lower()
+        if actor.participant_id is not None:
+            with Session(self.db, expire_on_commit=False) as session:
+                trades = reads.trades_with_tx(session, tx_hash)
+                moved = reads.accounts_moved_by_tx(session, tx_hash)
+            own = self._own_accounts(actor.participant_id)
+            if not any(access.may_see_trade(actor, t) for t in trades) and not moved & own:
+                raise errors.NotFound(f"no transaction {tx_hash}")
+        decoded = TransactionDecoder(self.chain).decode(tx_hash)
+        if decoded is None:
+            raise errors.NotFound(f"no transaction {tx_hash}")
+        return decoded
+
+    def _own_accounts(self, participant_id: str) -> set[str]:
+        participant = self.participants.get(participant_id)
+        with Session(self.db) as session:
+            clients = repo.clients_of(session, participant_id)
+            return {wallet_account(participant.address)} | {client_account(c.id) for c in clients}
+
+    def _export_stamp(self) -> ExportStamp:
+        """Call holding the cycle lock: index to the head, then read the journal head, so the block
+        and the head describe the same moment (nothing indexes in between)."""
+        self.indexer.run_until_head()
+        cursor = self.indexer.cursor()
+        if cursor is None:
+            raise errors.LedgerError("nothing indexed yet")
+        seq, head_hash = self.journal.head()
+        return ExportStamp(self.chain.chain_id, cursor[0], cursor[1], seq, head_hash, datetime.now(UTC))
+
+    def export_journal(self, actor: Actor, *, account: str | None, period: Period) -> Export:
+        """The journal up to the stamp's head; a broker gets only its wallet and clients' postings."""
+        accounts: set[str] | None = None
+        if actor.participant_id is not None:
+            accounts = self._own_accounts(actor.participant_id)
+        if account is not None:
+            account = account.lower() if account.startswith(WALLET_PREFIX) else account
+            if accounts is not None and not access.may_read_account(actor, account, accounts):
+                raise errors.Forbidden("a broker may read only its own wallet and client accounts")
+            accounts = {account.lower()}
+        with self._cycle_lock:
+            stamp = self._export_stamp()
+            records = records_up_to(self.journal, stamp.journal_seq, accounts)
+            return journal_export(stamp, records, period, accounts)
+
+    def export_trades(self, actor: Actor, *, status: TradeStatus | None) -> Export:
+        party = actor.participant_id
+        with self._cycle_lock:
+            stamp = self._export_stamp()
+            trades: list[TradeView] = []
+            after: tuple[datetime, str] | None = None
+            with Session(self.db, expire_on_commit=False) as session:
+                while len(trades) <= EXPORT_TRADES_MAX:
+                    page = list(repo.list_trades(session, party_id=party, status=status, after=after, limit=1_000))
+                    trades.extend(page)
+                    if len(page) < 1_000:
+                        break
+                    after = (page[-1].created_at, page[-1].id)
+            if len(trades) > EXPORT_TRADES_MAX:
+                raise errors.ValidationFailed(f"more than {EXPORT_TRADES_MAX} trades: export one status at a time")
+            return trades_export(stamp, trades)
+
+    def export_reconciliation(self, actor: Actor) -> Export:
+        access.require_operator(actor)
+        with self._cycle_lock:
+            stamp = self._export_stamp()
+            return reconciliation_export(stamp, reconcile(self.chain, self.db, stamp.block_number))
+
+    def export_statement(self, actor: Actor, participant_id: str, period: Period) -> Export:
+        """Opening balance, movements and closing balance of the participant's wallet and clients."""
+        access.require_acts_for(actor, participant_id)
+        participant = self.participant(participant_id)
+        with Session(self.db) as session:
+            clients = [client_account(c.id) for c in repo.clients_of(session, participant_id)]
+        accounts = [wallet_account(participant.address), *clients]
+        with self._cycle_lock:
+            stamp = self._export_stamp()
+            records = records_up_to(self.journal, stamp.journal_seq, accounts)
+            return statement_export(stamp, participant_id, account_statements(records, accounts, period), period)
 
     # ----------------------------------------------------------------- cycles
 

@@ -10,26 +10,37 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from settlement.chain.tx_decoder import DecodedEvent, DecodedTransaction, DecodedValue
 from settlement.domain.delivery import DeliveryStatus
 from settlement.domain.fx import FxQuote
 from settlement.event_log import DeliveryView
+from settlement.exports import Export, ExportStamp, Period
 from settlement.idempotency import IdempotentResponse
 from settlement.ledger.journal_store import JournalRecord, VerifyResult
+from settlement.overview import BrokerPosition, Overview
 from settlement.participants import ClientBalance, ParticipantBalances
 from settlement.processing.publisher import TradeEvent, TradeListener
 from settlement.reconcile import Break, ReconciliationReport
 
 __all__ = [
     "Break",
+    "BrokerPosition",
     "ClientBalance",
     "ClientView",
+    "DecodedEvent",
+    "DecodedTransaction",
+    "DecodedValue",
     "DeliveryStatus",
     "DeliveryView",
+    "Export",
+    "ExportStamp",
     "FxQuote",
     "IdempotentResponse",
     "JournalRecord",
+    "Overview",
     "ParticipantBalances",
     "ParticipantView",
+    "Period",
     "ReconciliationReport",
     "TradeEvent",
     "TradeListener",

@@ -175,6 +175,12 @@ function startStream() {
   connect();
 }
 
+// A page's live handler, kept only while that page is the one on screen (a slower, older page
+// finishing late must not take the events of the current one).
+function live(view, handler) {
+  if (view.isConnected) state.onEvent = handler;
+}
+
 // Re-run a page's refresh at most every 300 ms however many events arrive.
 function debounced(fn) {
   let timer = null;
@@ -241,7 +247,7 @@ async function overviewPage(view) {
       if (card) card.textContent = String(fresh.trade_counts[s] || 0);
     }
   });
-  state.onEvent = refresh;
+  live(view, refresh);
 }
 
 async function tradesPage(view, params) {
@@ -288,7 +294,7 @@ async function tradesPage(view, params) {
         h("button", { type: "button", disabled: !page.next_cursor, onclick: () => { cursors.push(page.next_cursor); load(); } }, "next →")));
   };
   await load();
-  state.onEvent = debounced(() => load().catch(showError));
+  live(view, debounced(() => load().catch(showError)));
 }
 
 async function tradePage(view, id) {
@@ -320,8 +326,7 @@ async function tradePage(view, id) {
         h("li", {}, t.lock_authorized || t.lock_tx_hash ? "lock authorised by the buyer's EIP-712 signature" : "lock not authorised yet"),
         h("li", {}, t.delivered_at ? `delivery reported by the seller at ${when(t.delivered_at)}` : "delivery not reported"),
         h("li", {}, t.release_requested ? "delivery confirmed (release requested by the buyer or the operator)" : "delivery not confirmed"),
-        t.cancel_requested || t.buyer_cancel_requested || t.seller_cancel_requested
-          ? h("li", {}, `cancel asked by ${[t.buyer_cancel_requested && "buyer", t.seller_cancel_requested && "seller", t.cancel_requested && "operator or both"].filter(Boolean).join(", ")}`) : null),
+        cancelStep(t)),
       h("h2", {}, "Transactions"),
       kv([["lock", txLink(t.lock_tx_hash)], ["release", txLink(t.release_tx_hash)], ["refund", txLink(t.refund_tx_hash)]]),
       h("h2", {}, "Transitions"),
@@ -331,7 +336,24 @@ async function tradePage(view, id) {
       h("p", { class: "muted" }, "no proof: gross trade (inclusion proofs arrive with net settlement windows)"));
   };
   await load();
-  state.onEvent = (event) => { if (event.trade_id === id) load().catch(showError); };
+  live(view, (event) => { if (event.trade_id === id) load().catch(showError); });
+}
+
+function cancelStep(t) {
+  const sides = [t.buyer_cancel_requested && "the buyer", t.seller_cancel_requested && "the seller"].filter(Boolean);
+  if (sides.length) return h("li", {}, `cancel asked by ${sides.join(" and ")}`);
+  return t.cancel_requested ? h("li", {}, "cancelled by the operator") : null;
+}
+
+// Token amounts (6 decimals) also read as coins next to their exact base units.
+const AMOUNT_NAMES = ["value", "amount", "amounts", "total", "totalAmount"];
+function renderArg(arg) {
+  const shown = renderValue(arg.value);
+  if (arg.type === "uint256" && AMOUNT_NAMES.includes(arg.name) && /^[0-9]+$/.test(arg.value)) {
+    const units = arg.value.padStart(7, "0");
+    return h("span", {}, shown, h("span", { class: "muted" }, ` (${coins2(`${units.slice(0, -6)}.${units.slice(-6)}`)} coins)`));
+  }
+  return shown;
 }
 
 function renderValue(value) {
@@ -356,13 +378,13 @@ async function txPage(view, hash) {
       ["nonce", String(tx.nonce)],
     ]),
     h("h2", {}, "Arguments"),
-    tx.args.length ? table(["name", "type", "value"], tx.args.map((a) => [a.name, h("span", { class: "mono" }, a.type), renderValue(a.value)])) : h("p", { class: "muted" }, "none decoded"),
+    tx.args.length ? table(["name", "type", "value"], tx.args.map((a) => [a.name, h("span", { class: "mono" }, a.type), renderArg(a)])) : h("p", { class: "muted" }, "none decoded"),
     h("h2", {}, `Events (${tx.events.length})`),
     table(["#", "contract", "event", "arguments"], tx.events.map((e) => [
       String(e.log_index), e.contract || h("span", { class: "mono" }, e.address), e.name || "unknown",
-      e.args.length ? h("div", {}, e.args.map((a) => h("div", {}, `${a.name} = `, renderValue(a.value)))) : h("span", { class: "mono" }, e.topics.join(" ")),
+      e.args.length ? h("div", {}, e.args.map((a) => h("div", {}, `${a.name} = `, renderArg(a)))) : h("span", { class: "mono" }, e.topics.join(" ")),
     ])));
-  state.onEvent = null;
+  live(view, null);
 }
 
 async function ledgerPage(view, params) {
@@ -402,13 +424,13 @@ async function ledgerPage(view, params) {
         h("button", { type: "button", disabled: !page.next_cursor, onclick: () => { cursors.push(page.next_cursor); load(); } }, "next →")));
   };
   await load();
-  state.onEvent = null;
+  live(view, null);
 }
 
 function windowsPage(view) {
   view.replaceChildren(h("h1", {}, "Settlement windows"),
     h("div", { class: "placeholder" }, "Windows arrive with net settlement: gross vs net per broker, the liquidity saved and each window's settlement transaction will show here. Trades settle gross today, one lock and one release each."));
-  state.onEvent = null;
+  live(view, null);
 }
 
 function exportsPage(view) {
@@ -434,7 +456,7 @@ function exportsPage(view) {
       h("button", { type: "button", id: "statement-csv", onclick: () => statement("csv") }, "CSV"),
       h("button", { type: "button", onclick: () => statement("json") }, "JSON")));
   view.append(list);
-  state.onEvent = null;
+  live(view, null);
 }
 
 // ------------------------------------------------------------------ routing
@@ -458,18 +480,23 @@ async function render() {
     a.classList.toggle("active", a.dataset.page === page || (page === "trade" && a.dataset.page === "trades"));
   }
   state.onEvent = null;
-  view.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  const host = view;
+  host.dataset.page = "";
+  const pageView = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  host.replaceChildren(pageView);
   try {
-    if (page === "trades") await tradesPage(view, params);
-    else if (page === "trade") await tradePage(view, arg);
-    else if (page === "tx") await txPage(view, arg);
-    else if (page === "ledger") await ledgerPage(view, params);
-    else if (page === "windows") windowsPage(view);
-    else if (page === "exports") exportsPage(view);
-    else await overviewPage(view);
-    view.dataset.page = page || "overview";
+    if (page === "trades") await tradesPage(pageView, params);
+    else if (page === "trade") await tradePage(pageView, arg);
+    else if (page === "tx") await txPage(pageView, arg);
+    else if (page === "ledger") await ledgerPage(pageView, params);
+    else if (page === "windows") windowsPage(pageView);
+    else if (page === "exports") exportsPage(pageView);
+    else await overviewPage(pageView);
+    if (pageView.isConnected) host.dataset.page = page || "overview";
   } catch (error) {
-    view.replaceChildren(h("p", { class: "error", id: "page-error" },
+    if (!pageView.isConnected) return;
+    host.dataset.page = "error";
+    pageView.replaceChildren(h("p", { class: "error", id: "page-error" },
       error.status === 404 ? "Not found (or not yours to see)." : error.message || String(error)));
   }
 }

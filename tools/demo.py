@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 
 from devnet.anvil import AnvilConfig, AnvilProcess, free_port, port_in_use
-from devnet.deploy import deploy
+from devnet.deploy import BROKER_FUNDING_COINS, deploy
 from settlement.chain.client import connect
 from settlement.config import Settings, get_settings
 from settlement.testing.app import SettlementApp, running_app
@@ -47,9 +47,13 @@ from settlement.testing.devnet import Devnet
 from settlement.text_table import render_table as table
 
 POLL_S = 0.2
+CAST = "node_modules/@foundry-rs/cast-linux-amd64/bin/cast"
 WAIT_S = 60.0
 SHORT_DEADLINE_S = 120
 CLOCK_JUMP_S = SHORT_DEADLINE_S + 60
+CENT = Decimal("0.01")
+DEMO_DATABASE = "demo.db"  # one file, replaced at each run: each run has a fresh chain
+DEMO_DEPLOYMENTS = "demo-deployments"  # where the demo's manifest goes, for `python -m devnet status` and cast
 
 
 @dataclass(frozen=True)
@@ -152,18 +156,10 @@ def wait_until(what: str, check: Callable[[], bool], timeout_s: float = WAIT_S) 
         time.sleep(POLL_S)
 
 
-def short(value: str | None, keep: int = 10) -> str:
-    if not value:
-        return "-"
-    return value if len(value) <= keep + 4 else f"{value[:keep]}…{value[-4:]}"
-
-
 def coins(value: str) -> str:
-    """Thousands separators and at least two decimals, for reading; the API's strings stay exact."""
-    amount = Decimal(value)
-    exponent = amount.normalize().as_tuple().exponent
-    places = max(2, -exponent) if isinstance(exponent, int) else 2
-    return f"{amount:,.{places}f}"
+    """One format for coins in tables: thousands separators and two decimals (half-even). The
+    exact amount, to the base unit, is on the trade's page in the dashboard and in the API."""
+    return f"{Decimal(value).quantize(CENT, rounding=ROUND_HALF_EVEN):,.2f}"
 
 
 # ---------------------------------------------------------------------------------- the day
@@ -203,11 +199,20 @@ class Day:
 
     def fund(self) -> None:
         say("\n2. Coins issued to each omnibus wallet, then allocated to the brokers' clients")
+        say(
+            "   Each broker's devnet account was pre-funded when the contracts were deployed (devnet/deploy.py mints\n"
+            f"   {coins(str(BROKER_FUNDING_COINS))} coins to every devnet broker account, so tests and `make serve` have coins to trade);\n"
+            "   the issuer now issues more on top, over the API:"
+        )
         for broker in self.brokers.values():
+            before = expect(broker.http.get(f"/v1/participants/{broker.id}/balances"), 200)["on_chain"]
             issued = expect(
                 self.operator.post(f"/v1/participants/{broker.id}/issue", json={"amount": broker.spec.issue}), 200
             )
-            say(f"   {broker.spec.code}  issued {coins(issued['amount'])} coins  tx {short(issued['tx_hash'])}")
+            say(
+                f"   {broker.spec.code}  held {coins(before)} (deploy-time funding), issued {coins(issued['amount'])}"
+                f"  tx {issued['tx_hash']}"
+            )
         for broker in self.brokers.values():
             # Allocation moves mirrored coins: wait until the ledger has caught up with the mint.
             wait_until(f"the ledger to mirror {broker.spec.code}'s wallet", functools.partial(self.mirrored, broker))
@@ -339,10 +344,16 @@ class Day:
                     f"{spec.quantity} @ {spec.price} {spec.currency}",
                     coins(t["settlement_amount"]),
                     t["status"],
-                    short(final_tx, 18),
+                    final_tx or "-",
                 ]
             )
-        say(table(["ref", "buyer<-seller", "instrument", "quantity @ price", "coins", "status", "tx"], rows, {4}))
+        say(
+            table(
+                ["ref", "buyer<-seller", "instrument", "quantity @ price", "coins", "status", "last tx (full hash)"],
+                rows,
+                {4},
+            )
+        )
 
         say("\nBalances (coins): on chain vs ledger\n")
         rows = []
@@ -368,7 +379,7 @@ class Day:
             say(f"   break: {brk}")
         say(
             f"Audit chain: {'verified' if audit['ok'] else 'BROKEN'}, {audit['entries']} entries, "
-            f"head {short(audit['head_hash'], 16)}"
+            f"head {audit['head_hash']}"
         )
         for problem in audit["problems"]:
             say(f"   seq {problem['seq']}: {problem['problem']}")
@@ -381,8 +392,23 @@ class Day:
 # ---------------------------------------------------------------------------------- process
 
 
+def fresh_demo_database(data_dir: Path) -> Path:
+    """The demo's one ledger file, emptied: each run has a fresh chain, so yesterday's ledger would
+    mirror a chain that is gone. Files earlier versions left (demo-<time>-<pid>.db) are removed."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    leftovers = sorted(data_dir.glob("demo-*.db"))
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    if leftovers:
+        say(f"Removed {len(leftovers)} database file(s) of earlier demo runs from {data_dir}.")
+    db_path = data_dir / DEMO_DATABASE
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    return db_path
+
+
 @contextlib.contextmanager
-def fresh_devnet(settings: Settings) -> Iterator[Devnet]:
+def fresh_devnet(settings: Settings, manifest_dir: Path | None = None) -> Iterator[Devnet]:
     """A throwaway anvil on a free port, in its own session so Ctrl-C reaches only us: we stop it
     after the API and the worker, instead of it vanishing under them."""
     config = AnvilConfig(
@@ -394,6 +420,8 @@ def fresh_devnet(settings: Settings) -> Iterator[Devnet]:
     anvil = AnvilProcess(config, detached=True).start()
     try:
         manifest = deploy(anvil.rpc_url, settings.devnet_mnemonic)
+        if manifest_dir is not None:  # apart from devnet/deployments: the persistent devnet's stays as it is
+            manifest.save(manifest_dir / f"{manifest.chain_id}.json")
         yield Devnet(anvil=anvil, manifest=manifest, w3=connect(anvil.rpc_url))
     finally:
         anvil.stop()
@@ -403,9 +431,16 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def _serve_day(app: SettlementApp, devnet: Devnet, db_path: Path, stay: bool) -> int:
-    say(f"anvil {devnet.rpc_url} (chain id {devnet.manifest.chain_id}); API {app.base_url}")
-    say(f"ledger database {db_path}\n")
+def _serve_day(app: SettlementApp, devnet: Devnet, db_path: Path, manifest_dir: Path, stay: bool) -> int:
+    manifest = devnet.manifest
+    say(f"anvil {devnet.rpc_url} (chain id {manifest.chain_id}); API {app.base_url}; ledger database {db_path}")
+    say(f"token  {manifest.token.address}\nescrow {manifest.escrow.address}")
+    say(f"manifest {manifest_dir / f'{manifest.chain_id}.json'} (addresses, ABIs, accounts); to inspect the chain:")
+    say(
+        f"   SETTLEMENT_ANVIL_PORT={devnet.anvil.config.port} SETTLEMENT_DEPLOYMENTS_DIR={manifest_dir} "
+        ".venv/bin/python -m devnet status"
+    )
+    say(f"   {CAST} call {manifest.token.address} 'totalSupply()(uint256)' --rpc-url {devnet.rpc_url}\n")
     day = Day(app, devnet)
     try:
         ok = day.run()
@@ -417,7 +452,7 @@ def _serve_day(app: SettlementApp, devnet: Devnet, db_path: Path, stay: bool) ->
         return 1
     if not stay:
         return 0
-    say(f"\nAPI docs: {app.base_url}/docs")
+    say(f"\nDashboard: {app.base_url}/  (sign in with a key below)   API docs: {app.base_url}/docs")
     say(f"Operator key: {app.operator_key}")
     for broker in day.brokers.values():
         say(f"{broker.spec.code} API key: {broker.api_key}")
@@ -431,14 +466,18 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
     stay = os.environ.get("DEMO_EXIT", "") not in ("1", "true", "yes")
     port = settings.api_port
-    if port_in_use(settings.api_host, port):
+    if port == 0:  # any free port: pick it now, so the dashboard's URL can be printed first
+        port = free_port(settings.api_host)
+    elif port_in_use(settings.api_host, port):
         port = free_port(settings.api_host)
         say(f"Port {settings.api_port} is taken; serving on {port} instead.")
-    db_path = settings.data_dir / f"demo-{datetime.now(UTC):%Y%m%d-%H%M%S}-{os.getpid()}.db"
+    say(f"Dashboard: http://{settings.api_host}:{port}/  (operator key: {settings.operator_key})")
+    db_path = fresh_demo_database(settings.data_dir)
+    manifest_dir = settings.data_dir / DEMO_DEPLOYMENTS
     try:
         say("Starting a fresh devnet (anvil + contracts), the settlement worker and the API...")
         with (
-            fresh_devnet(settings) as devnet,
+            fresh_devnet(settings, manifest_dir) as devnet,
             running_app(
                 devnet.manifest,
                 devnet.rpc_url,
@@ -451,7 +490,7 @@ def main() -> int:
             ) as app,
         ):
             try:
-                return _serve_day(app, devnet, db_path, stay)
+                return _serve_day(app, devnet, db_path, manifest_dir, stay)
             except KeyboardInterrupt:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
                 say("\nStopping the API, the worker and anvil...")

@@ -8,7 +8,7 @@ reconciliation is the operator's.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -17,7 +17,8 @@ from api.deps import ActorDep, ServiceDep
 from api.export_formats import ExportFormat, render
 from api.problems import responses
 from api.routes.ledger import ACCOUNT_PATTERN
-from api.schemas import ParticipantIdPath, UtcDatetime
+from api.schemas import ParticipantIdPath
+from settlement import errors
 from settlement.domain.trade import TradeStatus
 from settlement.views import Period
 
@@ -30,12 +31,28 @@ FORMATTED: dict[int | str, dict[str, Any]] = {
     }
 }
 FormatQuery = Annotated[ExportFormat, Query(alias="format", description="csv or json")]
-FromQuery = Annotated[UtcDatetime | None, Query(alias="from", description="Period start (inclusive), ISO 8601")]
-ToQuery = Annotated[UtcDatetime | None, Query(alias="to", description="Period end (exclusive), ISO 8601")]
+# ISO 8601 with an explicit offset: a bare number would otherwise pass as a Unix time.
+MOMENT_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})$"
+FromQuery = Annotated[
+    str | None,
+    Query(alias="from", pattern=MOMENT_PATTERN, description="Period start (inclusive), ISO 8601 with offset"),
+]
+ToQuery = Annotated[
+    str | None, Query(alias="to", pattern=MOMENT_PATTERN, description="Period end (exclusive), ISO 8601 with offset")
+]
 
 
-def _period(start: datetime | None, end: datetime | None) -> Period:
-    return Period(start, end)
+def _moment(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        raise errors.ValidationFailed(f"{name} is not a valid ISO 8601 time") from None
+
+
+def _period(start: str | None, end: str | None) -> Period:
+    return Period(_moment(start, "from"), _moment(end, "to"))
 
 
 @router.get("/journal", response_class=Response, responses=FORMATTED, summary="The journal, one row per posting")

@@ -452,7 +452,8 @@ class SettlementService:
         with Session(self.db, expire_on_commit=False) as session:
             counts = reads.trade_counts(session, party)
             people = [p for p in repo.list_participants(session) if party is None or p.id == party]
-        brokers = [self._position(p.id, p.name, p.jurisdiction) for p in people[:OVERVIEW_BROKERS_MAX]]
+        escrow_ledger = self.journal.balances(ESCROW_PREFIX)  # read once: one account per trade ever locked
+        brokers = [self._position(p.id, p.name, p.jurisdiction, escrow_ledger) for p in people[:OVERVIEW_BROKERS_MAX]]
         cursor = self.indexer.cursor()
         seq, head_hash = self.journal.head()
         return Overview(
@@ -470,7 +471,9 @@ class SettlementService:
             anchor=None,
         )
 
-    def _position(self, participant_id: str, name: str, jurisdiction: str) -> BrokerPosition:
+    def _position(
+        self, participant_id: str, name: str, jurisdiction: str, escrow_ledger: dict[str, int]
+    ) -> BrokerPosition:
         balances = self.participants.balances(participant_id)
         with Session(self.db, expire_on_commit=False) as session:
             locked = list(reads.locked_trades_of(session, participant_id))
@@ -479,7 +482,6 @@ class SettlementService:
         if full:
             locks = self.chain.get_locks([chain_trade_key(t.chain_trade_id) for t in locked])
             on_chain = sum(lock.amount_base_units for lock in locks if lock.status == LockStatus.LOCKED)
-        ledger = self.journal.balances(ESCROW_PREFIX)
         return BrokerPosition(
             participant_id=participant_id,
             name=name,
@@ -489,7 +491,7 @@ class SettlementService:
             ledger_base_units=balances.ledger_base_units,
             unallocated_base_units=balances.unallocated_base_units,
             locked_trades_base_units=balances.locked_as_payer_base_units,
-            locked_ledger_base_units=sum(ledger.get(escrow_account(t.chain_trade_id), 0) for t in locked),
+            locked_ledger_base_units=sum(escrow_ledger.get(escrow_account(t.chain_trade_id), 0) for t in locked),
             locked_on_chain_base_units=on_chain,
         )
 

@@ -53,9 +53,9 @@ def _chromium() -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    executable = _chromium()  # first: skips (or fails in CI) before importing playwright
     from playwright.sync_api import sync_playwright
 
-    executable = _chromium()
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:

@@ -222,6 +222,7 @@ async function overviewPage(view) {
   ]));
 
   if (state.viewer === null) {
+    view.insertBefore(h("div", { class: "toolbar" }, downloadButtons("reconciliation export", "/v1/exports/reconciliation")), recon);
     getJson("/v1/reconciliation").then((r) => {
       recon.replaceChildren(kv([
         ["result", r.balanced ? h("span", { class: "ok" }, "✓ balanced") : h("span", { class: "bad" }, `✗ ${r.breaks.length} break(s)`)],

@@ -60,7 +60,11 @@ function coinsExact(value) {
 function when(iso) { return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", "Z") : "—"; }
 function status(s) { return h("span", { class: `status ${s}` }, s); }
 function check(ok) { return ok ? h("span", { class: "ok", title: "agree" }, "✓") : h("span", { class: "bad", title: "differ" }, "✗"); }
-function txLink(hash) { return hash ? h("a", { href: `#/tx/${hash}`, class: "mono tx", title: hash }, hash) : "—"; }
+// Full hashes where someone may copy one; lists shorten the text, the link and its title stay whole.
+function txLink(hash, brief = false) {
+  if (!hash) return "—";
+  return h("a", { href: `#/tx/${hash}`, class: "mono tx", title: hash }, brief ? `${hash.slice(0, 12)}…${hash.slice(-6)}` : hash);
+}
 function shortHash(hash) { return hash ? h("span", { class: "mono", title: hash }, `${hash.slice(0, 10)}…${hash.slice(-6)}`) : "—"; }
 function name(id) { const p = state.participants.get(id); return p ? p.name : id; }
 function code(text) { return h("code", {}, text); }
@@ -285,7 +289,7 @@ async function tradesPage(view, params) {
       t.instrument,
       `${t.quantity} @ ${t.price} ${t.currency}`,
       coins2(t.settlement_amount),
-      txLink(t.release_tx_hash || t.refund_tx_hash || t.lock_tx_hash),
+      txLink(t.release_tx_hash || t.refund_tx_hash || t.lock_tx_hash, true),
     ]);
     body.replaceChildren(
       table(["ref", "status", "buyer ← seller", "instrument", "quantity @ price", "coins", "latest tx"], rows, [5]),
@@ -417,7 +421,7 @@ async function ledgerPage(view, params) {
       table(["seq", "time", "kind", "description", "postings", "tx", "entry hash", "previous hash"], page.items.map((e) => [
         String(e.seq), when(e.created_at), e.kind, e.trade_id ? h("a", { href: `#/trade/${e.trade_id}` }, e.description || e.trade_id) : e.description,
         h("div", {}, e.postings.map((p) => h("div", {}, h("span", { class: "mono" }, p.account), " ", h("span", { class: "num" }, coins2(p.amount))))),
-        txLink(e.tx_hash), shortHash(e.entry_hash), shortHash(e.prev_hash),
+        txLink(e.tx_hash, true), shortHash(e.entry_hash), shortHash(e.prev_hash),
       ])),
       h("div", { class: "toolbar" },
         h("button", { type: "button", disabled: cursors.length === 1, onclick: () => { cursors.pop(); load(); } }, "← previous"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from settlement.domain.anchors import AnchoredHead
 from settlement.domain.delivery import DeliveryStatus
 from settlement.domain.fx import FxQuote
 from settlement.event_log import DeliveryView
@@ -20,6 +21,7 @@ from settlement.processing.publisher import TradeEvent, TradeListener
 from settlement.reconcile import Break, ReconciliationReport
 
 __all__ = [
+    "AnchoredHead",
     "Break",
     "ClientBalance",
     "ClientView",

@@ -136,6 +136,13 @@ def verify_command(argv: list[str]) -> int:
         service.close()
     if result.ok:
         print(f"journal verified: {result.entries} entries, head {result.head_hash}")
+        latest = result.latest_anchor
+        if latest is None:
+            print("no on-chain anchor yet: only the hash chain vouches for the entries")
+        else:
+            print(
+                f"{result.anchors_checked} on-chain anchor(s) match; entries up to seq {latest.sequence} are as anchored"
+            )
         return EXIT_OK
     print(f"journal FAILED verification: {len(result.problems)} problem(s) in {result.entries} entries")
     for seq, message in result.problems:

@@ -35,6 +35,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "settlement.cli:reconcile_command", "index, then compare ledger and chain; exit 1 on a break"
     ),
     "verify": Subcommand("settlement.cli:verify_command", "check the journal's hash chain; exit 1 on any problem"),
+    "verify-proof": Subcommand(
+        "settlement.proof_cli:verify_proof_command", "check a trade's window proof on chain; exit 1 if not included"
+    ),
 }
 
 EXIT_OK, EXIT_FINDINGS = 0, 1

@@ -87,3 +87,42 @@ def verify_proof(leaf: TradeLeaf, proof: Sequence[bytes], root: bytes) -> bool:
     for sibling in proof:
         node = hash_pair(node, sibling)
     return node == root
+
+
+@dataclass(frozen=True)
+class TradeProof:
+    """What a counterparty needs to check one trade against the chain: the window, the leaf, the
+    sibling hashes, and the root the service says the window recorded."""
+
+    window_id: int
+    leaf: TradeLeaf
+    siblings: tuple[bytes, ...]
+    root: bytes
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "window_id": self.window_id,
+            "chain_trade_id": "0x" + self.leaf.chain_trade_id.hex(),
+            "payer": self.leaf.payer,
+            "payee": self.leaf.payee,
+            "amount_base_units": str(self.leaf.amount_base_units),
+            "proof": ["0x" + s.hex() for s in self.siblings],
+            "root": "0x" + self.root.hex(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> TradeProof:
+        def as_bytes(value: object) -> bytes:
+            text = str(value)
+            return bytes.fromhex(text[2:] if text.startswith("0x") else text)
+
+        proof = data.get("proof")
+        if not isinstance(proof, list):
+            raise ValueError("proof must be a list of 0x-hex hashes")
+        leaf = TradeLeaf(
+            as_bytes(data["chain_trade_id"]),
+            str(data["payer"]),
+            str(data["payee"]),
+            int(str(data["amount_base_units"])),
+        )
+        return cls(int(str(data["window_id"])), leaf, tuple(as_bytes(s) for s in proof), as_bytes(data["root"]))

@@ -16,7 +16,7 @@ from web3.types import BlockIdentifier
 
 from settlement import errors
 from settlement.chain.client import ChainClient
-from settlement.chain.merkle import TradeLeaf
+from settlement.chain.merkle import TradeLeaf, TradeProof, verify_proof
 from settlement.chain.sender import Call
 
 PARTICIPANTS_PER_WINDOW_MAX = 256  # SettlementNet.MAX_PARTICIPANTS
@@ -123,3 +123,41 @@ class NetSettlementContract:
             raise
         except Exception as exc:
             raise errors.ChainUnavailable(f"SettlementNet read failed: {type(exc).__name__}") from exc
+
+
+@dataclass(frozen=True)
+class ProofCheck:
+    """The chain's answers about one trade proof; `ok` only if every one agrees."""
+
+    window_settled: bool
+    root_matches: bool  # the root in the proof is the one the contract recorded for the window
+    proof_leads_to_root: bool  # recomputed here, off chain
+    contract_says_included: bool  # SettlementNet.verifyTrade, on chain
+
+    @property
+    def ok(self) -> bool:
+        return self.window_settled and self.root_matches and self.proof_leads_to_root and self.contract_says_included
+
+
+def check_trade_proof(w3: Web3, contract_address: str, abi: list[dict[str, Any]], proof: TradeProof) -> ProofCheck:
+    """Check a trade's proof with nothing but the chain and the contract's address (and its ABI,
+    which ships with the package): no database, no manifest, no trust in the service."""
+    contract = w3.eth.contract(address=Web3.to_checksum_address(contract_address), abi=abi)
+    try:
+        recorded_root, settled_at, *_ = contract.functions.getWindow(proof.window_id).call()
+        included = contract.functions.verifyTrade(
+            proof.window_id,
+            proof.leaf.chain_trade_id,
+            Web3.to_checksum_address(proof.leaf.payer),
+            Web3.to_checksum_address(proof.leaf.payee),
+            proof.leaf.amount_base_units,
+            list(proof.siblings),
+        ).call()
+    except Exception as exc:
+        raise errors.ChainUnavailable(f"SettlementNet read failed: {type(exc).__name__}") from exc
+    return ProofCheck(
+        window_settled=int(settled_at) != 0,
+        root_matches=bytes(recorded_root) == proof.root,
+        proof_leads_to_root=verify_proof(proof.leaf, proof.siblings, proof.root),
+        contract_says_included=bool(included),
+    )

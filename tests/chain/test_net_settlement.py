@@ -3,12 +3,17 @@ the ones the contract checks, and a window applies its net positions all or noth
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from settlement import errors
-from settlement.chain.merkle import TradeLeaf, merkle_proof, merkle_root
+from settlement.chain.merkle import TradeLeaf, TradeProof, merkle_proof, merkle_root
 from settlement.chain.net_settlement import NetSettlementContract
 from settlement.chain.reverts import RevertDecoder
 from settlement.chain.sender import Call, MemoryTxJournal, TxSender
@@ -94,3 +99,32 @@ def test_settleWindow_revertsWhenAPayerIsShort_andChangesNothing(driver: NetDriv
     assert "InsufficientSettlementBalance" in type(caught.value).__name__ + str(caught.value)
     assert {str(s.address): driver.contract.balance_of(s.address) for s in driver.brokers} == before
     assert not driver.contract.window(2).settled
+
+
+def test_a_counterparty_checks_a_proof_with_only_the_rpc_and_the_contract_address(
+    driver: NetDriver, isolated_devnet: Devnet, tmp_path: Path
+) -> None:
+    for broker in driver.brokers:
+        driver.fund(broker, 1_000)
+    leaves, positions = _window(driver)
+    root = merkle_root(leaves)
+    driver.agent.transact(driver.contract.settle_window(7, positions, root, len(leaves)))
+    proof = TradeProof(7, leaves[2], tuple(merkle_proof(leaves, leaves[2])), root)
+    good = tmp_path / "proof.json"
+    good.write_text(json.dumps(proof.as_json()))
+    forged_leaf = TradeLeaf(leaves[2].chain_trade_id, leaves[2].payer, leaves[2].payee, 1)
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(TradeProof(7, forged_leaf, proof.siblings, root).as_json()))
+
+    def run(path: Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "settlement", "verify-proof", str(path), "--rpc-url", isolated_devnet.rpc_url]
+        return subprocess.run(
+            [*command, "--contract", driver.contract.address], capture_output=True, text=True, timeout=60
+        )
+
+    included = run(good)
+    assert included.returncode == 0, included.stderr
+    assert included.stdout.startswith("INCLUDED")
+    refused = run(forged)
+    assert refused.returncode == 1
+    assert refused.stdout.startswith("NOT PROVEN") and "contract verifyTrade: False" in refused.stdout

@@ -3,7 +3,8 @@
 Index 0 deploys and holds every token role (owner, masterMinter, minter, pauser, blacklister,
 rescuer) and every escrow role but the agent's (admin, pauser, rescuer, recovery); see
 devnet/deploy.py. 1 is the settlement agent,
-2..9 are pre-funded brokers, the rest are spare wallets handed to participants created later.
+2..9 are pre-funded brokers, the last one anchors the journal (LedgerAnchor's ANCHOR_ROLE: a key
+of its own, never the agent's), the rest are spare wallets handed to participants created later.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from devnet.anvil import DEVNET_ACCOUNTS
 DEPLOYER_INDEX = 0
 AGENT_INDEX = 1
 BROKER_INDICES = range(2, 10)
-SPARE_INDICES = range(10, DEVNET_ACCOUNTS)
+SPARE_INDICES = range(10, DEVNET_ACCOUNTS - 1)
+ANCHORER_INDEX = DEVNET_ACCOUNTS - 1
 
 Account.enable_unaudited_hdwallet_features()
 

@@ -7,6 +7,10 @@ Roles on the devnet (production would give each to its own key):
   sign with the issuer key.
 - SettlementEscrow: the deployer is DEFAULT_ADMIN_ROLE and, through the constructor, also
   PAUSER_ROLE, RESCUER_ROLE and RECOVERY_ROLE; the agent (index 1) is SETTLEMENT_AGENT_ROLE.
+- SettlementNet (net mode's pre-funded balances and window settlement): the deployer is admin,
+  the agent settles windows.
+- LedgerAnchor: the deployer is admin; the anchorer (the last devnet account) alone anchors the
+  journal's head, so the agent's key cannot also rewrite the evidence.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from decimal import Decimal
 
 from web3 import Web3
 
-from devnet.accounts import AGENT_INDEX, BROKER_INDICES, DEPLOYER_INDEX, SPARE_INDICES, derive
+from devnet.accounts import AGENT_INDEX, ANCHORER_INDEX, BROKER_INDICES, DEPLOYER_INDEX, SPARE_INDICES, derive
 from devnet.toolchain import compile_contracts
 from settlement.chain.artifacts import load_artifact
 from settlement.chain.client import connect
@@ -36,10 +40,13 @@ def deploy(rpc_url: str, mnemonic: str, *, fund_coins: Decimal = BROKER_FUNDING_
     w3 = connect(rpc_url)
     token_artifact = load_artifact("SettlementToken")
     escrow_artifact = load_artifact("SettlementEscrow")
+    net_artifact = load_artifact("SettlementNet")
+    anchor_artifact = load_artifact("LedgerAnchor")
     deployer = derive(mnemonic, DEPLOYER_INDEX)
     agent = derive(mnemonic, AGENT_INDEX)
     brokers = [derive(mnemonic, i) for i in BROKER_INDICES]
     spares = [derive(mnemonic, i) for i in SPARE_INDICES]
+    anchorer = derive(mnemonic, ANCHORER_INDEX)
 
     sender = TxSender(w3, deployer, MemoryTxJournal(), RevertDecoder(token_artifact.abi, escrow_artifact.abi))
 
@@ -98,6 +105,24 @@ def deploy(rpc_url: str, mnemonic: str, *, fund_coins: Decimal = BROKER_FUNDING_
     if failed:
         raise failed[0].error  # type: ignore[misc]
 
+    # Last, so the token and escrow keep their addresses (deployer nonces 0 and 1).
+    net_factory = w3.eth.contract(abi=net_artifact.abi, bytecode=net_artifact.bytecode)
+    net_receipt = sender.transact(
+        Call(
+            to=None,
+            data=net_factory.constructor(token_address, deployer.address, agent.address).data_in_transaction,
+            purpose="deploy SettlementNet",
+        )
+    )
+    anchor_factory = w3.eth.contract(abi=anchor_artifact.abi, bytecode=anchor_artifact.bytecode)
+    anchor_receipt = sender.transact(
+        Call(
+            to=None,
+            data=anchor_factory.constructor(deployer.address, anchorer.address).data_in_transaction,
+            purpose="deploy LedgerAnchor",
+        )
+    )
+
     def account(local: object) -> Account:
         return Account(address=local.address, private_key=local.key.to_0x_hex())  # type: ignore[attr-defined]
 
@@ -112,4 +137,11 @@ def deploy(rpc_url: str, mnemonic: str, *, fund_coins: Decimal = BROKER_FUNDING_
         agent=account(agent),
         brokers=[account(b) for b in brokers],
         spare_accounts=[account(s) for s in spares],
+        net=DeployedContract(
+            address=str(net_receipt["contractAddress"]), abi=net_artifact.abi, enums=net_artifact.enums
+        ),
+        ledger_anchor=DeployedContract(
+            address=str(anchor_receipt["contractAddress"]), abi=anchor_artifact.abi, enums=anchor_artifact.enums
+        ),
+        anchorer=account(anchorer),
     )

@@ -35,6 +35,9 @@ SUBCOMMANDS: dict[str, Subcommand] = {
         "settlement.cli:reconcile_command", "index, then compare ledger and chain; exit 1 on a break"
     ),
     "verify": Subcommand("settlement.cli:verify_command", "check the journal's hash chain; exit 1 on any problem"),
+    "verify-proof": Subcommand(
+        "settlement.proof_cli:verify_proof_command", "check a trade's window proof on chain; exit 1 if not included"
+    ),
 }
 
 EXIT_OK, EXIT_FINDINGS = 0, 1
@@ -136,6 +139,13 @@ def verify_command(argv: list[str]) -> int:
         service.close()
     if result.ok:
         print(f"journal verified: {result.entries} entries, head {result.head_hash}")
+        latest = result.latest_anchor
+        if latest is None:
+            print("no on-chain anchor yet: only the hash chain vouches for the entries")
+        else:
+            print(
+                f"{result.anchors_checked} on-chain anchor(s) match; entries up to seq {latest.sequence} are as anchored"
+            )
         return EXIT_OK
     print(f"journal FAILED verification: {len(result.problems)} problem(s) in {result.entries} entries")
     for seq, message in result.problems:

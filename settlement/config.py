@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     fx_rate_age_max_s: int = Field(default=86_400, ge=1)
     fx_rate_jump_max_ratio: Decimal = Field(default=Decimal("0.10"), gt=0)
     sweep_interval_s: float = Field(default=2.0, gt=0)
+    # How often the worker anchors the journal's head on chain (gross mode; net mode anchors at
+    # every window close too). Everything up to the last anchor is then tamper-evident.
+    anchor_interval_s: float = Field(default=300.0, gt=0)
 
     # --- API
     api_host: str = "127.0.0.1"

@@ -309,6 +309,11 @@ class ArtifactMissing(SetupError):
     title = "Contract not compiled: run `forge build` (make build)"
 
 
+class AnchoringUnavailable(SetupError):
+    code = "anchoring_unavailable"
+    title = "This deployment has no journal anchoring (LedgerAnchor or its key)"
+
+
 class ToolchainError(SetupError):
     code = "toolchain_missing"
     title = "A prerequisite tool is missing"

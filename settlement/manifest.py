@@ -42,6 +42,10 @@ class DeploymentManifest(BaseModel):
     agent: Account
     brokers: list[Account]
     spare_accounts: list[Account] = []
+    # Net settlement and journal anchoring (absent in manifests written before they existed).
+    net: DeployedContract | None = None
+    ledger_anchor: DeployedContract | None = None
+    anchorer: Account | None = None
 
     @classmethod
     def load(cls, path: Path) -> DeploymentManifest:

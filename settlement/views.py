@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Protocol
 
 from settlement.chain.tx_decoder import DecodedEvent, DecodedTransaction, DecodedValue
+from settlement.domain.anchors import AnchoredHead
 from settlement.domain.delivery import DeliveryStatus
 from settlement.domain.fx import FxQuote
 from settlement.event_log import DeliveryView
@@ -23,6 +24,7 @@ from settlement.processing.publisher import TradeEvent, TradeListener
 from settlement.reconcile import Break, ReconciliationReport
 
 __all__ = [
+    "AnchoredHead",
     "Break",
     "BrokerPosition",
     "ClientBalance",

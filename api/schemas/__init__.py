@@ -8,6 +8,7 @@ base units happens at the edge, with settlement.money.
 from __future__ import annotations
 
 from api.schemas.audit import (
+    AnchorPublic,
     JournalEntryPublic,
     PostingPublic,
     ReconciliationBreakPublic,
@@ -68,6 +69,7 @@ __all__ = [
     "AffirmCreate",
     "AllocationCreate",
     "AllocationPublic",
+    "AnchorPublic",
     "BalancesPublic",
     "ClientBalancePublic",
     "ClientCreate",

@@ -11,6 +11,7 @@ from api.schemas.common import (
     coins,
 )
 from settlement.views import (
+    AnchoredHead,
     Break,
     JournalRecord,
     ReconciliationReport,
@@ -63,11 +64,28 @@ class VerifyProblemPublic(BaseModel):
     problem: str
 
 
+class AnchorPublic(BaseModel):
+    index: int = Field(description="The anchor's position in LedgerAnchor (anchorAt(index)).")
+    sequence: int = Field(description="The journal entry anchored: its seq.")
+    head_hash: str = Field(description="That entry's hash, as stored on chain.")
+    anchored_at: int = Field(description="Block timestamp of the anchoring transaction (unix seconds).")
+
+    @classmethod
+    def of(cls, anchor: AnchoredHead) -> AnchorPublic:
+        return cls(
+            index=anchor.index, sequence=anchor.sequence, head_hash=anchor.head_hash, anchored_at=anchor.anchored_at_s
+        )
+
+
 class VerifyPublic(BaseModel):
     ok: bool
     entries: int
     head_hash: str
     problems: list[VerifyProblemPublic]
+    anchors_checked: int = Field(description="On-chain anchors compared with the journal.")
+    latest_anchor: AnchorPublic | None = Field(
+        description="Everything up to this anchor's seq is as it was when anchored (if ok)."
+    )
 
 
 class ReconciliationBreakPublic(BaseModel):

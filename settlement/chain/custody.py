@@ -25,7 +25,8 @@ class Custody:
         self.chain = chain
         self.journal = journal
         self.settings = settings
-        self.decoder = RevertDecoder(chain.manifest.token.abi, chain.manifest.escrow.abi)
+        extra_abis = [c.abi for c in (chain.manifest.net, chain.manifest.ledger_anchor) if c is not None]
+        self.decoder = RevertDecoder(chain.manifest.token.abi, chain.manifest.escrow.abi, *extra_abis)
         manifest = chain.manifest
         self._keys: dict[str, LocalAccount] = {}
         if hold_broker_keys:
@@ -40,6 +41,9 @@ class Custody:
         self.issuer: TxSender | None = (
             self._make_sender(Account.from_key(manifest.issuer.private_key)) if manifest.issuer.private_key else None
         )
+        # The journal's anchors are signed by a key of their own, never the agent's (LedgerAnchor).
+        anchor_key = manifest.anchorer.private_key if manifest.anchorer else None
+        self.anchorer: TxSender | None = self._make_sender(Account.from_key(anchor_key)) if anchor_key else None
 
     def _make_sender(self, account: LocalAccount) -> TxSender:
         return TxSender(
@@ -73,7 +77,7 @@ class Custody:
 
     def all_senders(self) -> list[TxSender]:
         senders = [self.agent, *self._senders.values()]
-        return senders + ([self.issuer] if self.issuer else [])
+        return senders + [s for s in (self.issuer, self.anchorer) if s is not None]
 
     def recover(self) -> None:
         """Settle every journaled transaction left unfinished by a crash (see TxSender.recover)."""

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, insert, select, update
 
 from settlement import errors
+from settlement.domain.anchors import AnchoredHead
 from settlement.domain.journal import (
     GENESIS_HASH,
     EntryDraft,
@@ -81,6 +82,8 @@ class VerifyResult:
     entries: int
     head_hash: str
     problems: list[tuple[int, str]]
+    anchors_checked: int = 0
+    latest_anchor: AnchoredHead | None = None
 
 
 def hash_fields(source: JournalEntry | JournalRecord | dict[str, Any]) -> dict[str, object]:

@@ -1,0 +1,104 @@
+"""Settlement windows for net mode: their lifecycle, the liquidity-cover check, and who can settle.
+
+Why windows: CLS and Mojaloop settle a period's trades on net positions, one transfer per
+participant instead of one per trade. A window is OPEN while trades join it, CLOSED at a block
+the indexer has confirmed (so no in-flight trade falls between two windows), PENDING_SETTLEMENT
+once its one settlement transaction is sent, and SETTLED when that transaction is confirmed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from settlement.domain.netting import Obligation
+
+
+class WindowStatus(StrEnum):
+    OPEN = "OPEN"
+    CLOSED = "CLOSED"
+    PENDING_SETTLEMENT = "PENDING_SETTLEMENT"
+    SETTLED = "SETTLED"
+
+
+# A CLOSED window whose participants cannot all settle goes back to CLOSED with fewer trades (the
+# defaulter's trades roll to the next window) before it is sent; a sent one that reverts likewise.
+WINDOW_TRANSITIONS: dict[WindowStatus, frozenset[WindowStatus]] = {
+    WindowStatus.OPEN: frozenset({WindowStatus.CLOSED}),
+    WindowStatus.CLOSED: frozenset({WindowStatus.PENDING_SETTLEMENT}),
+    WindowStatus.PENDING_SETTLEMENT: frozenset({WindowStatus.SETTLED, WindowStatus.CLOSED}),
+    WindowStatus.SETTLED: frozenset(),
+}
+
+
+def can_move(current: WindowStatus, target: WindowStatus) -> bool:
+    return target in WINDOW_TRANSITIONS[current]
+
+
+@dataclass(frozen=True)
+class LiquidityCover:
+    """A participant's net debit cap: its pre-funded settlement balance, or a lower cap the operator set."""
+
+    settlement_balance_base_units: int
+    operator_cap_base_units: int | None = None
+
+    @property
+    def cap_base_units(self) -> int:
+        if self.operator_cap_base_units is None:
+            return self.settlement_balance_base_units
+        return min(self.settlement_balance_base_units, self.operator_cap_base_units)
+
+    def headroom_base_units(self, net_debit_base_units: int) -> int:
+        """What the participant may still owe on top of `net_debit_base_units` (its current debit)."""
+        return self.cap_base_units - net_debit_base_units
+
+    def covers(self, net_debit_base_units: int, new_debit_base_units: int) -> bool:
+        """Mojaloop's liquidity-cover check: the payer's net debit after this trade stays within its cap.
+
+        `net_debit_base_units` is what the payer owes net in the open window plus what its matched,
+        unconfirmed trades reserve (they may join the window at any moment)."""
+        if new_debit_base_units <= 0:
+            raise ValueError("a trade debits a positive amount")
+        return net_debit_base_units + new_debit_base_units <= self.cap_base_units
+
+
+def net_positions(obligations: Iterable[Obligation]) -> dict[str, int]:
+    """Each participant's net position (positive: receives); they always sum to zero."""
+    positions: dict[str, int] = {}
+    for o in obligations:
+        positions[o.payer_id] = positions.get(o.payer_id, 0) - o.amount_base_units
+        positions[o.payee_id] = positions.get(o.payee_id, 0) + o.amount_base_units
+    return positions
+
+
+@dataclass(frozen=True)
+class WindowSplit:
+    """What settles now and what leaves the window (to roll into the next one, or be refused)."""
+
+    settling: tuple[Obligation, ...]
+    leaving: tuple[Obligation, ...]
+    excluded_participants: frozenset[str]
+    positions: dict[str, int]
+
+
+def split_settleable(
+    obligations: Iterable[Obligation], balances: Mapping[str, int], blocked: Iterable[str] = ()
+) -> WindowSplit:
+    """CLS-style: drop every trade of a participant that cannot settle, recompute, repeat.
+
+    A participant cannot settle when it is blocked (blacklisted since, say) or when its settlement
+    balance would go negative. Removing its trades changes the others' positions, which can push
+    another participant below zero, so the removal runs to a fixed point (at most one round per
+    participant)."""
+    everything = tuple(obligations)
+    excluded = set(blocked)
+    while True:
+        settling = [o for o in everything if o.payer_id not in excluded and o.payee_id not in excluded]
+        positions = net_positions(settling)
+        short = {p for p, position in positions.items() if balances.get(p, 0) + position < 0}
+        if not short:
+            break
+        excluded |= short
+    leaving = tuple(o for o in everything if o.payer_id in excluded or o.payee_id in excluded)
+    return WindowSplit(tuple(settling), leaving, frozenset(excluded), positions)

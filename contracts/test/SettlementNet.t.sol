@@ -549,7 +549,7 @@ contract SettlementNetTest is NetFixture {
         int256[] memory positions = new int256[](4);
         (parts[0], parts[1], parts[2], parts[3]) = (alice, bob, carol, dave);
         (positions[0], positions[1], positions[2], positions[3]) =
-            (-int256(2 * ONE), int256(4 * ONE), -int256(ONE), -int256(ONE));
+        (-int256(2 * ONE), int256(4 * ONE), -int256(ONE), -int256(ONE));
         (parts, positions) = _sorted(parts, positions);
         vm.prank(agent);
         net.settleWindow(1, parts, positions, root, 5);

@@ -43,10 +43,12 @@ import {IBlacklistable} from "./SettlementEscrow.sol";
 ///      - Fee-on-transfer tokens are rejected (TransferShortfall), so Σ balances is always
 ///        exactly what the contract holds, plus whatever was sent here directly by mistake,
 ///        which RESCUER_ROLE may send out (never more than that surplus).
-///      - Least privilege. DEFAULT_ADMIN_ROLE grants roles and cannot move coins; the admin also
-///        starts with PAUSER_ROLE, RESCUER_ROLE and OPERATOR_ROLE and may hand them to other
-///        keys. SETTLEMENT_AGENT_ROLE only settles windows. No role can withdraw a broker's
-///        balance to anyone but that broker.
+///      - Least privilege. DEFAULT_ADMIN_ROLE grants roles and moves no coins itself (it could
+///        grant itself the agent role, visible on chain as RoleGranted); the admin also starts
+///        with PAUSER_ROLE, RESCUER_ROLE and OPERATOR_ROLE and may hand them to other keys.
+///        SETTLEMENT_AGENT_ROLE only settles windows: it can move balances between admitted
+///        participants, which is what settlement is, and nothing else. Only a broker can
+///        withdraw its balance, and only to its own address.
 contract SettlementNet is AccessControl, Pausable, ReentrancyGuard {
     using SafeERC20 for IERC20;
 

@@ -8,6 +8,11 @@ import {SettlementToken} from "../src/SettlementToken.sol";
 import {SettlementNet} from "../src/SettlementNet.sol";
 import {FeeOnTransferToken} from "./mocks/FeeOnTransferToken.sol";
 
+/// @dev forge's `cool` cheatcode (marks an account's storage cold again), not in the shared Vm.
+interface VmCool {
+    function cool(address target) external;
+}
+
 /// @notice Liquidity (deposit / withdraw), membership, window settlement and its all-or-nothing
 ///         reverts, trade proofs, pause and rescue.
 contract SettlementNetTest is NetFixture {
@@ -479,6 +484,34 @@ contract SettlementNetTest is NetFixture {
         net.pause();
     }
 
+    /// @notice A full window (MAX_PARTICIPANTS) fits comfortably in a block: prints its gas
+    ///         (forge test -vv) for the engine's gas limit, and bounds it at 10M.
+    function test_settleWindow_fullWindowGas() public {
+        uint256 n = net.MAX_PARTICIPANTS();
+        address[] memory parts = new address[](n);
+        int256[] memory positions = new int256[](n);
+        for (uint256 i = 0; i < n; i++) {
+            parts[i] = address(uint160(0x10000 + i)); // ascending by construction
+            vm.prank(admin);
+            net.admitParticipant(parts[i]);
+            _fund(parts[i], ONE);
+            vm.prank(parts[i]);
+            net.deposit(ONE);
+            positions[i] = i % 2 == 0 ? -int256(ONE) : int256(ONE);
+        }
+        // Everything above warmed the storage; on chain the window reads it cold.
+        VmCool(address(vm)).cool(address(net));
+        VmCool(address(vm)).cool(address(token));
+        vm.prank(agent);
+        uint256 before = gasleft();
+        net.settleWindow(1, parts, positions, ROOT, uint32(n));
+        uint256 used = before - gasleft();
+        _log("settleWindow gas, 256 participants", used);
+        assertLe(used, 10_000_000, "full window gas");
+        assertEq(net.balanceOf(parts[0]), 0);
+        assertEq(net.balanceOf(parts[1]), 2 * ONE);
+    }
+
     // ---------------------------------------------------------------- fuzz
 
     /// @notice Random positions that sum to zero either settle to exactly the expected balances
@@ -549,7 +582,7 @@ contract SettlementNetTest is NetFixture {
         int256[] memory positions = new int256[](4);
         (parts[0], parts[1], parts[2], parts[3]) = (alice, bob, carol, dave);
         (positions[0], positions[1], positions[2], positions[3]) =
-            (-int256(2 * ONE), int256(4 * ONE), -int256(ONE), -int256(ONE));
+        (-int256(2 * ONE), int256(4 * ONE), -int256(ONE), -int256(ONE));
         (parts, positions) = _sorted(parts, positions);
         vm.prank(agent);
         net.settleWindow(1, parts, positions, root, 5);

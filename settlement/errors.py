@@ -243,6 +243,18 @@ class NotAuthorized(ChainError):
     title = "Signer lacks the role for this call"
 
 
+class SettlementBalanceShort(ChainError):
+    code = "settlement_balance_short"
+    http_status = 409
+    title = "The settlement balance does not cover this"
+
+
+class WindowAlreadySettled(ChainError):
+    code = "window_already_settled"
+    http_status = 409
+    title = "This settlement window is already settled on chain"
+
+
 class TransferShortfall(ChainError):
     code = "transfer_shortfall"
     title = "Token delivered less than the amount (fee-on-transfer)"

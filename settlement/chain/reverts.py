@@ -36,6 +36,13 @@ _DOMAIN_ERRORS: dict[str, type[errors.SettlementError]] = {
     "NotBlacklister": errors.NotAuthorized,
     "NotRescuer": errors.NotAuthorized,
     "MinterAllowanceExceeded": errors.NotAuthorized,
+    # SettlementNet: each names the first participant that cannot settle, so the engine can drop
+    # its trades and settle the rest (CLS-style).
+    "InsufficientSettlementBalance": errors.SettlementBalanceShort,
+    "ParticipantBlacklisted": errors.Blacklisted,
+    "NotAParticipant": errors.NotAuthorized,
+    "WithdrawalExceedsBalance": errors.SettlementBalanceShort,
+    "WindowAlreadySettled": errors.WindowAlreadySettled,
 }
 # Plain require() strings from tokens without custom errors (e.g. USDT-style mocks).
 _REASON_ERRORS: dict[str, type[errors.SettlementError]] = {

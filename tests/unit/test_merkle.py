@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -61,3 +62,19 @@ def test_a_single_trade_is_its_own_root() -> None:
     only = TradeLeaf(b"\x03" * 32, ADDRESSES[2], ADDRESSES[3], 7)
     assert merkle_root([only]) == only.hash()
     assert merkle_proof([only], only) == []
+
+
+def test_leaves_and_root_match_the_contracts_reference_vectors() -> None:
+    """The same vectors as SettlementNet.t.sol's test_tradeLeafAndRoot_matchReferenceVectors."""
+    a, b, c = ("0x" + f"{n:040x}" for n in (0xA1, 0xB2, 0xC3))
+    leaves = [
+        TradeLeaf(keccak(text="trade-1"), a, b, 1_500_000),
+        TradeLeaf(keccak(text="trade-2"), b, c, 250_000),
+        TradeLeaf(keccak(text="trade-3"), c, a, 7),
+    ]
+    assert [leaf.hash().hex() for leaf in leaves] == [
+        "7e67f3805e553dedeb42716d170267cfb405e11a3e9ca6f3e47168c76b7d6aa4",
+        "6401a85df7af18c1460b8d413ac8f66eb8cfe07442c865b2676432b5e4299061",
+        "e778e6dc8a2b151f56b48a3ec83d5d02ae203784e610fbce278b124fe549328d",
+    ]
+    assert merkle_root(leaves).hex() == "b0fe4980a11e422a8aed215e049ef0bb24f9839a18d3819497a16a74d7e374e9"

@@ -103,8 +103,12 @@ class SettlementWorker:
         for thread in (self._thread, self._keeper):
             if thread is not None:
                 thread.join(timeout=STOP_TIMEOUT_S)
+        still_cycling = self._thread is not None and self._thread.is_alive()
         self._thread = self._keeper = None
         self._active.clear()
+        if still_cycling:  # releasing now would let a standby start a cycle beside this one
+            log.warning("settlement worker still mid-cycle after %ss; its lease lapses on its own", STOP_TIMEOUT_S)
+            return
         self.lease.release()
 
     def _keep_lease(self) -> None:

@@ -52,6 +52,9 @@ class JournalAnchoring:
         anchors = self.contract.anchors()
         return anchors[-1] if anchors else None
 
+    def latest(self) -> AnchoredHead | None:
+        return None if self.contract is None else self.contract.latest()
+
     def anchors(self) -> list[AnchoredHead]:
         return [] if self.contract is None else self.contract.anchors()
 

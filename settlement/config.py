@@ -70,6 +70,18 @@ class Settings(BaseSettings):
     # every window close too). Everything up to the last anchor is then tamper-evident.
     anchor_interval_s: float = Field(default=300.0, gt=0)
 
+    # --- settlement worker: one per ledger, by lease (settlement/ledger/worker_lease.py)
+    worker_enabled: bool = Field(
+        default=True,
+        description="Run a settlement worker (active while it holds the ledger's lease); false: serve the API only.",
+    )
+    worker_lease_ttl_s: float = Field(
+        default=5.0,
+        ge=0.5,
+        le=300.0,
+        description="A worker whose heartbeat is older than this counts as dead (SQLite: its lease is taken over).",
+    )
+
     # --- API
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -48,4 +48,4 @@ class Overview:
     brokers: list[BrokerPosition]
     journal_seq: int
     journal_head_hash: str
-    anchor: str | None  # the latest on-chain anchor of the journal head: none until net settlement anchors it
+    anchor: str | None  # the latest on-chain anchor of the journal head (LedgerAnchor); None before the first

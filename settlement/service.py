@@ -60,6 +60,7 @@ from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalRecord, JournalStore, VerifyResult
 from settlement.ledger.schema import open_database
 from settlement.ledger.tx_journal import SqlTxJournal
+from settlement.ledger.worker_lease import WorkerLease
 from settlement.manifest import DeploymentManifest
 from settlement.money import supported_currency
 from settlement.overview import BrokerPosition, Overview
@@ -91,6 +92,8 @@ class ServiceHealth:
     database_ok: bool
     worker_last_cycle_at: datetime | None
     worker_error: str | None
+    worker_role: str  # active | standby (another server holds the lease) | api-only | stopped
+    worker_live: bool  # some server's worker holds this ledger's lease and renews it
 
     @property
     def indexer_lag(self) -> int | None:
@@ -130,7 +133,9 @@ class SettlementService:
         self.anchoring = JournalAnchoring(self.chain, self.journal, self.custody, settings.anchor_interval_s)
         self.participants = ParticipantDirectory(self.db, self.chain, self.custody, self.journal)
         self.idempotency = IdempotentOperations(self.db, settings.idempotency_key_ttl_s)
-        self.worker = SettlementWorker(self.run_cycle, settings.sweep_interval_s)
+        self.lease = WorkerLease(self.db, settings.worker_lease_ttl_s)
+        self.worker = SettlementWorker(self.run_cycle, settings.sweep_interval_s, self.lease, on_active=self.recover)
+        self._serving = False  # start() was called: trades then need a live worker somewhere
         self._cycle_lock = threading.Lock()
         self.check_ledger_identity()
         self._init_event_log()
@@ -297,12 +302,24 @@ class SettlementService:
         return trade, changed
 
     def _require_settling(self) -> None:
-        """With a background worker, new trades need it healthy: accepting work nobody will settle
-        would leave trades PENDING for ever (the worker's last cycle failed: chain, indexer, DB)."""
-        if self.worker.started and self.worker.health.last_error is not None:
+        """A started server takes new trades only while some worker settles this ledger, healthy:
+        accepting work nobody will settle would leave trades PENDING for ever (no worker holds the
+        lease, or the worker's last cycle failed: chain, indexer, DB). Without start() (tools,
+        tests calling settle_until_idle) there is nothing to check."""
+        if not (self._serving or self.worker.started):
+            return
+        if self.worker.active:
+            error = self.worker.health.error_class
+        else:
+            lease = self.lease.status()
+            if not lease.live:
+                raise errors.SettlementUnavailable(
+                    "no settlement worker is running for this ledger; see /v1/health and retry later"
+                )
+            error = lease.worker_error
+        if error is not None:
             raise errors.SettlementUnavailable(
-                f"the settlement worker's last cycle failed ({self.worker.health.last_error.split(':', 1)[0]}); "
-                "see /v1/health and retry later"
+                f"the settlement worker's last cycle failed ({error}); see /v1/health and retry later"
             )
 
     def affirm(self, actor: Actor, trade_id: str, own_ref: str | None = None) -> TradeView:
@@ -448,25 +465,37 @@ class SettlementService:
             latest = self.chain.block_number()
         except Exception as exc:  # reported as latest_block None: the chain is unreachable
             log.warning("health: chain unreachable: %s", type(exc).__name__)
-        database_ok, indexer_head = True, None
+        database_ok, indexer_head, lease = True, None, None
         try:
             with self.db.connect() as connection:
                 connection.execute(text("SELECT 1"))
             cursor = self.indexer.cursor()
             indexer_head = cursor[0] if cursor else None
+            lease = self.lease.status()
         except Exception as exc:
             log.warning("health: database check failed: %s", type(exc).__name__)
             database_ok = False
-        worker = self.worker.health
+        worker = self.worker
+        if worker.active:
+            error, live = worker.health.error_class, True
+        else:  # another server's worker, as its lease row tells
+            live = lease is not None and lease.live
+            error = lease.worker_error if lease is not None and live else None
         return ServiceHealth(
             chain_id=self.chain.chain_id,
             latest_block=latest,
             indexer_head=indexer_head,
             database_ok=database_ok,
-            worker_last_cycle_at=worker.last_cycle_at,
-            # The class of the last worker error only: details (hosts, SQL) stay in the server log.
-            worker_error=worker.last_error.split(":", 1)[0] if worker.last_error else None,
+            worker_last_cycle_at=worker.health.last_cycle_at,
+            worker_error=error,  # the class only: details (hosts, SQL) stay in the server log
+            worker_role=self._worker_role(),
+            worker_live=live,
         )
+
+    def _worker_role(self) -> str:
+        if self.worker.started:
+            return "active" if self.worker.active else "standby"
+        return "api-only" if self._serving else "stopped"
 
     # ----------------------------------------------------------------- dashboard and exports (read-only)
 
@@ -493,8 +522,14 @@ class SettlementService:
             brokers=brokers,
             journal_seq=seq,
             journal_head_hash=head_hash,
-            anchor=None,
+            anchor=self._anchor_line(),
         )
+
+    def _anchor_line(self) -> str | None:
+        latest = self.anchoring.latest()
+        if latest is None:
+            return None
+        return f"seq {latest.sequence} · {latest.head_hash} (anchor #{latest.index})"
 
     def _position(
         self, participant_id: str, name: str, jurisdiction: str, escrow_ledger: dict[str, int]
@@ -634,12 +669,18 @@ class SettlementService:
             return self.recovery.recover()
 
     def start(self) -> None:
-        """Recover from any crash, then run cycles in a background worker until stop()."""
-        self.recover()
-        self.worker.start()
+        """Serve this ledger until stop(). With SETTLEMENT_WORKER_ENABLED (the default), run cycles in
+        a background worker while this process holds the ledger's worker lease, recovering from
+        any crash each time it takes the lease; on standby otherwise. Without it, API only."""
+        self._serving = True
+        if self.settings.worker_enabled:
+            self.worker.start()
 
     def stop(self) -> None:
+        """Fast (the worker waits on events), unless a cycle is mid-flight: that one is finished.
+        The lease is released, so a standby takes over at its next try."""
         self.worker.stop()
+        self._serving = False
 
     def close(self) -> None:
         self.stop()

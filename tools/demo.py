@@ -330,6 +330,7 @@ class Day:
 
     def report(self) -> bool:
         recon = expect(self.operator.get("/v1/reconciliation"), 200)  # indexes to the head first
+        expect(self.operator.post("/v1/audit/anchors"), 200)  # the day's journal head, anchored on chain
         audit = expect(self.operator.get("/v1/audit/verify"), 200)
         say("\n" + "=" * 100 + "\nTrades\n")
         rows = []
@@ -381,6 +382,13 @@ class Day:
             f"Audit chain: {'verified' if audit['ok'] else 'BROKEN'}, {audit['entries']} entries, "
             f"head {audit['head_hash']}"
         )
+        anchor = audit["latest_anchor"]
+        if anchor is not None:
+            say(
+                f"On-chain anchor #{anchor['index']} (LedgerAnchor, signed by the anchoring key, not the agent's): "
+                f"journal seq {anchor['sequence']}, hash {anchor['head_hash']}; {audit['anchors_checked']} "
+                "anchor(s) checked against the journal"
+            )
         for problem in audit["problems"]:
             say(f"   seq {problem['seq']}: {problem['problem']}")
         wrong = [s.ref for s in TRADES if self.trades[s.ref]["status"] != EXPECTED[s.outcome]]

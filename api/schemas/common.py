@@ -145,3 +145,9 @@ class HealthPublic(BaseModel):
     database_ok: bool
     worker_last_cycle_at: datetime | None
     worker_error: str | None
+    worker_role: str = Field(
+        description='This server\'s worker: "active" (holds the ledger\'s worker lease and settles), "standby" '
+        '(another server holds it; this one takes over if it dies), "api-only" (SETTLEMENT_WORKER_ENABLED=false) '
+        'or "stopped".'
+    )
+    worker_live: bool = Field(description="Some server's worker holds this ledger's lease and is renewing it.")

@@ -30,6 +30,13 @@ class LedgerAnchorContract:
     def latest_sequence(self) -> int:
         return int(self._read(lambda: self.contract.functions.latestSequence().call()))
 
+    def latest(self) -> AnchoredHead | None:
+        count = int(self._read(lambda: self.contract.functions.anchorCount().call()))
+        if count == 0:
+            return None
+        sequence, anchored_at, head_hash = self._read(lambda: self.contract.functions.anchorAt(count - 1).call())
+        return AnchoredHead(count - 1, int(sequence), bytes(head_hash).hex(), int(anchored_at))
+
     def anchors(self) -> list[AnchoredHead]:
         """Every anchor (the newest ANCHORS_READ_MAX), read in JSON-RPC batches."""
         count = int(self._read(lambda: self.contract.functions.anchorCount().call()))

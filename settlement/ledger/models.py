@@ -260,6 +260,22 @@ class LedgerIdentity(SQLModel, table=True):
     recorded_at: datetime = Field(default_factory=utcnow)
 
 
+class WorkerLeaseRecord(SQLModel, table=True):
+    """Who runs this ledger's settlement worker, and its heartbeat (settlement/ledger/worker_lease.py).
+
+    One row. On SQLite it is the lease itself (taken when free or expired); on PostgreSQL an
+    advisory lock is, and the row only lets every API server see whether some worker is alive.
+    """
+
+    __tablename__ = "worker_lease"
+
+    id: int = Field(default=1, primary_key=True)
+    holder: str | None = Field(default=None, max_length=100)
+    heartbeat_at: datetime
+    expires_at: datetime
+    worker_error: str | None = Field(default=None, max_length=100)  # the class of the last cycle's error
+
+
 # --- hardening: durable trade events and the webhook outbox (migration 0003) ------------------
 
 

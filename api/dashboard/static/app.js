@@ -214,7 +214,7 @@ async function overviewPage(view) {
   view.append(h("h2", {}, "Reconciliation"), recon, h("h2", {}, "Audit chain"), audit);
   audit.append(kv([
     ["journal head", h("span", {}, `entry ${o.journal_seq}: `, code(o.journal_head_hash))],
-    ["latest on-chain anchor", o.anchor ? code(o.anchor) : h("span", { class: "muted" }, "not anchored yet (anchoring arrives with net settlement)")],
+    ["latest on-chain anchor", o.anchor ? code(o.anchor) : h("span", { class: "muted" }, "not anchored yet (the worker anchors every SETTLEMENT_ANCHOR_INTERVAL_S; POST /v1/audit/anchors anchors now)")],
   ]));
   view.append(h("h2", {}, "Chain"), kv([
     ["chain id", String(o.chain_id)],

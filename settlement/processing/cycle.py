@@ -68,7 +68,7 @@ class SettlementCycle:
         if self.submission.outcome_unknown:
             report.realigned += self.recovery.recover()
             self.submission.outcome_unknown = False
-            self.submission.unresolved.clear()
+        self.submission.unresolved.clear()  # resolved by recover() above: it only holds within a cycle
         report.realigned += self.realignment.run_if_due()
         self._lapse_unaffirmed()
         report.add(self._lock_pending())

@@ -202,3 +202,49 @@ def test_a_lock_dropped_by_a_reorg_after_its_deadline_fails_with_a_clear_code(
     expected = balance_before + warm_up.settlement_amount_base_units
     assert isolated_devnet.chain().balance_of(buyer.address) == expected
     assert service.reconcile(Actor.operator()).balanced
+
+
+def test_a_lock_recovered_by_the_escrow_admin_leaves_locked_for_recovered(
+    isolated_devnet: Devnet, db_url: str, tmp_path: Path
+) -> None:
+    """Both parties blacklisted, the admin's timelocked recovery pays the lock out: no call of the
+    service fails (nothing is due), so only the periodic sweep can find it."""
+    settings = make_settings(
+        isolated_devnet, db_url, tmp_path, realign_every_cycles=3, default_settlement_window_s=7 * 86_400
+    )
+    service = SettlementService(settings, manifest=isolated_devnet.manifest)
+    try:
+        trade, buyer, seller = locked_trade(service, "recovered")
+        key = chain_trade_key(trade.chain_trade_id)
+        chain = isolated_devnet.chain()
+        admin = isolated_devnet.manifest.deployer.address
+        rescue_to = isolated_devnet.manifest.spare_accounts[0].address
+        admin_sends(isolated_devnet, chain.token.address, chain.token_calldata.encode("addBlackList", [buyer.address]))
+        admin_sends(isolated_devnet, chain.token.address, chain.token_calldata.encode("addBlackList", [seller.address]))
+        escrow = chain.escrow.address
+        admin_sends(isolated_devnet, escrow, chain.escrow_calldata.encode("scheduleRecovery", [key, rescue_to]))
+        isolated_devnet.increase_time(2 * 86_400 + 60)
+        admin_sends(isolated_devnet, escrow, chain.escrow_calldata.encode("executeRecovery", [key]))
+        assert chain.get_lock(key).status == LockStatus.RECOVERED
+        assert admin == isolated_devnet.manifest.issuer.address  # one devnet key holds both roles
+
+        for _ in range(settings.realign_every_cycles):
+            service.run_cycle()
+        recovered = row(service, trade.id)
+        tx_hash, _ = chain.last_escrow_event("Recovered", key)
+        assert recovered.status == TradeStatus.RECOVERED
+        assert realigned_steps(service, trade.id) == [(TradeStatus.LOCKED, TradeStatus.RECOVERED, tx_hash)]
+        assert service.reconcile(Actor.operator()).balanced
+    finally:
+        service.close()
+
+
+def admin_sends(devnet: Devnet, to: str, data: str) -> None:
+    """A transaction from the deployer (token blacklister, escrow RECOVERY_ROLE), mined at once."""
+    admin = devnet.manifest.deployer.address
+    devnet.rpc("anvil_impersonateAccount", admin)
+    try:
+        tx_hash = devnet.rpc("eth_sendTransaction", {"from": admin, "to": to, "data": data})
+    finally:
+        devnet.rpc("anvil_stopImpersonatingAccount", admin)
+    assert devnet.w3.eth.get_transaction_receipt(tx_hash)["status"] == 1

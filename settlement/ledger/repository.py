@@ -181,6 +181,16 @@ def trades_due_for_refund(session: Session, chain_now: datetime, limit: int) -> 
     ).all()
 
 
+def open_trades_marked(session: Session, error_code: str, limit: int) -> Sequence[str]:
+    """Ids of PENDING or LOCKED trades still marked with this error code, oldest first."""
+    return session.exec(
+        select(Trade.id)
+        .where(col(Trade.status).in_([TradeStatus.PENDING, TradeStatus.LOCKED]), Trade.error_code == error_code)
+        .order_by(col(Trade.created_at), col(Trade.id))
+        .limit(limit)
+    ).all()
+
+
 def list_trades(
     session: Session,
     *,

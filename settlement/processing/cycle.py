@@ -24,6 +24,7 @@ from settlement.config import Settings
 from settlement.domain.batching import chunks
 from settlement.domain.requests import PermitSignature
 from settlement.domain.trade import SettlementStep, TradeStatus, is_due_for_refund, is_due_for_release
+from settlement.errors import ChainUnavailable
 from settlement.ledger import repository as repo
 from settlement.ledger.models import Participant, Trade
 from settlement.processing.matching import TradeMatching
@@ -68,6 +69,12 @@ class SettlementCycle:
         if self.submission.outcome_unknown:
             report.realigned += self.recovery.recover()
             self.submission.outcome_unknown = False
+        else:
+            # The flag lives in memory; the mark on the trades outlives a restart: those are read
+            # back from the escrow before anything else is decided for them (a cancel included).
+            with Session(self.db) as session:
+                marked = list(repo.open_trades_marked(session, ChainUnavailable.code, self.settings.realign_trades_max))
+            report.realigned += len(self.recovery.realign(marked))
         self.submission.unresolved.clear()  # resolved by recover() above: it only holds within a cycle
         report.realigned += self.realignment.run_if_due()
         self._lapse_unaffirmed()

@@ -248,3 +248,36 @@ def admin_sends(devnet: Devnet, to: str, data: str) -> None:
     finally:
         devnet.rpc("anvil_stopImpersonatingAccount", admin)
     assert devnet.w3.eth.get_transaction_receipt(tx_hash)["status"] == 1
+
+
+def test_a_refund_someone_else_made_is_realigned_when_ours_reverts_not_locked(
+    isolated_devnet: Devnet, db_url: str, tmp_path: Path
+) -> None:
+    """Anyone may refund after the deadline and its grace period: the service's own refund then
+    reverts NotLocked, which says the chain already moved, so the trade is read back at once."""
+    settings = make_settings(isolated_devnet, db_url, tmp_path, realign_every_cycles=1_000)
+    service = SettlementService(settings, manifest=isolated_devnet.manifest)
+    try:
+        trade, _, _ = locked_trade(service, "refunded-by-stranger")
+        key = chain_trade_key(trade.chain_trade_id)
+        chain = isolated_devnet.chain()
+        isolated_devnet.increase_time(settings.default_settlement_window_s + 86_400 + 60)  # deadline + grace
+        stranger = isolated_devnet.manifest.spare_accounts[1].address
+        isolated_devnet.rpc("anvil_impersonateAccount", stranger)
+        isolated_devnet.rpc(
+            "eth_sendTransaction",
+            {"from": stranger, "to": chain.escrow.address, "data": chain.escrow_calldata.encode("refund", [key])},
+        )
+        isolated_devnet.rpc("anvil_stopImpersonatingAccount", stranger)
+        assert chain.get_lock(key).status == LockStatus.REFUNDED
+
+        report = service.run_cycle()
+        refunded = row(service, trade.id)
+        tx_hash, _ = chain.last_escrow_event("Refunded", key)
+        assert refunded.status == TradeStatus.REFUNDED and refunded.refund_tx_hash == tx_hash
+        assert report.realigned == 1 and report.refunded == 0  # not our refund: the chain's word
+        assert realigned_steps(service, trade.id) == [(TradeStatus.LOCKED, TradeStatus.REFUNDED, tx_hash)]
+        assert all(t.error_code != "not_locked" for t in trail(service, trade.id))
+        assert service.reconcile(Actor.operator()).balanced
+    finally:
+        service.close()

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
+from api.schemas.trades import TransitionPublic
 from settlement.chain.client import LockStatus
 from settlement.chain.trade_ids import chain_trade_key
 from settlement.domain.access import Actor
@@ -108,6 +109,8 @@ def test_a_release_whose_answer_is_lost_is_realigned_to_released(
     assert realigned_steps(service, trade.id) == [(TradeStatus.LOCKED, TradeStatus.RELEASED, tx_hash)]
     assert all(t.error_code != "not_locked" for t in trail(service, trade.id))
     assert [(e.trade_id, e.status, e.tx_hash) for e in events] == [(trade.id, TradeStatus.RELEASED, tx_hash)]
+    shown = [TransitionPublic.of(t) for t in service.transitions(Actor.operator(), trade.id)]
+    assert [(t.to_status, t.reason) for t in shown][-1] == (TradeStatus.RELEASED, "realigned_from_chain")
     assert service.reconcile(Actor.operator()).balanced
 
 

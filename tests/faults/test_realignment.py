@@ -29,6 +29,7 @@ from settlement.service import SettlementService
 from settlement.testing.devnet import Devnet
 from tests.engine.conftest import OPERATOR, make_settings
 from tests.faults.flaky_rpc import FlakyRpc
+from tests.ledger.factories import add_trade
 
 pytestmark = pytest.mark.chain
 
@@ -282,5 +283,24 @@ def test_a_refund_someone_else_made_is_realigned_when_ours_reverts_not_locked(
         assert realigned_steps(service, trade.id) == [(TradeStatus.LOCKED, TradeStatus.REFUNDED, tx_hash)]
         assert all(t.error_code != "not_locked" for t in trail(service, trade.id))
         assert service.reconcile(Actor.operator()).balanced
+    finally:
+        service.close()
+
+
+def test_the_sweep_reads_a_bounded_page_each_time_it_is_due_and_walks_through_them_all(
+    isolated_devnet: Devnet, db_url: str, tmp_path: Path
+) -> None:
+    """Five trades the database believes LOCKED with nothing on chain (as after a reorg the indexer
+    has not seen yet): two per sweep, every other cycle, until all are back to PENDING."""
+    settings = make_settings(isolated_devnet, db_url, tmp_path, realign_every_cycles=2, realign_trades_max=2)
+    service = SettlementService(settings, manifest=isolated_devnet.manifest)
+    try:
+        buyer, seller = (service.participants.register(f"Sweep {side}", "HK")[0] for side in ("Buyer", "Seller"))
+        phantoms = [add_trade(service.db, buyer, seller, 10 + n, status=TradeStatus.LOCKED) for n in range(5)]
+        sweep = service.cycle.realignment
+        assert [sweep.run_if_due() for _ in range(6)] == [2, 0, 2, 0, 1, 0]
+        for trade in phantoms:
+            assert row(service, trade.id).status == TradeStatus.PENDING
+            assert realigned_steps(service, trade.id) == [(TradeStatus.LOCKED, TradeStatus.PENDING, None)]
     finally:
         service.close()

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     batch_trades_max: int = Field(default=50, ge=1, le=100)
     indexer_chunk_blocks: int = Field(default=2_000, ge=1, le=100_000)
     reorg_window_blocks: int = Field(default=64, ge=1)
+    # Every this many cycles (and at the next one after a reorg) LOCKED trades are read back from
+    # the escrow, at most realign_trades_max per cycle, so divergence heals without a failed call.
+    realign_every_cycles: int = Field(default=10, ge=1)
+    realign_trades_max: int = Field(default=500, ge=1, le=10_000)
 
     # --- devnet
     anvil_host: str = "127.0.0.1"

@@ -17,6 +17,7 @@ settlement.chain.events and the accounts each event moves are settlement.domain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete
@@ -71,6 +72,9 @@ class Indexer:
         self.deploy_block = chain.manifest.deploy_block
         self.decoder = EventDecoder(chain)
         self.rules = PostingRules(self.chain_id, self.decoder.escrow)
+        # Told the fork block after a rewind: trades the service booked above it may have lost
+        # their lock or payout on chain, and the journal alone cannot move a trade back.
+        self.on_rewind: Callable[[int], None] | None = None
 
     # ------------------------------------------------------------------ driving
 
@@ -252,6 +256,8 @@ class Indexer:
             return 0
         fork = self._newest_canonical_stored_block(last)
         self._rewind(cursor, fork)
+        if self.on_rewind is not None:
+            self.on_rewind(fork[0])
         return last - fork[0]
 
     def _newest_canonical_stored_block(self, last: int) -> tuple[int, str]:

@@ -38,6 +38,7 @@ EXPECTED_LOCK_STATUS = {
     TradeStatus.LOCKED: LockStatus.LOCKED,
     TradeStatus.RELEASED: LockStatus.RELEASED,
     TradeStatus.REFUNDED: LockStatus.REFUNDED,
+    TradeStatus.RECOVERED: LockStatus.RECOVERED,
 }
 
 

@@ -118,7 +118,7 @@ class SettlementService:
         self.publisher = TradePublisher()
         self.intake = TradeIntake(self.db, self.chain, self.custody, self.journal, settings, self.publisher)
         self.instructions = PartyInstructions(self.db, self.chain, self.intake.matching, self.publisher)
-        self.recovery = Recovery(self.db, self.chain, self.custody)
+        self.recovery = Recovery(self.db, self.chain, self.custody, self.publisher)
         self.cycle = SettlementCycle(
             self.db, self.chain, self.custody, settings, self.recovery, self.intake.matching, self.publisher
         )
@@ -131,6 +131,7 @@ class SettlementService:
             reorg_window_blocks=settings.reorg_window_blocks,
         )
         self.anchoring = JournalAnchoring(self.chain, self.journal, self.custody, settings.anchor_interval_s)
+        self.indexer.on_rewind = self.cycle.realignment.after_rewind
         self.participants = ParticipantDirectory(self.db, self.chain, self.custody, self.journal)
         self.idempotency = IdempotentOperations(self.db, settings.idempotency_key_ttl_s)
         self.lease = WorkerLease(self.db, settings.worker_lease_ttl_s)
@@ -656,7 +657,7 @@ class SettlementService:
         for _ in range(SETTLE_ROUNDS_MAX):
             report = self.run_cycle()
             total.add(report)
-            if report.transactions == 0 and report.failed == 0:
+            if report.transactions == 0 and report.failed == 0 and report.realigned == 0:
                 break
         self.index()
         return total

@@ -116,4 +116,5 @@ class TransitionView(Protocol):
     tx_hash: str | None
     block_number: int | None
     error_code: str | None
+    reason: str | None
     at: datetime

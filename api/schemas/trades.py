@@ -172,6 +172,11 @@ class TransitionPublic(BaseModel):
     tx_hash: str | None
     block_number: int | None
     error_code: str | None
+    reason: str | None = Field(
+        default=None,
+        description="`realigned_from_chain` when the escrow was read and said so (a lost receipt, a reorg, "
+        "an admin recovery), rather than the outcome of the service's own call.",
+    )
     at: datetime
 
     @classmethod
@@ -182,6 +187,7 @@ class TransitionPublic(BaseModel):
             tx_hash=row.tx_hash,
             block_number=row.block_number,
             error_code=row.error_code,
+            reason=row.reason,
             at=utc(row.at),
         )
 

@@ -5,6 +5,11 @@ REFUNDED; UNMATCHED -> WITHDRAWN (by its submitter) | LAPSED (nobody affirmed it
 window); PENDING -> FAILED (with a stable error code). Nothing else: released, refunded,
 withdrawn, lapsed and failed trades are final, and only a matched trade is ever locked.
 
+The chain is the source of truth, so it may impose a few more moves the service never makes
+on its own (REALIGNMENTS): a lock recovered by the escrow's admin (LOCKED -> RECOVERED), a lock
+or a payout undone by a reorg (LOCKED -> PENDING, RELEASED | REFUNDED -> LOCKED). They are
+applied only after reading the escrow, and recorded as realigned from the chain.
+
 Beside the status, a trade carries two intents the parties expressed and the settlement cycle
 acts on: `release_requested` (delivery confirmed) and `cancel_requested`. The rules for setting
 them and for when a trade is due for its next on-chain step live here, in one place, so the
@@ -30,6 +35,7 @@ class TradeStatus(StrEnum):
     FAILED = "FAILED"
     WITHDRAWN = "WITHDRAWN"
     LAPSED = "LAPSED"
+    RECOVERED = "RECOVERED"  # the escrow's timelocked recovery paid the lock out (both parties blacklisted)
 
 
 class MatchedBy(StrEnum):
@@ -80,8 +86,21 @@ ALLOWED_TRANSITIONS: dict[TradeStatus, frozenset[TradeStatus]] = {
     TradeStatus.FAILED: frozenset(),
     TradeStatus.WITHDRAWN: frozenset(),
     TradeStatus.LAPSED: frozenset(),
+    TradeStatus.RECOVERED: frozenset(),
 }
 FINAL_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets)
+
+# Moves only the chain imposes (never the service's own decision): see the module docstring.
+REALIGNMENTS: dict[TradeStatus, frozenset[TradeStatus]] = {
+    TradeStatus.LOCKED: frozenset({TradeStatus.PENDING, TradeStatus.RECOVERED}),
+    TradeStatus.RELEASED: frozenset({TradeStatus.LOCKED}),
+    TradeStatus.REFUNDED: frozenset({TradeStatus.LOCKED}),
+    TradeStatus.RECOVERED: frozenset({TradeStatus.LOCKED}),
+}
+# Where the escrow's word can move a trade: matched trades that are (or were) on their way to a lock.
+_REALIGNABLE = frozenset(
+    {TradeStatus.PENDING, TradeStatus.LOCKED, TradeStatus.RELEASED, TradeStatus.REFUNDED, TradeStatus.RECOVERED}
+)
 
 
 class TradeIntents(Protocol):
@@ -95,10 +114,33 @@ class TradeIntents(Protocol):
     deadline: datetime
 
 
-def check_transition(current: TradeStatus, target: TradeStatus) -> None:
-    """Raise InvalidTransition unless current -> target is in the lifecycle."""
-    if target not in ALLOWED_TRANSITIONS[current]:
+def check_transition(current: TradeStatus, target: TradeStatus, *, realigned: bool = False) -> None:
+    """Raise InvalidTransition unless current -> target is in the lifecycle (or, realigned from
+    the chain, one of the moves only the chain imposes)."""
+    allowed = ALLOWED_TRANSITIONS[current] | (REALIGNMENTS.get(current, frozenset()) if realigned else frozenset())
+    if target not in allowed:
         raise InvalidTransition(f"trade cannot go from {current} to {target}", current=current, target=target)
+
+
+def realignment_path(current: TradeStatus, chain_says: TradeStatus) -> list[TradeStatus]:
+    """The steps that take a trade from `current` to the status its escrow lock implies.
+
+    `chain_says` is PENDING for no lock, else LOCKED, RELEASED, REFUNDED or RECOVERED. Every
+    path goes through LOCKED, as the coins did; a trade the service has closed without a lock
+    (FAILED, WITHDRAWN, LAPSED, UNMATCHED) is not moved: a lock under its id is a break for
+    reconcile to show, not something to adopt. A trade that was never locked (PENDING) while
+    the chain has no lock needs nothing either."""
+    if current == chain_says or current not in _REALIGNABLE or chain_says not in _REALIGNABLE:
+        return []
+    path = [] if current == TradeStatus.LOCKED else [TradeStatus.LOCKED]
+    if chain_says != TradeStatus.LOCKED:
+        path.append(chain_says)
+    steps, at = [], current
+    for step in path:
+        check_transition(at, step, realigned=True)
+        steps.append(step)
+        at = step
+    return steps
 
 
 def can_cancel(status: TradeStatus) -> bool:

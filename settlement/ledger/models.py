@@ -120,6 +120,8 @@ class TradeTransition(SQLModel, table=True):
     tx_hash: str | None = Field(default=None, max_length=66)
     block_number: int | None = None
     error_code: str | None = Field(default=None, max_length=64)
+    # Why the step was taken when it was not the service's own call's outcome: "realigned_from_chain".
+    reason: str | None = Field(default=None, max_length=64)
     at: datetime = Field(default_factory=utcnow)
 
 

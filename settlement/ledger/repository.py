@@ -26,6 +26,8 @@ from settlement.ledger.models import (
     utcnow,
 )
 
+REALIGNED_FROM_CHAIN = "realigned_from_chain"
+
 
 def as_utc(moment: datetime) -> datetime:
     """SQLite returns naive datetimes; everything we store is UTC."""
@@ -179,6 +181,16 @@ def trades_due_for_refund(session: Session, chain_now: datetime, limit: int) -> 
     ).all()
 
 
+def open_trades_marked(session: Session, error_code: str, limit: int) -> Sequence[str]:
+    """Ids of PENDING or LOCKED trades still marked with this error code, oldest first."""
+    return session.exec(
+        select(Trade.id)
+        .where(col(Trade.status).in_([TradeStatus.PENDING, TradeStatus.LOCKED]), Trade.error_code == error_code)
+        .order_by(col(Trade.created_at), col(Trade.id))
+        .limit(limit)
+    ).all()
+
+
 def list_trades(
     session: Session,
     *,
@@ -228,12 +240,21 @@ def transition(
     block_number: int | None = None,
     error_code: str | None = None,
     error_detail: str | None = None,
+    realigned: bool = False,
 ) -> None:
-    """Move a trade along its lifecycle and record the step; refuses anything not allowed."""
+    """Move a trade along its lifecycle and record the step; refuses anything not allowed.
+
+    `realigned`: the escrow was read and says so (a lost receipt, a reorg, an admin recovery);
+    the moves only the chain imposes are then allowed, and the step is recorded as such."""
     current = TradeStatus(trade.status)
-    check_transition(current, target)
+    check_transition(current, target, realigned=realigned)
     trade.status = target
     trade.updated_at = utcnow()
+    if target == TradeStatus.PENDING:  # a reorg dropped the lock: nothing of it is left on chain
+        trade.lock_tx_hash, trade.lock_block = None, None
+    if target in (TradeStatus.PENDING, TradeStatus.LOCKED):  # a payout a reorg undid is no payout
+        trade.release_tx_hash, trade.release_block = None, None
+        trade.refund_tx_hash, trade.refund_block = None, None
     if target == TradeStatus.LOCKED:
         trade.lock_tx_hash, trade.lock_block = tx_hash, block_number
     elif target == TradeStatus.RELEASED:
@@ -251,6 +272,7 @@ def transition(
             tx_hash=tx_hash,
             block_number=block_number,
             error_code=error_code,
+            reason=REALIGNED_FROM_CHAIN if realigned else None,
         )
     )
 

@@ -24,10 +24,12 @@ from settlement.config import Settings
 from settlement.domain.batching import chunks
 from settlement.domain.requests import PermitSignature
 from settlement.domain.trade import SettlementStep, TradeStatus, is_due_for_refund, is_due_for_release
+from settlement.errors import ChainUnavailable
 from settlement.ledger import repository as repo
 from settlement.ledger.models import Participant, Trade
 from settlement.processing.matching import TradeMatching
 from settlement.processing.publisher import TradePublisher
+from settlement.processing.realignment import RealignmentSweep
 from settlement.processing.recovery import Recovery
 from settlement.processing.report import CycleReport
 from settlement.processing.submission import BatchSubmission, CallGroup
@@ -58,13 +60,23 @@ class SettlementCycle:
         self.publisher = publisher
         self.calls = ContractCalls(chain)
         self.submission = BatchSubmission(db, custody, recovery, publisher)
+        self.realignment = RealignmentSweep(db, recovery, settings.realign_every_cycles, settings.realign_trades_max)
 
     def run_once(self) -> CycleReport:
-        """Recover first if an earlier outcome is unknown, then lapse, lock, release and refund."""
-        if self.submission.outcome_unknown:
-            self.recovery.recover()
-            self.submission.outcome_unknown = False
+        """Recover first if an earlier outcome is unknown, realign if due, then lapse, lock, release
+        and refund (never a trade whose outcome became unknown earlier in this cycle)."""
         report = CycleReport()
+        if self.submission.outcome_unknown:
+            report.realigned += self.recovery.recover()
+            self.submission.outcome_unknown = False
+        else:
+            # The flag lives in memory; the mark on the trades outlives a restart: those are read
+            # back from the escrow before anything else is decided for them (a cancel included).
+            with Session(self.db) as session:
+                marked = list(repo.open_trades_marked(session, ChainUnavailable.code, self.settings.realign_trades_max))
+            report.realigned += len(self.recovery.realign(marked))
+        self.submission.unresolved.clear()  # resolved by recover() above: it only holds within a cycle
+        report.realigned += self.realignment.run_if_due()
         self._lapse_unaffirmed()
         report.add(self._lock_pending())
         report.add(self._release_confirmed())
@@ -82,7 +94,7 @@ class SettlementCycle:
         report = CycleReport()
         with Session(self.db, expire_on_commit=False) as session:
             pending = list(repo.trades_in_status(session, TradeStatus.PENDING, CYCLE_TRADES_MAX))
-            cancelled = [t for t in pending if t.cancel_requested]
+            cancelled = [t for t in pending if t.cancel_requested and t.id not in self.submission.unresolved]
             for trade in cancelled:
                 # Ask the escrow first: a lock whose receipt was lost may be on chain, and then the
                 # trade is LOCKED (and refunded below), never FAILED over coins that sit in escrow.
@@ -98,7 +110,7 @@ class SettlementCycle:
                 )
                 report.failed += 1
             session.commit()
-            pending = [t for t in pending if not t.cancel_requested]
+            pending = [t for t in pending if not t.cancel_requested and t.id not in self.submission.unresolved]
             participants = {p.id: p for p in repo.list_participants(session)}
         for trade in cancelled:
             self.publisher.publish(trade)
@@ -166,7 +178,11 @@ class SettlementCycle:
 
     def _release_confirmed(self) -> CycleReport:
         with Session(self.db) as session:
-            due = [t for t in repo.trades_due_for_release(session, CYCLE_TRADES_MAX) if is_due_for_release(t)]
+            due = [
+                t
+                for t in repo.trades_due_for_release(session, CYCLE_TRADES_MAX)
+                if is_due_for_release(t) and t.id not in self.submission.unresolved
+            ]
             ids = [(t.id, chain_trade_key(t.chain_trade_id)) for t in due]
         return self.submission.submit(self._id_groups(ids, SettlementStep.RELEASE, self.calls.release_batch))
 
@@ -175,7 +191,7 @@ class SettlementCycle:
         chain_now = datetime.fromtimestamp(chain_now_s, UTC)
         with Session(self.db) as session:
             selected = repo.trades_due_for_refund(session, chain_now, CYCLE_TRADES_MAX)
-            due = [t for t in selected if is_due_for_refund(t, chain_now_s)]
+            due = [t for t in selected if is_due_for_refund(t, chain_now_s) and t.id not in self.submission.unresolved]
             ids = [(t.id, chain_trade_key(t.chain_trade_id)) for t in due]
         return self.submission.submit(self._id_groups(ids, SettlementStep.REFUND, self.calls.refund_batch))
 

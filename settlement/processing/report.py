@@ -15,10 +15,11 @@ class CycleReport:
     failed: int = 0
     transactions: int = 0
     gas_used: int = 0
+    realigned: int = 0  # trades moved to what the escrow says (lost receipt, reorg, recovery)
     released_obligations: list[Obligation] = field(default_factory=list)
 
     def add(self, other: CycleReport) -> None:
-        for name in ("locked", "released", "refunded", "failed", "transactions", "gas_used"):
+        for name in ("locked", "released", "refunded", "failed", "transactions", "gas_used", "realigned"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.released_obligations.extend(other.released_obligations)
 

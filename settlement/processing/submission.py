@@ -2,8 +2,10 @@
 
 Calls go out through the agent's bounded window of in-flight transactions. A batch that reverts
 is retried trade by trade, so one bad trade cannot hold up the others. A transport failure is
-not a revert: the transaction may still be mined, so its trades are left as they are and the
-next cycle starts with recovery instead of guessing.
+not a revert: the transaction may still be mined, so its trades are left as they are (and out
+of the rest of the cycle) and the next cycle starts with recovery instead of guessing. A revert
+that says the chain already moved (NotLocked, AlreadyLocked: a lost receipt, a reorg) is not a
+failure either: those trades are re-read from the escrow in one batch and realigned.
 """
 
 from __future__ import annotations
@@ -27,6 +29,13 @@ from settlement.processing.report import CycleReport
 
 log = logging.getLogger(__name__)
 
+# Reverts that mean the escrow is already past the state this step expects.
+CHAIN_ALREADY_MOVED: dict[SettlementStep, tuple[type[errors.SettlementError], ...]] = {
+    SettlementStep.LOCK: (errors.AlreadyLocked,),
+    SettlementStep.RELEASE: (errors.NotLocked,),
+    SettlementStep.REFUND: (errors.NotLocked,),
+}
+
 
 @dataclass
 class CallGroup:
@@ -47,9 +56,19 @@ class BatchSubmission:
         # Set when a transaction's fate is unknown (send failed, receipt timed out): the next
         # cycle starts with recover() instead of guessing, so nothing is locked or paid twice.
         self.outcome_unknown = False
+        # The trades of those transactions: nothing else is decided for them until recovery.
+        self.unresolved: set[str] = set()
 
     def submit(self, groups: Sequence[CallGroup]) -> CycleReport:
-        """Send every group's call through the agent's window; fall back to singles on a batch revert."""
+        """Send every group's call through the agent's window; fall back to singles on a batch
+        revert; then realign, in one batched read, the trades whose step found the chain moved."""
+        moved: list[str] = []
+        report = self._submit(groups, moved)
+        if moved:
+            report.realigned += len(self.recovery.realign(moved))
+        return report
+
+    def _submit(self, groups: Sequence[CallGroup], moved: list[str]) -> CycleReport:
         report = CycleReport()
         if not groups:
             return report
@@ -66,6 +85,7 @@ class BatchSubmission:
             elif isinstance(outcome.error, errors.ChainUnavailable):
                 log.warning("%s: outcome unknown (%s); recovering next cycle", outcome.call.purpose, outcome.error)
                 self.outcome_unknown = True
+                self.unresolved.update(group.trade_ids)
                 self._note_error(group.trade_ids, outcome.error)
             elif group.singles:
                 log.info("batch %s failed (%s); retrying trade by trade", outcome.call.purpose, outcome.error)
@@ -73,13 +93,16 @@ class BatchSubmission:
                     CallGroup(call, [trade_id], group.step)
                     for call, trade_id in zip(group.singles, group.trade_ids, strict=True)
                 )
+            elif isinstance(outcome.error, CHAIN_ALREADY_MOVED[group.step]):
+                log.info("%s: the chain already moved (%s); realigning", outcome.call.purpose, outcome.error)
+                moved.extend(group.trade_ids)
             else:
                 assert outcome.error is not None
                 self._apply_failure(group, outcome.error, report)
 
         self.custody.agent.submit_many([group.call for group in groups], on_outcome)
         if fallback:
-            report.add(self.submit(fallback))
+            report.add(self._submit(fallback, moved))
         return report
 
     def _note_error(self, trade_ids: Sequence[str], error: errors.SettlementError) -> None:
@@ -116,10 +139,7 @@ class BatchSubmission:
         """A single trade's call reverted. A lock failure fails the trade; release/refund retry later."""
         with Session(self.db, expire_on_commit=False) as session:
             trade = repo.get_trade(session, group.trade_ids[0])
-            if group.step == SettlementStep.LOCK and isinstance(error, errors.AlreadyLocked):
-                self.recovery.adopt_chain_state(session, trade)  # only if the lock's terms are the trade's
-                report.failed += trade.status == TradeStatus.FAILED
-            elif group.step == SettlementStep.LOCK:
+            if group.step == SettlementStep.LOCK:
                 repo.transition(session, trade, TradeStatus.FAILED, error_code=error.code, error_detail=error.detail)
                 report.failed += 1
             else:

@@ -147,6 +147,24 @@ def test_a_trade_the_database_thinks_is_locked_but_the_chain_does_not(
     assert phantom.id in report.breaks[0].detail and "NONE on chain" in report.breaks[0].detail
 
 
+@pytest.mark.parametrize("status", [TradeStatus.FAILED, TradeStatus.REFUNDED, TradeStatus.PENDING])
+def test_a_lock_the_database_believes_absent_is_a_break(
+    isolated_devnet: Devnet, engine: Engine, indexer: Indexer, actions: ChainActions, status: TradeStatus
+) -> None:
+    """Every trade in every state is compared with the escrow, not only the LOCKED ones."""
+    manifest = isolated_devnet.manifest
+    payer, payee = manifest.brokers[2], manifest.brokers[3]
+    buyer, seller = add_participant(engine, payer.address), add_participant(engine, payee.address)
+    trade = add_trade(engine, buyer, seller, 70, status=status)
+    actions.approve_escrow(payer)
+    actions.lock(trade.id, payer, payee.address, 70, deadline_of(trade))
+    indexer.run_until_head()
+    report = reconcile(isolated_devnet.chain(), engine)
+    assert [b.kind for b in report.breaks] == [BreakKind.TRADE_STATUS], report.breaks
+    assert f"trade {trade.id} is {status} in the database but LOCKED on chain" == report.breaks[0].detail
+    assert report.breaks[0].on_chain == 70
+
+
 # ---------------------------------------------------------------------------- the CLI
 
 

@@ -24,6 +24,7 @@ from settlement.domain.trade import (
     is_due_for_refund,
     is_expired,
     new_trade_id,
+    realignment_path,
 )
 from settlement.errors import InvalidTransition
 
@@ -60,7 +61,45 @@ def test_exactly_the_lifecycle_is_allowed() -> None:
 
 
 def test_final_statuses_have_no_way_out() -> None:
-    assert {S.RELEASED, S.REFUNDED, S.FAILED, S.WITHDRAWN, S.LAPSED} == FINAL_STATUSES
+    assert {S.RELEASED, S.REFUNDED, S.FAILED, S.WITHDRAWN, S.LAPSED, S.RECOVERED} == FINAL_STATUSES
+
+
+REALIGNED_ONLY = [
+    (S.LOCKED, S.PENDING),
+    (S.LOCKED, S.RECOVERED),
+    (S.RELEASED, S.LOCKED),
+    (S.REFUNDED, S.LOCKED),
+    (S.RECOVERED, S.LOCKED),
+]
+
+
+@pytest.mark.parametrize(("current", "target"), REALIGNED_ONLY)
+def test_moves_only_the_chain_imposes_need_a_realignment(current: TradeStatus, target: TradeStatus) -> None:
+    with pytest.raises(InvalidTransition):
+        check_transition(current, target)
+    check_transition(current, target, realigned=True)
+
+
+@pytest.mark.parametrize(
+    ("current", "chain_says", "path"),
+    [
+        (S.LOCKED, S.RELEASED, [S.RELEASED]),  # a release whose receipt was lost
+        (S.LOCKED, S.REFUNDED, [S.REFUNDED]),
+        (S.LOCKED, S.RECOVERED, [S.RECOVERED]),  # the escrow's admin recovered a stranded lock
+        (S.LOCKED, S.PENDING, [S.PENDING]),  # a reorg dropped the lock: locked again
+        (S.PENDING, S.LOCKED, [S.LOCKED]),  # a lock whose receipt was lost
+        (S.PENDING, S.RELEASED, [S.LOCKED, S.RELEASED]),  # every path goes through LOCKED
+        (S.RELEASED, S.LOCKED, [S.LOCKED]),  # a reorg undid the payout: released again
+        (S.RELEASED, S.PENDING, [S.LOCKED, S.PENDING]),
+        (S.PENDING, S.PENDING, []),
+        (S.LOCKED, S.LOCKED, []),
+        (S.FAILED, S.LOCKED, []),  # a lock under a closed trade's id is a break, never adopted
+        (S.WITHDRAWN, S.LOCKED, []),
+        (S.UNMATCHED, S.LOCKED, []),
+    ],
+)
+def test_realignment_path_follows_the_coins(current: TradeStatus, chain_says: TradeStatus, path: list[S]) -> None:
+    assert realignment_path(current, chain_says) == path
 
 
 @pytest.mark.parametrize(

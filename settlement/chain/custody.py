@@ -16,15 +16,24 @@ from settlement.chain.client import ChainClient
 from settlement.chain.contract_calls import LockOrder
 from settlement.chain.lock_intents import sign_lock_intent
 from settlement.chain.reverts import RevertDecoder
-from settlement.chain.sender import TxJournal, TxSender
+from settlement.chain.sender import TxJournal, TxRecord, TxSender
 from settlement.config import Settings
 
 
 class Custody:
-    def __init__(self, chain: ChainClient, journal: TxJournal, settings: Settings, *, hold_broker_keys: bool) -> None:
+    def __init__(
+        self,
+        chain: ChainClient,
+        journal: TxJournal,
+        settings: Settings,
+        *,
+        hold_broker_keys: bool,
+        confirmation_depth: int,
+    ) -> None:
         self.chain = chain
         self.journal = journal
         self.settings = settings
+        self.confirmation_depth = confirmation_depth
         self.decoder = RevertDecoder(chain.manifest.token.abi, chain.manifest.escrow.abi)
         manifest = chain.manifest
         self._keys: dict[str, LocalAccount] = {}
@@ -49,7 +58,7 @@ class Custody:
             self.decoder,
             poll_s=self.settings.receipt_poll_s,
             timeout_s=self.settings.receipt_timeout_s,
-            confirmation_depth=self.settings.confirmation_depth,
+            confirmation_depth=self.confirmation_depth,
             in_flight_txs_max=self.settings.in_flight_txs_max,
         )
 
@@ -82,3 +91,8 @@ class Custody:
                 self.sender_for(address)
         for sender in self.all_senders():
             sender.recover()
+
+    def follow_chain(self) -> list[TxRecord]:
+        """Each signer's journal against the chain (see TxSender.follow_chain): a tx a reorg or a
+        faulty RPC dropped is sent again, byte for byte. Returns what was sent again."""
+        return [record for sender in self.all_senders() for record in sender.follow_chain()]

@@ -10,7 +10,7 @@ from hexbytes import HexBytes
 
 from settlement import errors
 from settlement.chain.client import LockStatus
-from settlement.chain.sender import MemoryTxJournal
+from settlement.chain.sender import GAP_FILLER_PURPOSE, MemoryTxJournal
 from tests.chain.support import BROKER_FUNDING, COIN, ONE_HOUR, Env, trade_id
 
 pytestmark = pytest.mark.chain
@@ -275,3 +275,33 @@ def test_a_new_tx_behind_a_reorged_one_does_not_wait_out_its_timeout(env: Env) -
     assert env.net.w3.eth.get_transaction_receipt(HexBytes(lost.tx_hash))["status"] == 1  # the same tx, again
     assert env.chain.allowance(env.payer.address) == 8
     assert env.net.w3.eth.get_transaction_count(env.payer.account.address) == lost.nonce + 2
+
+
+def test_a_nonce_only_a_dropped_tx_held_is_filled_with_a_no_op(env: Env) -> None:
+    """Our tx at nonce N was dropped (another process used N), our next one went in at N + 1, then
+    a reorg took both blocks. The dropped tx is never sent again (its purpose may have been re-sent
+    since); a zero-value transfer to ourselves takes N so that N + 1 can be mined again."""
+    journal = MemoryTxJournal()
+    ours = env.fresh_sender(env.payer, journal)
+    snapshot_id = env.net.snapshot()
+    stale = ours.sign(env.approve_call(111, spender=env.stranger.address))  # never sent ...
+    env.fresh_sender(env.payer).transact(env.approve_call(222, spender=env.payee.address))  # ... its nonce used
+    ours.recover()
+    assert journal.records[stale.tx_hash].status == "dropped"
+    ours.transact(env.approve_call(333))
+    (later,) = [r for r in journal.records.values() if r.nonce == stale.nonce + 1]
+    env.net.revert(snapshot_id)  # both blocks gone
+    assert env.net.w3.eth.get_transaction_count(env.payer.account.address) == stale.nonce
+
+    resent = ours.follow_chain()
+
+    assert [(r.purpose, r.nonce, r.status) for r in resent] == [
+        (GAP_FILLER_PURPOSE, stale.nonce, "mined"),
+        (later.purpose, later.nonce, "mined"),
+    ]
+    assert resent[1].tx_hash == later.tx_hash and stale.tx_hash not in ours.broadcasts
+    assert env.chain.allowance(env.payer.address) == 333
+    allowance = env.chain.token.functions.allowance
+    assert allowance(env.payer.address, env.stranger.address).call() == 0  # the dropped approve never ran
+    assert env.net.w3.eth.get_transaction_count(env.payer.account.address) == stale.nonce + 2
+    assert env.net.w3.eth.get_transaction(HexBytes(resent[0].tx_hash))["value"] == 0

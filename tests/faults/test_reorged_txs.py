@@ -58,7 +58,8 @@ def test_a_booked_lock_a_reorg_drops_is_sent_again_and_later_trades_lock(
     assert status_of(service, first.id) == TradeStatus.LOCKED
     first_key = chain_trade_key(first.chain_trade_id)
     head = isolated_devnet.w3.eth.block_number
-    lock_tx = isolated_devnet.w3.eth.get_block(head)["transactions"][0]
+    (lock_tx,) = isolated_devnet.w3.eth.get_block(head)["transactions"]  # the lock batch, its own block
+    assert isinstance(lock_tx, HexBytes)
 
     isolated_devnet.rpc("anvil_rollback", 1)  # a one-block reorg takes the lock batch away
     assert isolated_devnet.chain().get_lock(first_key).status == LockStatus.NONE
@@ -72,7 +73,7 @@ def test_a_booked_lock_a_reorg_drops_is_sent_again_and_later_trades_lock(
     assert time.monotonic() - started < RECEIPT_TIMEOUT_S  # no receipt timeout waited out
     assert report.locked == 1 and status_of(service, second.id) == TradeStatus.LOCKED
     assert isolated_devnet.chain().get_lock(first_key).status == LockStatus.LOCKED  # the same lock, again
-    assert isolated_devnet.w3.eth.get_transaction_receipt(HexBytes(lock_tx))["status"] == 1  # same bytes
+    assert isolated_devnet.w3.eth.get_transaction_receipt(lock_tx)["status"] == 1  # same bytes
     assert isolated_devnet.chain().get_lock(chain_trade_key(second.chain_trade_id)).status == LockStatus.LOCKED
     service.settle_until_idle()
     assert service.reconcile(Actor.operator()).balanced

@@ -7,17 +7,21 @@ non-custodial path: it approves the escrow itself, or hands over an EIP-2612 per
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from settlement import errors
 from settlement.chain.client import ChainClient
 from settlement.chain.contract_calls import LockOrder
 from settlement.chain.lock_intents import sign_lock_intent
 from settlement.chain.reverts import RevertDecoder
 from settlement.chain.sender import TxJournal, TxRecord, TxSender
 from settlement.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Custody:
@@ -94,5 +98,18 @@ class Custody:
 
     def follow_chain(self) -> list[TxRecord]:
         """Each signer's journal against the chain (see TxSender.follow_chain): a tx a reorg or a
-        faulty RPC dropped is sent again, byte for byte. Returns what was sent again."""
-        return [record for sender in self.all_senders() for record in sender.follow_chain()]
+        faulty RPC dropped is sent again, byte for byte. Returns what was sent again.
+
+        Nothing is waited for here (each signer's next wait() or recover() settles what was sent
+        again), and only the agent's failure is raised (its next transactions could not be
+        mined): a mint or a broker's approval that cannot be re-sent yet is logged and tried
+        again next cycle, without holding up every trade's settlement."""
+        resent: list[TxRecord] = []
+        for sender in self.all_senders():
+            try:
+                resent += sender.follow_chain(wait=False)
+            except errors.ChainUnavailable as exc:
+                if sender is self.agent:
+                    raise
+                log.warning("signer %s: journaled txs not on chain yet: %s", sender.address, exc.detail)
+        return resent

@@ -339,17 +339,20 @@ class TxSender:
         self.resync_nonce()
         return settled
 
-    def follow_chain(self) -> list[TxRecord]:
+    def follow_chain(self, *, wait: bool = True) -> list[TxRecord]:
         """Make the chain hold every transaction the journal holds; return the ones sent again.
 
         Why: after a reorg (or evm_revert) a transaction journaled as mined may be gone, and one
         journaled as sent may never have reached any node. Skipping its nonce would leave a gap
         the chain never fills: every later transaction of this signer would wait out its timeout.
         So each of ours at or above the chain's nonce is sent again byte for byte (same nonce,
-        same hash: it can only ever execute once) and waited for. Costs one nonce read when the
-        chain is level with the journal, which is the usual case: call it once per cycle.
+        same hash: it can only ever execute once) and, with `wait`, waited for (without, its
+        outcome is settled by the next wait() or recover()). Costs one nonce read when the chain
+        is level with the journal, which is the usual case: call it once per cycle.
         """
         resent = self._resend_unmined(up_to_nonce=None)
+        if not wait:
+            return resent
         for record in resent:
             try:
                 receipt = self.wait(record)

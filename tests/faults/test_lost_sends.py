@@ -148,3 +148,35 @@ def test_an_issue_whose_first_send_is_lost_is_mined_before_the_answer(
     assert response.status_code == 200, response.text
     assert proxy.dropped == 1
     assert on_chain_base_units(isolated_devnet, broker) == before + MINT_COINS * COIN
+
+
+def test_transport_failures_anywhere_in_the_sender_are_chain_unavailable(
+    isolated_devnet: Devnet, proxy: FlakyRpc
+) -> None:
+    """No requests.ConnectionError escapes: fee reads, estimates and the replay of a mined revert
+    all fail as ChainUnavailable, the domain error every caller handles."""
+    manifest = isolated_devnet.manifest
+    account = Account.from_key(manifest.agent.private_key)
+    journal = MemoryTxJournal()
+    sender = TxSender(
+        connect(proxy.url), account, journal, RevertDecoder(manifest.token.abi, manifest.escrow.abi), timeout_s=5.0
+    )
+    escrow = isolated_devnet.chain().escrow
+    never_locked = Call(manifest.escrow.address, escrow.encode_abi("release", [b"\x01" * 32]), "release", 300_000)
+
+    proxy.drop_methods = {"eth_estimateGas", "eth_maxPriorityFeePerGas", "eth_getBlockByNumber"}
+    with pytest.raises(errors.ChainUnavailable):
+        sender.estimate(Call(manifest.escrow.address, never_locked.data, "release"))
+    (outcome,) = sender.submit_many([never_locked])  # the fee read fails: an outcome, not a traceback
+    assert isinstance(outcome.error, errors.ChainUnavailable) and outcome.record is None
+    proxy.heal()
+
+    record = sender.sign(never_locked)
+    sender.send(record)
+    proxy.drop_methods = {"eth_getTransactionByHash", "eth_call"}  # the revert's replay is lost
+    with pytest.raises(errors.ChainUnavailable):
+        sender.wait(record)
+    assert journal.records[record.tx_hash].status == "reverted"  # what is known is kept
+    proxy.heal()
+    with pytest.raises(errors.NotLocked):  # and with the chain back, the reason is decoded
+        sender.wait(record)

@@ -19,6 +19,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Anvil's well-known development mnemonic: its keys are public, which is the point on a devnet.
 DEVNET_MNEMONIC = "test test test test test test test test test test test junk"
 DEVNET_OPERATOR_KEY = "devnet-operator-key"
+DEVNET_CHAIN_ID = 31337  # anvil's: automine, one block per transaction, reorgs only on request
+# Blocks that bury a receipt or event before it counts, off the devnet: Ethereum's customary
+# margin (reorgs deeper than a few blocks are rare; finality comes later still).
+CONFIRMATION_DEPTH_OFF_DEVNET = 12
 
 
 class Settings(BaseSettings):
@@ -28,9 +32,13 @@ class Settings(BaseSettings):
     rpc_url: str | None = Field(
         default=None, description="EVM JSON-RPC endpoint; defaults to the one in the deployment manifest."
     )
-    chain_id: int = 31337
+    chain_id: int = DEVNET_CHAIN_ID
     deployments_dir: Path = PROJECT_ROOT / "devnet" / "deployments"
-    confirmation_depth: int = Field(default=0, ge=0, description="Blocks a receipt/event must be buried under.")
+    confirmation_depth: int | None = Field(
+        default=None,
+        ge=0,
+        description="Blocks a receipt/event must be buried under; unset: 0 on the devnet, else 12 (see README).",
+    )
     receipt_poll_s: float = Field(default=0.005, gt=0)
     receipt_timeout_s: float = Field(default=60.0, gt=0)
     in_flight_txs_max: int = Field(default=32, ge=1, le=256)
@@ -108,6 +116,14 @@ class Settings(BaseSettings):
     webhook_retry_delay_first_s: float = Field(default=1.0, gt=0, description="Doubles after each failed attempt.")
     webhook_retry_delay_max_s: float = Field(default=3_600.0, gt=0)
     webhook_timeout_s: float = Field(default=5.0, gt=0)
+
+    def confirmation_depth_on(self, chain_id: int) -> int:
+        """The confirmation depth in force on the chain the RPC reports: the setting if given, else
+        0 on the instant-mining devnet (a reorg happens there only when a test asks for one) and
+        CONFIRMATION_DEPTH_OFF_DEVNET anywhere else, where a reorg can drop a block we booked."""
+        if self.confirmation_depth is not None:
+            return self.confirmation_depth
+        return 0 if chain_id == DEVNET_CHAIN_ID else CONFIRMATION_DEPTH_OFF_DEVNET
 
     def fx_limits(self) -> FxLimits:
         """The FX rules' limits (domain/fx.py), read from these settings in one place."""

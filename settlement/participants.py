@@ -7,6 +7,7 @@ database does not leak keys.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 import uuid
@@ -27,6 +28,8 @@ from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import ClientAccount, Participant
 from settlement.money import TRADE_AMOUNT_MAX_BASE_UNITS
+
+log = logging.getLogger(__name__)
 
 JURISDICTION_PATTERN = re.compile(r"^[A-Z]{2}$")
 API_KEY_PREFIX = "sk_"
@@ -132,7 +135,14 @@ class ParticipantDirectory:
         self.journal.allocate(participant.address, client_id, amount_base_units)
 
     def issue(self, participant_id: str, amount_base_units: int) -> str:
-        """Mint coins to the participant's wallet (the devnet issuer's key); returns the tx hash."""
+        """Mint coins to the participant's wallet (the devnet issuer's key); returns the tx hash.
+
+        Once the mint is signed and journaled its hash is the answer, even if the send's answer or
+        every receipt poll is lost: the sender finds it on chain or sends the same bytes again
+        (its wait, and follow_chain on every cycle) until it is mined, so the mint happens exactly
+        once. Answering 503 instead would invite a retry that mints a second time. Only a revert
+        on chain (decoded) is an error once the tx exists.
+        """
         if not 0 < amount_base_units <= TRADE_AMOUNT_MAX_BASE_UNITS:
             raise errors.ValidationFailed("amount must be positive and at most one trillion coins")
         participant = self.get(participant_id)
@@ -140,20 +150,26 @@ class ParticipantDirectory:
         if issuer is None:
             raise errors.Forbidden("this deployment has no issuer key: coins are issued by the token issuer")
         record = issuer.sign(ContractCalls(self.chain).issue(participant.address, amount_base_units))
-        # Signed and journaled: from here the mint may happen (recovery rebroadcasts it after a
-        # crash), so a failure that is not a decoded revert leaves its outcome unknown.
         try:
-            issuer.send(record)
-            receipt = issuer.wait(record)
-        except errors.SettlementError as exc:
-            if isinstance(exc, errors.ChainUnavailable):
-                exc.context.update(outcome_unknown=True, tx_hash=record.tx_hash)
+            try:
+                issuer.send(record)
+            except errors.ChainUnavailable as exc:  # maybe lost before the node, maybe after: wait() tells
+                log.warning("mint %s: send unconfirmed (%s); waiting for it on chain", record.tx_hash, exc.detail)
+            issuer.wait(record)
+        except errors.ChainUnavailable as exc:
+            log.warning(
+                "mint %s: not mined yet (%s); the sender sends it again until it is", record.tx_hash, exc.detail
+            )
+        except errors.LedgerError as exc:  # the journal failed after signing: the mint may still happen
+            exc.context.update(outcome_unknown=True, tx_hash=record.tx_hash)
             raise
-        except Exception as exc:
+        except errors.SettlementError:
+            raise  # a decoded revert: mined, and it minted nothing
+        except Exception as exc:  # the database under the journal: the mint may still happen
             raise errors.ChainUnavailable(
-                f"mint {record.tx_hash} was sent; its outcome is not known yet", outcome_unknown=True
+                f"mint {record.tx_hash} was signed; its outcome is not known yet", outcome_unknown=True
             ) from exc
-        return str(receipt["transactionHash"].to_0x_hex())
+        return record.tx_hash
 
     def balances(self, participant_id: str) -> ParticipantBalances:
         with Session(self.db, expire_on_commit=False) as session:

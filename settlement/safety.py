@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import ipaddress
 
-from settlement.config import DEVNET_OPERATOR_KEY, Settings, env_var
+from settlement.config import DEVNET_CHAIN_ID, DEVNET_OPERATOR_KEY, Settings, env_var
 from settlement.errors import UnsafeConfiguration
 
-DEVNET_CHAIN_ID = 31337
 DEVNET_WEBHOOK_SECRET = str(Settings.model_fields["webhook_secret"].default)
 # 32 random bytes are 43 characters of url-safe base64 (secrets.token_urlsafe(32)). Length is
 # what can be checked; the key's randomness is the operator's part.

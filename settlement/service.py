@@ -109,11 +109,18 @@ class SettlementService:
         self.fx_limits = settings.fx_limits()
         self.manifest = manifest or DeploymentManifest.load(settings.manifest_path())
         self.chain = ChainClient(connect(settings.rpc_url or self.manifest.rpc_url), self.manifest)
-        require_safe_settings(settings, self.chain.rpc_chain_id())  # before anything is opened or signed
+        rpc_chain_id = self.chain.rpc_chain_id()
+        require_safe_settings(settings, rpc_chain_id)  # before anything is opened or signed
+        # Resolved once, for the sender and the indexer alike (Settings.confirmation_depth_on).
+        self.confirmation_depth = settings.confirmation_depth_on(rpc_chain_id)
         self.db = open_database(settings.resolved_database_url())
         self.journal = JournalStore(self.db)
         self.custody = Custody(
-            self.chain, SqlTxJournal(self.db), settings, hold_broker_keys=settings.custodial_devnet_keys
+            self.chain,
+            SqlTxJournal(self.db),
+            settings,
+            hold_broker_keys=settings.custodial_devnet_keys,
+            confirmation_depth=self.confirmation_depth,
         )
         self.publisher = TradePublisher()
         self.intake = TradeIntake(self.db, self.chain, self.custody, self.journal, settings, self.publisher)
@@ -126,7 +133,7 @@ class SettlementService:
             self.chain,
             self.db,
             self.journal,
-            confirmation_depth=settings.confirmation_depth,
+            confirmation_depth=self.confirmation_depth,
             chunk_blocks=settings.indexer_chunk_blocks,
             reorg_window_blocks=settings.reorg_window_blocks,
         )
@@ -645,6 +652,7 @@ class SettlementService:
     def run_cycle(self) -> CycleReport:
         """One settlement cycle, then mirror the chain into the ledger."""
         with self._cycle_lock:
+            self.custody.follow_chain()  # nothing is signed above a nonce the chain will not reach
             report = self.cycle.run_once()
             self.indexer.run_once()
             self.anchoring.anchor_if_due()

@@ -7,24 +7,37 @@ non-custodial path: it approves the escrow itself, or hands over an EIP-2612 per
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from settlement import errors
 from settlement.chain.client import ChainClient
 from settlement.chain.contract_calls import LockOrder
 from settlement.chain.lock_intents import sign_lock_intent
 from settlement.chain.reverts import RevertDecoder
-from settlement.chain.sender import TxJournal, TxSender
+from settlement.chain.sender import TxJournal, TxRecord, TxSender
 from settlement.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 class Custody:
-    def __init__(self, chain: ChainClient, journal: TxJournal, settings: Settings, *, hold_broker_keys: bool) -> None:
+    def __init__(
+        self,
+        chain: ChainClient,
+        journal: TxJournal,
+        settings: Settings,
+        *,
+        hold_broker_keys: bool,
+        confirmation_depth: int,
+    ) -> None:
         self.chain = chain
         self.journal = journal
         self.settings = settings
+        self.confirmation_depth = confirmation_depth
         extra_abis = [c.abi for c in (chain.manifest.net, chain.manifest.ledger_anchor) if c is not None]
         self.decoder = RevertDecoder(chain.manifest.token.abi, chain.manifest.escrow.abi, *extra_abis)
         manifest = chain.manifest
@@ -53,7 +66,7 @@ class Custody:
             self.decoder,
             poll_s=self.settings.receipt_poll_s,
             timeout_s=self.settings.receipt_timeout_s,
-            confirmation_depth=self.settings.confirmation_depth,
+            confirmation_depth=self.confirmation_depth,
             in_flight_txs_max=self.settings.in_flight_txs_max,
         )
 
@@ -86,3 +99,21 @@ class Custody:
                 self.sender_for(address)
         for sender in self.all_senders():
             sender.recover()
+
+    def follow_chain(self) -> list[TxRecord]:
+        """Each signer's journal against the chain (see TxSender.follow_chain): a tx a reorg or a
+        faulty RPC dropped is sent again, byte for byte. Returns what was sent again.
+
+        Nothing is waited for here (each signer's next wait() or recover() settles what was sent
+        again), and only the agent's failure is raised (its next transactions could not be
+        mined): a mint or a broker's approval that cannot be re-sent yet is logged and tried
+        again next cycle, without holding up every trade's settlement."""
+        resent: list[TxRecord] = []
+        for sender in self.all_senders():
+            try:
+                resent += sender.follow_chain(wait=False)
+            except errors.ChainUnavailable as exc:
+                if sender is self.agent:
+                    raise
+                log.warning("signer %s: journaled txs not on chain yet: %s", sender.address, exc.detail)
+        return resent

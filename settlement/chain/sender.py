@@ -8,6 +8,7 @@ a second, different transaction for the same purpose.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
@@ -18,15 +19,24 @@ from typing import Any, Protocol, TypeVar
 from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import ContractLogicError, TransactionNotFound
+from web3.exceptions import ContractLogicError, ProviderConnectionError, TransactionNotFound
 from web3.types import TxParams, TxReceipt
 
 from settlement import errors
 from settlement.chain.reverts import RevertDecoder
 from settlement.redaction import describe_error
 
+log = logging.getLogger(__name__)
+
 FEE_REFRESH_S = 2.0
 GAS_HEADROOM_PCT = 20
+# A tx still without a receipt after this long is sent again (same bytes) if the chain has not
+# consumed its nonce: a faulty RPC may have dropped it, and waiting would only time out.
+RESEND_AFTER_S = 1.0
+# How many journaled transactions one follow_chain() call re-sends at most (the rest next call).
+FOLLOW_RECORDS_MAX = 256
+GAP_FILLER_GAS = 21_000
+GAP_FILLER_PURPOSE = "nonce gap filler"
 
 
 @dataclass
@@ -50,6 +60,9 @@ class TxJournal(Protocol):
     def record_signed(self, record: TxRecord) -> None: ...
     def mark(self, tx_hash: str, status: str, block_number: int | None = None) -> None: ...
     def unfinished(self, chain_id: int, sender: str) -> list[TxRecord]: ...
+    def from_nonce(self, chain_id: int, sender: str, nonce: int, limit: int) -> list[TxRecord]:
+        """Records with this nonce or a higher one, any status, lowest nonce first (at most `limit`)."""
+        ...
 
 
 @dataclass
@@ -75,6 +88,10 @@ class MemoryTxJournal:
             for r in self.records.values()
             if r.chain_id == chain_id and r.sender == sender and r.status in ("signed", "sent")
         ]
+
+    def from_nonce(self, chain_id: int, sender: str, nonce: int, limit: int) -> list[TxRecord]:
+        found = [r for r in self.records.values() if r.chain_id == chain_id and r.sender == sender and r.nonce >= nonce]
+        return sorted(found, key=lambda r: r.nonce)[:limit]
 
 
 @dataclass(frozen=True)
@@ -126,15 +143,17 @@ class TxSender:
         timeout_s: float = 60.0,
         confirmation_depth: int = 0,
         in_flight_txs_max: int = 32,
+        resend_after_s: float = RESEND_AFTER_S,
     ) -> None:
         self.w3 = w3
         self.account = account
         self.address = account.address
         self.journal = journal
         self.decoder = decoder
-        self.chain_id = int(w3.eth.chain_id)
+        self.chain_id = int(_rpc("chain id read", lambda: w3.eth.chain_id))
         self.poll_s = poll_s
         self.timeout_s = timeout_s
+        self.resend_after_s = resend_after_s
         self.confirmation_depth = confirmation_depth
         self.in_flight_txs_max = in_flight_txs_max
         self._lock = threading.RLock()
@@ -222,12 +241,18 @@ class TxSender:
 
     def wait(self, record: TxRecord) -> TxReceipt:
         """Wait for the receipt (and confirmation depth); raise the decoded error on revert."""
-        deadline = time.monotonic() + self.timeout_s
+        started = time.monotonic()
+        deadline, resend_at = started + self.timeout_s, started + self.resend_after_s
         while True:
             try:  # a dropped poll is not an outcome: keep asking until the deadline
                 receipt = self._receipt_or_none(record.tx_hash)
                 if receipt is not None and self._is_deep_enough(int(receipt["blockNumber"])):
                     break
+                if receipt is None and time.monotonic() >= resend_at:
+                    # Never reached the chain (a send lost before forwarding) or dropped by a reorg:
+                    # send it, and whatever of ours precedes it, again rather than time out.
+                    resend_at = time.monotonic() + self.resend_after_s
+                    self._resend_unmined(up_to_nonce=record.nonce)
             except errors.ChainUnavailable:
                 receipt = None
             if time.monotonic() > deadline:
@@ -309,8 +334,85 @@ class TxSender:
                 except errors.SettlementError:
                     record.status = "reverted"
             settled.append(record)
+        settled_hashes = {r.tx_hash for r in settled}
+        settled += [r for r in self.follow_chain() if r.tx_hash not in settled_hashes]
         self.resync_nonce()
         return settled
+
+    def follow_chain(self, *, wait: bool = True) -> list[TxRecord]:
+        """Make the chain hold every transaction the journal holds; return the ones sent again.
+
+        Why: after a reorg (or evm_revert) a transaction journaled as mined may be gone, and one
+        journaled as sent may never have reached any node. Skipping its nonce would leave a gap
+        the chain never fills: every later transaction of this signer would wait out its timeout.
+        So each of ours at or above the chain's nonce is sent again byte for byte (same nonce,
+        same hash: it can only ever execute once) and, with `wait`, waited for (without, its
+        outcome is settled by the next wait() or recover()). Costs one nonce read when the chain
+        is level with the journal, which is the usual case: call it once per cycle.
+        """
+        resent = self._resend_unmined(up_to_nonce=None)
+        if not wait:
+            return resent
+        for record in resent:
+            try:
+                receipt = self.wait(record)
+                record.status, record.block_number = "mined", int(receipt["blockNumber"])
+            except errors.ChainUnavailable:
+                raise  # still no receipt: it stays open for the next call
+            except errors.SettlementError:
+                record.status = "reverted"
+        return resent
+
+    def _resend_unmined(self, up_to_nonce: int | None) -> list[TxRecord]:
+        """Send again every journaled tx of ours the chain has not consumed the nonce of (up to
+        `up_to_nonce`), filling a nonce only a dropped tx of ours held with a no-op."""
+        chain_nonce = int(_rpc("nonce read", lambda: self.w3.eth.get_transaction_count(self.address, "latest")))
+        with self._lock:
+            if chain_nonce >= self._next_nonce:
+                self._next_nonce = chain_nonce  # the key was used elsewhere too: never sign below the chain
+                return []
+            records = self.journal.from_nonce(self.chain_id, self.address, chain_nonce, FOLLOW_RECORDS_MAX)
+            if up_to_nonce is not None:
+                records = [r for r in records if r.nonce <= up_to_nonce]
+            by_nonce: dict[int, list[TxRecord]] = {}
+            for record in records:
+                by_nonce.setdefault(record.nonce, []).append(record)
+            to_send: list[TxRecord] = []
+            for nonce in sorted(by_nonce):
+                live = [r for r in by_nonce[nonce] if r.status != "dropped"]
+                # A dropped tx of ours is never sent again (its purpose may have been re-sent as
+                # another tx); if nothing else of ours holds the nonce, a no-op fills it.
+                to_send += live or [self._sign_gap_filler(nonce)]
+        for record in to_send:
+            log.warning("re-sending %s (nonce %d, %s): not on chain", record.tx_hash, record.nonce, record.purpose)
+            self.send(record)
+            record.status = "sent"
+        return to_send
+
+    def _sign_gap_filler(self, nonce: int) -> TxRecord:
+        """A zero-value transfer to ourselves at `nonce`: moves nothing, unblocks the nonces after it."""
+        max_fee, tip = self._fee_fields()
+        tx: dict[str, Any] = {
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": self.address,
+            "value": 0,
+            "gas": GAP_FILLER_GAS,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+            "type": 2,
+        }
+        signed = self.account.sign_transaction(tx)
+        record = TxRecord(
+            chain_id=self.chain_id,
+            sender=self.address,
+            nonce=nonce,
+            tx_hash=signed.hash.to_0x_hex(),
+            raw_tx=signed.raw_transaction.to_0x_hex(),
+            purpose=GAP_FILLER_PURPOSE,
+        )
+        self.journal.record_signed(record)
+        return record
 
     # ----------------------------------------------------------------- helpers
 
@@ -329,15 +431,21 @@ class TxSender:
         return head - block_number >= self.confirmation_depth
 
     def _replay_revert(self, record: TxRecord, block: int) -> errors.SettlementError:
-        tx = self.w3.eth.get_transaction(HexBytes(record.tx_hash))
+        """The decoded reason of a mined revert. A transport failure while replaying raises
+        ChainUnavailable: the reason is then unknown, and callers treat the outcome as unknown."""
+        tx = _rpc("reverted tx read", lambda: self.w3.eth.get_transaction(HexBytes(record.tx_hash)))
         call: dict[str, Any] = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]}
         # Replay on the state before the block but with the mined block's number and timestamp:
         # a revert that depends on block.timestamp (DeadlinePassed when the deadline ran out
         # between estimate and mining) does not reproduce in block - 1's environment.
         # (Earlier transactions of the same block are still not replayed.)
-        mined_in = {"number": hex(block), "time": hex(int(self.w3.eth.get_block(block)["timestamp"]))}
+        timestamp = int(_rpc("block read", lambda: self.w3.eth.get_block(block))["timestamp"])
+        mined_in = {"number": hex(block), "time": hex(timestamp)}
         raw_call = {**call, "data": HexBytes(tx["input"]).to_0x_hex(), "gas": hex(int(tx["gas"]))}
-        response = self.w3.provider.make_request("eth_call", [raw_call, hex(block - 1), {}, mined_in])  # type: ignore[arg-type]
+        response = _rpc(
+            "revert replay",
+            lambda: self.w3.provider.make_request("eth_call", [raw_call, hex(block - 1), {}, mined_in]),  # type: ignore[arg-type]
+        )
         error = response.get("error")
         if isinstance(error, dict):
             as_exception = ContractLogicError(str(error.get("message", "")), data=error.get("data"))
@@ -350,6 +458,8 @@ class TxSender:
             decoded = self.decoder.decode_exception(exc)
             if decoded is not None:
                 return decoded
+            if isinstance(exc, OSError | ProviderConnectionError):  # the transport failed, not the call
+                raise errors.ChainUnavailable(f"revert replay failed: {type(exc).__name__}") from exc
         return errors.TransactionFailed(f"{record.purpose} reverted in block {block} ({record.tx_hash})")
 
     # Hook points; no-ops in production. The crash tests replace them to SIGKILL the process

@@ -68,16 +68,33 @@ class SqlTxJournal:
                 )
                 .order_by(col(SentTransaction.nonce))
             ).all()
-        return [
-            TxRecord(
-                chain_id=row.chain_id,
-                sender=row.sender,
-                nonce=row.nonce,
-                tx_hash=row.tx_hash,
-                raw_tx=row.raw_tx,
-                purpose=row.purpose,
-                status=row.status,
-                block_number=row.block_number,
-            )
-            for row in rows
-        ]
+        return [_as_record(row) for row in rows]
+
+    def from_nonce(self, chain_id: int, sender: str, nonce: int, limit: int) -> list[TxRecord]:
+        """Every record at or above `nonce`, whatever its status: what follow_chain() compares
+        with the chain after a reorg (a tx journaled as mined may be gone)."""
+        with Session(self.engine) as session:
+            rows = session.exec(
+                select(SentTransaction)
+                .where(
+                    col(SentTransaction.chain_id) == chain_id,
+                    col(SentTransaction.sender) == sender,
+                    col(SentTransaction.nonce) >= nonce,
+                )
+                .order_by(col(SentTransaction.nonce), col(SentTransaction.created_at))
+                .limit(limit)
+            ).all()
+        return [_as_record(row) for row in rows]
+
+
+def _as_record(row: SentTransaction) -> TxRecord:
+    return TxRecord(
+        chain_id=row.chain_id,
+        sender=row.sender,
+        nonce=row.nonce,
+        tx_hash=row.tx_hash,
+        raw_tx=row.raw_tx,
+        purpose=row.purpose,
+        status=row.status,
+        block_number=row.block_number,
+    )

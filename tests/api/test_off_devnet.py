@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from devnet.anvil import free_port
-from settlement.config import DEVNET_OPERATOR_KEY, PROJECT_ROOT, Settings
+from settlement.config import CONFIRMATION_DEPTH_OFF_DEVNET, DEVNET_OPERATOR_KEY, PROJECT_ROOT, Settings
 from settlement.errors import UnsafeConfiguration
 from settlement.service import SettlementService
 from settlement.testing.app import running_app
@@ -69,6 +69,11 @@ def test_the_service_refuses_the_devnet_operator_key_and_starts_with_a_strong_on
     service = SettlementService(settings(chain_one, tmp_path), manifest=chain_one.manifest)
     try:
         assert service.health().chain_id == 1 and service.health().database_ok
+        # Off the devnet a receipt or event counts only once buried, for the sender and the indexer alike.
+        assert service.confirmation_depth == CONFIRMATION_DEPTH_OFF_DEVNET > 0
+        assert (
+            service.indexer.confirmation_depth == service.custody.agent.confirmation_depth == service.confirmation_depth
+        )
     finally:
         service.close()
 

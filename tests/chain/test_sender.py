@@ -3,12 +3,14 @@ replaying the mined transaction), and crash recovery from the journal."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from hexbytes import HexBytes
 
 from settlement import errors
 from settlement.chain.client import LockStatus
-from settlement.chain.sender import MemoryTxJournal
+from settlement.chain.sender import GAP_FILLER_PURPOSE, MemoryTxJournal
 from tests.chain.support import BROKER_FUNDING, COIN, ONE_HOUR, Env, trade_id
 
 pytestmark = pytest.mark.chain
@@ -193,3 +195,113 @@ def test_recover_that_times_out_leaves_the_tx_unfinished(env: Env) -> None:
 
     assert [(r.tx_hash, r.status) for r in settled] == [(record.tx_hash, "mined")]
     assert env.chain.allowance(env.payer.address) == 333
+
+
+# ---------------------------------------------------------------------- the node already has it
+
+
+def test_sending_the_same_bytes_twice_is_not_an_error(env: Env) -> None:
+    """anvil answers a second copy of a pending tx with 'transaction already imported' and one of a
+    mined tx with 'nonce too low': both mean the node has it, and the receipt decides."""
+    sender = env.payer.sender
+    record = sender.sign(env.approve_call(41))
+    env.net.rpc("evm_setAutomine", False)
+    try:
+        sender.send(record)
+        with pytest.raises(Exception, match="already imported"):  # what the node really answers
+            env.net.w3.eth.send_raw_transaction(HexBytes(record.raw_tx))
+        sender.send(record)  # ... and the sender takes it for what it is
+    finally:
+        env.net.rpc("evm_setAutomine", True)
+    env.net.mine()
+    with pytest.raises(Exception, match="nonce too low"):
+        env.net.w3.eth.send_raw_transaction(HexBytes(record.raw_tx))
+    sender.send(record)
+    assert sender.wait(record)["status"] == 1
+    assert env.chain.allowance(env.payer.address) == 41
+    assert env.net.w3.eth.get_transaction_count(env.payer.account.address) == record.nonce + 1
+
+
+# ---------------------------------------------------------------------- following the chain through reorgs
+
+
+def _undo_last_block(env: Env, how: str, snapshot_id: str) -> None:
+    if how == "evm_revert":
+        env.net.revert(snapshot_id)
+    else:
+        env.net.rpc("anvil_rollback", 1)
+
+
+@pytest.mark.parametrize("how", ["evm_revert", "anvil_rollback"])
+def test_a_mined_tx_a_reorg_removed_is_sent_again_with_its_nonce(env: Env, how: str) -> None:
+    """The review's stall: the journal said 'mined', the chain no longer had it, and the next nonce
+    was one the chain never reaches. follow_chain() sends the same bytes again."""
+    sender = env.payer.sender
+    snapshot_id = env.net.snapshot()
+    sender.transact(env.approve_call(5))
+    (record,) = env.payer.journal.records.values()
+    assert record.status == "mined"
+    _undo_last_block(env, how, snapshot_id)
+    assert env.net.w3.eth.get_transaction_count(env.payer.account.address) == record.nonce  # gone
+    assert env.chain.allowance(env.payer.address) == 0
+
+    resent = sender.follow_chain()
+
+    assert [(r.tx_hash, r.status) for r in resent] == [(record.tx_hash, "mined")]  # same hash: same bytes
+    assert sender.broadcasts == [record.tx_hash, record.tx_hash]
+    assert env.payer.journal.records[record.tx_hash].status == "mined"
+    assert env.chain.allowance(env.payer.address) == 5
+    assert sender.follow_chain() == []  # level with the chain: nothing to do
+    started = time.monotonic()
+    follow_up = sender.transact(env.approve_call(6))  # the next nonce is one the chain reaches
+    assert follow_up["status"] == 1 and time.monotonic() - started < 5
+    assert env.chain.allowance(env.payer.address) == 6
+    assert env.net.w3.eth.get_transaction_count(env.payer.account.address) == record.nonce + 2
+
+
+def test_a_new_tx_behind_a_reorged_one_does_not_wait_out_its_timeout(env: Env) -> None:
+    """Even without follow_chain(), waiting for the next tx sends the missing one before it again."""
+    sender = env.fresh_sender(env.payer, timeout_s=10.0)
+    snapshot_id = env.net.snapshot()
+    lost = sender.sign(env.approve_call(7))
+    sender.send(lost)
+    sender.wait(lost)
+    env.net.revert(snapshot_id)
+
+    started = time.monotonic()
+    receipt = sender.transact(env.approve_call(8))
+
+    assert receipt["status"] == 1 and time.monotonic() - started < 5  # not the 10 s timeout
+    assert env.net.w3.eth.get_transaction_receipt(HexBytes(lost.tx_hash))["status"] == 1  # the same tx, again
+    assert env.chain.allowance(env.payer.address) == 8
+    assert env.net.w3.eth.get_transaction_count(env.payer.account.address) == lost.nonce + 2
+
+
+def test_a_nonce_only_a_dropped_tx_held_is_filled_with_a_no_op(env: Env) -> None:
+    """Our tx at nonce N was dropped (another process used N), our next one went in at N + 1, then
+    a reorg took both blocks. The dropped tx is never sent again (its purpose may have been re-sent
+    since); a zero-value transfer to ourselves takes N so that N + 1 can be mined again."""
+    journal = MemoryTxJournal()
+    ours = env.fresh_sender(env.payer, journal)
+    snapshot_id = env.net.snapshot()
+    stale = ours.sign(env.approve_call(111, spender=env.stranger.address))  # never sent ...
+    env.fresh_sender(env.payer).transact(env.approve_call(222, spender=env.payee.address))  # ... its nonce used
+    ours.recover()
+    assert journal.records[stale.tx_hash].status == "dropped"
+    ours.transact(env.approve_call(333))
+    (later,) = [r for r in journal.records.values() if r.nonce == stale.nonce + 1]
+    env.net.revert(snapshot_id)  # both blocks gone
+    assert env.net.w3.eth.get_transaction_count(env.payer.account.address) == stale.nonce
+
+    resent = ours.follow_chain()
+
+    assert [(r.purpose, r.nonce, r.status) for r in resent] == [
+        (GAP_FILLER_PURPOSE, stale.nonce, "mined"),
+        (later.purpose, later.nonce, "mined"),
+    ]
+    assert resent[1].tx_hash == later.tx_hash and stale.tx_hash not in ours.broadcasts
+    assert env.chain.allowance(env.payer.address) == 333
+    allowance = env.chain.token.functions.allowance
+    assert allowance(env.payer.address, env.stranger.address).call() == 0  # the dropped approve never ran
+    assert env.net.w3.eth.get_transaction_count(env.payer.account.address) == stale.nonce + 2
+    assert env.net.w3.eth.get_transaction(HexBytes(resent[0].tx_hash))["value"] == 0

@@ -20,14 +20,16 @@ class FlakyRpc:
         self.upstream = upstream
         self.drop_methods: set[str] = set()
         self.drop_after_forwarding: set[str] = set()
+        self.drops_left: dict[str, int] = {}  # drop only the next n calls of a method (before forwarding)
         self.dropped = 0
+        self._guard = threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 methods = proxy._methods(body)
-                if methods & proxy.drop_methods:
+                if methods & proxy.drop_methods or proxy._take_counted_drop(methods):
                     proxy._drop(self)
                     return
                 request = urllib.request.Request(
@@ -63,6 +65,19 @@ class FlakyRpc:
         calls = parsed if isinstance(parsed, list) else [parsed]
         return {str(c.get("method")) for c in calls if isinstance(c, dict)}
 
+    def drop_next(self, method: str, times: int = 1) -> None:
+        """Lose the next `times` calls of `method` before they reach the node, then forward again."""
+        with self._guard:
+            self.drops_left[method] = times
+
+    def _take_counted_drop(self, methods: set[str]) -> bool:
+        with self._guard:
+            for method in methods:
+                if self.drops_left.get(method, 0) > 0:
+                    self.drops_left[method] -= 1
+                    return True
+        return False
+
     def _drop(self, handler: BaseHTTPRequestHandler) -> None:
         self.dropped += 1
         handler.close_connection = True
@@ -71,6 +86,8 @@ class FlakyRpc:
     def heal(self) -> None:
         self.drop_methods.clear()
         self.drop_after_forwarding.clear()
+        with self._guard:
+            self.drops_left.clear()
 
     def __enter__(self) -> FlakyRpc:
         self._thread.start()

@@ -47,6 +47,25 @@ def test_the_journal_remembers_nonces_and_unfinished_transactions(engine: Engine
         journal.mark("0x" + "00" * 32, "mined", 1)
 
 
+def test_the_journal_lists_every_record_from_a_nonce_whatever_its_status(engine: Engine) -> None:
+    """What follow_chain() compares with the chain: a 'mined' record above the chain's nonce was
+    taken away by a reorg, so records at or above a nonce come back in any status."""
+    journal = SqlTxJournal(engine)
+    for nonce in (4, 2, 3, 5):
+        journal.record_signed(_record(nonce))
+    journal.record_signed(_record(6, sender="0x" + "cd" * 20))  # another signer: never listed
+    journal.mark(_record(2).tx_hash, "mined", 7)
+    journal.mark(_record(3).tx_hash, "mined", 8)
+    journal.mark(_record(4).tx_hash, "dropped")
+
+    found = journal.from_nonce(31337, SENDER, 3, limit=10)
+    assert [(r.nonce, r.status) for r in found] == [(3, "mined"), (4, "dropped"), (5, "signed")]
+    assert found[0].block_number == 8 and found[0].raw_tx == "0x02f8"
+    assert [r.nonce for r in journal.from_nonce(31337, SENDER, 0, limit=2)] == [2, 3]
+    assert journal.from_nonce(31337, SENDER, 6, limit=10) == []
+    assert journal.from_nonce(1, SENDER, 0, limit=10) == []
+
+
 @pytest.mark.chain
 def test_a_restarted_sender_rebroadcasts_what_was_signed_but_never_sent(
     isolated_devnet: Devnet, engine: Engine

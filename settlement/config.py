@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; defaults to a SQLite file under data_dir."
     )
+    database_busy_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3_600,
+        description="How long a statement waits for a lock (SQLite's busy timeout, PostgreSQL's lock_timeout) "
+        "before the request is answered 503 database_unavailable.",
+    )
 
     # --- custody
     custodial_devnet_keys: bool = Field(

@@ -41,6 +41,7 @@ from settlement.idempotency import IdempotentOperations, IdempotentResponse
 from settlement.indexer import Indexer, IndexResult
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalRecord, JournalStore, VerifyResult
+from settlement.ledger.outage import DATABASE_FAILURE_TYPES, database_unavailable
 from settlement.ledger.schema import open_database
 from settlement.ledger.tx_journal import SqlTxJournal
 from settlement.manifest import DeploymentManifest
@@ -88,7 +89,7 @@ class SettlementService:
         self.manifest = manifest or DeploymentManifest.load(settings.manifest_path())
         self.chain = ChainClient(connect(settings.rpc_url or self.manifest.rpc_url), self.manifest)
         require_safe_settings(settings, self.chain.rpc_chain_id())  # before anything is opened or signed
-        self.db = open_database(settings.resolved_database_url())
+        self.db = open_database(settings.resolved_database_url(), settings.database_busy_timeout_s)
         self.journal = JournalStore(self.db)
         self.custody = Custody(
             self.chain, SqlTxJournal(self.db), settings, hold_broker_keys=settings.custodial_devnet_keys
@@ -169,6 +170,16 @@ class SettlementService:
         through this service and returns the response (status, JSON body) that a retry with the
         same key and request replays (settlement/idempotency.py)."""
         return self.idempotency.run(actor.id, operation, key, request_hash, action)
+
+    def known_failure(self, exc: Exception) -> errors.SettlementError | None:
+        """The domain error for a failure raised below the service (a locked or unreachable
+        database), so callers answer it like any other (503 database_unavailable), not as a bug."""
+        return database_unavailable(exc)
+
+    @staticmethod
+    def known_failure_types() -> tuple[type[Exception], ...]:
+        """The exception types known_failure may translate (the API registers handlers for them)."""
+        return DATABASE_FAILURE_TYPES
 
     def may_see_event(self, actor: Actor, event: TradeEvent) -> bool:
         return access.may_see_trade(actor, event)

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     fx_rate_jump_max_ratio: Decimal = Field(default=Decimal("0.10"), gt=0)
     sweep_interval_s: float = Field(default=2.0, gt=0)
 
+    # --- startup: how long a briefly unreachable chain or database is retried before giving up
+    startup_retry_s: float = Field(default=60.0, ge=0, le=3_600)
+
     # --- API
     api_host: str = "127.0.0.1"
     api_port: int = 8000

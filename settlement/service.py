@@ -56,6 +56,7 @@ from settlement.processing.report import CycleReport
 from settlement.reconcile import ReconciliationReport, reconcile
 from settlement.redaction import install_log_redaction
 from settlement.safety import require_safe_settings
+from settlement.startup import with_retries
 from settlement.views import ClientView, ParticipantView, TradeView, TransitionView
 from settlement.worker import SettlementWorker
 
@@ -466,8 +467,14 @@ class SettlementService:
             return self.recovery.recover()
 
     def start(self) -> None:
-        """Recover from any crash, then run cycles in a background worker until stop()."""
-        self.recover()
+        """Recover from any crash, then run cycles in a background worker until stop(). A chain or
+        database briefly unreachable meanwhile is retried for SETTLEMENT_STARTUP_RETRY_S."""
+        with_retries(
+            self.recover,
+            budget_s=self.settings.startup_retry_s,
+            rpc_url=self.settings.rpc_url or self.manifest.rpc_url,
+            database_url=self.settings.resolved_database_url(),
+        )
         self.worker.start()
 
     def stop(self) -> None:

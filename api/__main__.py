@@ -37,7 +37,8 @@ def _main(argv: list[str] | None) -> int:
 def serve() -> int:
     # Imported here, so `--help` answers without loading the whole stack.
     from api.main import create_app
-    from api.server import ApiServer
+    from api.server import ApiServer, ServerThread
+    from api.starting import starting_app
     from devnet.anvil import port_in_use
     from settlement.config import DEVNET_OPERATOR_KEY, get_settings
     from settlement.manifest import DeploymentManifest
@@ -65,13 +66,26 @@ def serve() -> int:
             raise
         return service
 
-    # A chain or database briefly unreachable at start is waited out (SETTLEMENT_STARTUP_RETRY_S).
-    service = with_retries(
-        ready_service,
-        budget_s=settings.startup_retry_s,
-        rpc_url=settings.rpc_url or manifest.rpc_url,
-        database_url=settings.resolved_database_url(),
-    )
+    # A chain or database briefly unreachable at start is waited out (SETTLEMENT_STARTUP_RETRY_S),
+    # with a stand-in answering 503 (health: degraded) on the port meanwhile.
+    stand_in: list[ServerThread] = []
+
+    def serve_degraded(what: str) -> None:
+        if not stand_in:
+            app = starting_app(manifest.chain_id, what)
+            stand_in.append(ServerThread(app, settings.api_host, settings.api_port).start())
+
+    try:
+        service = with_retries(
+            ready_service,
+            budget_s=settings.startup_retry_s,
+            rpc_url=settings.rpc_url or manifest.rpc_url,
+            database_url=settings.resolved_database_url(),
+            on_outage=serve_degraded,
+        )
+    finally:
+        for server_thread in stand_in:
+            server_thread.stop()
     try:
         base_url = f"http://{settings.api_host}:{settings.api_port}"
         rpc_url = redact_url(settings.rpc_url or service.manifest.rpc_url)

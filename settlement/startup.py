@@ -45,9 +45,11 @@ def with_retries(
     rpc_url: str,
     database_url: str,
     sleep: Callable[[float], None] = time.sleep,
+    on_outage: Callable[[str], None] | None = None,
 ) -> T:
     """Run `step`, again after 1, 2, 4 … s (at most 15 s apart) while it fails with an outage and
-    the budget lasts; returns its result, or raises its last error."""
+    the budget lasts; returns its result, or raises its last error. `on_outage` hears what is
+    unreachable before each wait (the API serves a degraded health meanwhile)."""
     deadline = time.monotonic() + budget_s
     delay_s = FIRST_DELAY_S
     while True:
@@ -60,5 +62,7 @@ def with_retries(
                 raise
             wait_s = min(delay_s, remaining_s)
             log.warning("%s: retrying in %s s", what, f"{round(wait_s, 1):g}")
+            if on_outage is not None:
+                on_outage(what)
             sleep(wait_s)
             delay_s = min(delay_s * 2, DELAY_MAX_S)

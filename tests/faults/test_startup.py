@@ -1,5 +1,5 @@
 """`python -m api` survives a chain that drops its first calls: it retries with backoff, says so in
-one line per attempt, and comes up healthy; a chain down for longer than
+one line per attempt, answers health "degraded" (503) meanwhile, and comes up healthy; a chain down for longer than
 SETTLEMENT_STARTUP_RETRY_S ends it with one error line and exit code 2, not a traceback.
 
 The server runs as an operator runs it, in a subprocess, talking to anvil through a proxy that
@@ -81,16 +81,23 @@ def test_the_api_starts_through_dropped_rpc_calls_and_turns_healthy(
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         status = None
+        degraded: list[dict[str, object]] = []  # what health said while startup waited
         while status != 200:
             assert process.poll() is None, stop_api(process)
             assert time.monotonic() < deadline, f"not healthy in {START_TIMEOUT_S}s (last status {status})"
             try:
-                status = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5).status_code
+                response = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5)
             except httpx.TransportError:
                 status = None
+            else:
+                status = response.status_code
+                if status == 503:
+                    degraded.append(response.json())
             time.sleep(0.2)
     finally:
         stdout, stderr = stop_api(process)
+    assert degraded, "health was never served while startup waited"
+    assert degraded[0]["status"] == "degraded" and "chain unreachable" in str(degraded[0]["worker_error"])
     assert proxy.dropped >= DROPS
     assert f"chain unreachable at {proxy.url}: retrying in 1 s" in stderr, stderr
     assert "Traceback" not in stdout + stderr

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -120,3 +121,46 @@ def test_the_api_gives_up_after_its_retry_budget_in_one_line(
     assert len(retries) >= 2 and all(f"chain unreachable at {proxy.url}" in line for line in retries), stderr
     assert len(errors) == 1 and proxy.url in errors[0], stderr
     assert set(stderr.splitlines()) == set(retries) | set(errors), stderr  # nothing else said
+
+
+def test_the_api_starts_once_a_locked_database_is_released(isolated_devnet: Devnet, tmp_path: Path) -> None:
+    """A SQLite file held by another writer (a backup, a stuck process) past the busy timeout fails
+    the migration at start: that is waited out too, and the API comes up once the lock is gone."""
+    port = free_port()
+    env = api_env(isolated_devnet, tmp_path, isolated_devnet.rpc_url, port, retry_s=60)
+    env["SETTLEMENT_DATABASE_BUSY_TIMEOUT_S"] = "0.2"
+    log = tmp_path / "stderr.log"
+    holder = sqlite3.connect(tmp_path / "api.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    with log.open("w") as stderr_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "api"],
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_file,
+            text=True,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while "database unavailable" not in log.read_text():  # the lock was met, and waited out
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        holder.execute("ROLLBACK")
+        holder.close()
+        while True:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"not healthy in {START_TIMEOUT_S}s"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+    finally:
+        holder.close()
+        stop_api(process)
+    stderr = log.read_text()
+    assert f"database unavailable at sqlite:///{tmp_path / 'api.db'}: retrying in 1 s" in stderr, stderr
+    assert "Traceback" not in stderr

@@ -37,11 +37,14 @@ def _main(argv: list[str] | None) -> int:
 def serve() -> int:
     # Imported here, so `--help` answers without loading the whole stack.
     from api.main import create_app
-    from api.server import ApiServer
+    from api.server import ApiServer, ServerThread
+    from api.starting import starting_app
     from devnet.anvil import port_in_use
     from settlement.config import DEVNET_OPERATOR_KEY, get_settings
+    from settlement.manifest import DeploymentManifest
     from settlement.redaction import redact_url
     from settlement.service import SettlementService
+    from settlement.startup import with_retries
 
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -51,7 +54,38 @@ def serve() -> int:
             file=sys.stderr,
         )
         return 2
-    service = SettlementService(settings)
+    manifest = DeploymentManifest.load(settings.manifest_path())
+
+    def ready_service() -> SettlementService:
+        """Built and recovered: every step that needs the chain or the database, retried as one."""
+        service = SettlementService(settings, manifest)
+        try:
+            service.recover()
+        except BaseException:
+            service.close()
+            raise
+        return service
+
+    # A chain or database briefly unreachable at start is waited out (SETTLEMENT_STARTUP_RETRY_S),
+    # with a stand-in answering 503 (health: degraded) on the port meanwhile.
+    stand_in: list[ServerThread] = []
+
+    def serve_degraded(what: str) -> None:
+        if not stand_in:
+            app = starting_app(manifest.chain_id, what)
+            stand_in.append(ServerThread(app, settings.api_host, settings.api_port).start())
+
+    try:
+        service = with_retries(
+            ready_service,
+            budget_s=settings.startup_retry_s,
+            rpc_url=settings.rpc_url or manifest.rpc_url,
+            database_url=settings.resolved_database_url(),
+            on_outage=serve_degraded,
+        )
+    finally:
+        for server_thread in stand_in:
+            server_thread.stop()
     try:
         base_url = f"http://{settings.api_host}:{settings.api_port}"
         rpc_url = redact_url(settings.rpc_url or service.manifest.rpc_url)
@@ -63,6 +97,9 @@ def serve() -> int:
         server = ApiServer(create_app(service), settings.api_host, settings.api_port, log_level="info", quiet=False)
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
+        if not server.started:
+            print("error: the API did not start (see the log above)", file=sys.stderr)
+            return 2
     finally:
         service.close()
     return 0

@@ -77,6 +77,7 @@ def create_app(service: SettlementService, *, run_worker: bool = True, keepalive
 
     app = _application(lifespan=lifespan, body_max_bytes=service.settings.body_max_bytes)
     app.state.service = service
+    problems.install_known_failures(app, service.known_failure_types())
     app.state.webhooks = None
     app.state.auth_throttle = FailedAuthThrottle(
         service.settings.auth_failures_max, service.settings.auth_failures_window_s

@@ -164,6 +164,13 @@ def _chain_unreachable(request: Request, exc: Exception) -> ProblemResponse:
     )
 
 
+def _known_failure(request: Request, exc: Exception) -> ProblemResponse:
+    """A failure from below the service that the service names (a database locked past its busy
+    timeout: 503 database_unavailable with Retry-After); anything else of that type is a bug."""
+    known = request.app.state.service.known_failure(exc)
+    return _settlement_error(request, known) if known is not None else _unexpected(request, exc)
+
+
 def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
@@ -183,6 +190,12 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(requests.exceptions.ConnectionError, _chain_unreachable)
     app.add_exception_handler(requests.exceptions.Timeout, _chain_unreachable)
     app.add_exception_handler(Exception, _unexpected)
+
+
+def install_known_failures(app: FastAPI, failure_types: tuple[type[Exception], ...]) -> None:
+    """Handlers for the failure types the service translates (it says which: the API imports no driver)."""
+    for failure_type in failure_types:
+        app.add_exception_handler(failure_type, _known_failure)
 
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:

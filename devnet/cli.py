@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from devnet.anvil import AnvilConfig, AnvilProcess, rpc_answers, stop_pid
+from devnet.clock import record_clock, restore_clock
 from devnet.deploy import deploy
 from settlement.chain.client import ChainClient, connect
 from settlement.config import Settings, get_settings
@@ -58,6 +59,9 @@ def up(settings: Settings) -> DeploymentManifest:
         assert anvil.process is not None
         _pid_file(settings).write_text(str(anvil.process.pid))
         print(f"anvil started on {config.rpc_url} (pid {anvil.process.pid}, chain id {settings.chain_id})")
+        restored = restore_clock(connect(config.rpc_url), settings.devnet_state_dir)
+        if restored is not None:
+            print(f"chain clock kept monotonic: a block mined at {restored}, after the time recorded at `down`")
     else:
         print(f"anvil already running on {config.rpc_url}")
     manifest_path = settings.manifest_path()
@@ -77,6 +81,7 @@ def down(settings: Settings) -> None:
     if pid is None:
         print("devnet is not running")
         return
+    record_clock(connect(f"http://{settings.anvil_host}:{settings.anvil_port}"), settings.devnet_state_dir)
     stop_pid(pid)
     _pid_file(settings).unlink(missing_ok=True)
     print(f"anvil stopped (pid {pid}); state saved in {settings.devnet_state_dir}")

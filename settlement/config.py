@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; defaults to a SQLite file under data_dir."
     )
+    database_busy_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3_600,
+        description="How long a statement waits for a lock (SQLite's busy timeout, PostgreSQL's lock_timeout) "
+        "before the request is answered 503 database_unavailable.",
+    )
 
     # --- custody
     custodial_devnet_keys: bool = Field(
@@ -93,6 +100,9 @@ class Settings(BaseSettings):
         le=300.0,
         description="A worker whose heartbeat is older than this counts as dead (SQLite: its lease is taken over).",
     )
+
+    # --- startup: how long a briefly unreachable chain or database is retried before giving up
+    startup_retry_s: float = Field(default=60.0, ge=0, le=3_600)
 
     # --- API
     api_host: str = "127.0.0.1"

@@ -346,8 +346,14 @@ class InvalidSetting(SetupError):
 
 
 class DatabaseUnavailable(SetupError):
+    """Unreachable, or locked past SETTLEMENT_DATABASE_BUSY_TIMEOUT_S: a retry may succeed."""
+
     code = "database_unavailable"
     title = "Database unavailable"
+    retry_after_s: ClassVar[int] = 2
+
+    def http_headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
 
 
 class TooManyFailedAuth(SettlementError):

@@ -58,6 +58,7 @@ from settlement.indexer import Indexer, IndexResult
 from settlement.ledger import dashboard_reads as reads
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalRecord, JournalStore, VerifyResult
+from settlement.ledger.outage import DATABASE_FAILURE_TYPES, database_unavailable
 from settlement.ledger.schema import open_database
 from settlement.ledger.tx_journal import SqlTxJournal
 from settlement.ledger.worker_lease import WorkerLease
@@ -74,6 +75,7 @@ from settlement.processing.report import CycleReport
 from settlement.reconcile import ReconciliationReport, reconcile
 from settlement.redaction import install_log_redaction, redact_url
 from settlement.safety import require_safe_settings
+from settlement.startup import with_retries
 from settlement.views import ClientView, ParticipantView, TradeView, TransitionView
 from settlement.worker import SettlementWorker
 
@@ -113,7 +115,7 @@ class SettlementService:
         require_safe_settings(settings, rpc_chain_id)  # before anything is opened or signed
         # Resolved once, for the sender and the indexer alike (Settings.confirmation_depth_on).
         self.confirmation_depth = settings.confirmation_depth_on(rpc_chain_id)
-        self.db = open_database(settings.resolved_database_url())
+        self.db = open_database(settings.resolved_database_url(), settings.database_busy_timeout_s)
         self.journal = JournalStore(self.db)
         self.custody = Custody(
             self.chain,
@@ -202,6 +204,16 @@ class SettlementService:
         through this service and returns the response (status, JSON body) that a retry with the
         same key and request replays (settlement/idempotency.py)."""
         return self.idempotency.run(actor.id, operation, key, request_hash, action)
+
+    def known_failure(self, exc: Exception) -> errors.SettlementError | None:
+        """The domain error for a failure raised below the service (a locked or unreachable
+        database), so callers answer it like any other (503 database_unavailable), not as a bug."""
+        return database_unavailable(exc)
+
+    @staticmethod
+    def known_failure_types() -> tuple[type[Exception], ...]:
+        """The exception types known_failure may translate (the API registers handlers for them)."""
+        return DATABASE_FAILURE_TYPES
 
     def may_see_event(self, actor: Actor, event: TradeEvent) -> bool:
         return access.may_see_trade(actor, event)
@@ -680,10 +692,16 @@ class SettlementService:
     def start(self) -> None:
         """Serve this ledger until stop(). With SETTLEMENT_WORKER_ENABLED (the default), run cycles in
         a background worker while this process holds the ledger's worker lease, recovering from
-        any crash each time it takes the lease; on standby otherwise. Without it, API only."""
+        any crash each time it takes the lease (a chain or database briefly unreachable meanwhile is
+        retried for SETTLEMENT_STARTUP_RETRY_S); on standby otherwise. Without it, API only."""
         self._serving = True
         if self.settings.worker_enabled:
-            self.worker.start()
+            with_retries(
+                self.worker.start,
+                budget_s=self.settings.startup_retry_s,
+                rpc_url=self.settings.rpc_url or self.manifest.rpc_url,
+                database_url=self.settings.resolved_database_url(),
+            )
 
     def stop(self) -> None:
         """Fast (the worker waits on events), unless a cycle is mid-flight: that one is finished.

@@ -9,7 +9,8 @@ The chain counts in uint256; a 64-bit column overflows once a wallet holds more 
   own SUM would do the same to the text, so sums go through `exact_sum`, which SQLite runs as an
   aggregate written in Python (registered on every connection by `register_sqlite_functions`).
 
-Python sees plain `int` either way. Sum amounts in SQL only with `exact_sum`, and do not compare
+Python sees plain `int` either way. Sum amounts in SQL only with `exact_sum` (and add two with
+`exact_add`, a scalar function registered the same way), and do not compare
 or order by them in SQL: on SQLite that would compare text.
 """
 
@@ -30,6 +31,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 AMOUNT_DIGITS = 78
 AMOUNT_MAGNITUDE_MAX = 10**AMOUNT_DIGITS - 1
 SQLITE_SUM_FUNCTION = "exact_sum_base_units"
+SQLITE_ADD_FUNCTION = "exact_add_base_units"
 
 
 def _checked(value: object) -> int:
@@ -91,6 +93,33 @@ def _sum_on_sqlite(element: exact_sum, compiler: SQLCompiler, **kw: Any) -> str:
     return f"{SQLITE_SUM_FUNCTION}({compiler.process(element.clauses, **kw)})"
 
 
+class exact_add(FunctionElement[int]):
+    """a + b over BaseUnits values, exact on both backends: for running figures updated in place
+    (`SET x = exact_add(x, :delta)`) without reading them into Python first."""
+
+    type = BaseUnits()
+    name = "exact_add"
+    inherit_cache = True
+
+
+@compiles(exact_add)
+def _add_everywhere_else(element: exact_add, compiler: SQLCompiler, **kw: Any) -> str:
+    left, right = list(element.clauses)
+    return f"({compiler.process(left, **kw)} + {compiler.process(right, **kw)})"
+
+
+@compiles(exact_add, "sqlite")
+def _add_on_sqlite(element: exact_add, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"{SQLITE_ADD_FUNCTION}({compiler.process(element.clauses, **kw)})"
+
+
+def _exact_add(left: object, right: object) -> str:
+    """The SQLite scalar function: decimal text (or small ints) in, decimal text out."""
+    if not isinstance(left, int | str) or not isinstance(right, int | str):  # a REAL or NULL would not add exactly
+        raise TypeError(f"{type(left).__name__} + {type(right).__name__} in an amount column")
+    return str(int(left) + int(right))
+
+
 class _ExactSum:
     """The SQLite aggregate: Python ints in, decimal text out (SQLite integers stop at 64 bits)."""
 
@@ -111,6 +140,7 @@ class _ExactSum:
 
 
 def register_sqlite_functions(connection: sqlite3.Connection) -> None:
-    """Make `exact_sum` available on a new SQLite connection."""
+    """Make `exact_sum` and `exact_add` available on a new SQLite connection."""
     # typeshed says an aggregate's finalize returns int; SQLite takes any value, here text.
     connection.create_aggregate(SQLITE_SUM_FUNCTION, 1, _ExactSum)  # type: ignore[arg-type]
+    connection.create_function(SQLITE_ADD_FUNCTION, 2, _exact_add, deterministic=True)

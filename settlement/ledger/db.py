@@ -10,14 +10,16 @@ from sqlmodel import create_engine
 
 from settlement.ledger.amounts import register_sqlite_functions
 
-SQLITE_BUSY_TIMEOUT_S = 30
+BUSY_TIMEOUT_S = 30.0  # SETTLEMENT_DATABASE_BUSY_TIMEOUT_S's default
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
+    """An engine whose statements wait at most busy_timeout_s for a lock, then fail (and the API
+    answers 503 database_unavailable) rather than hang a request for ever."""
     if url.startswith("sqlite"):
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
             pool_pre_ping=True,
         )
 
@@ -34,4 +36,16 @@ def make_engine(url: str) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if engine.dialect.name == "postgresql":
+        lock_timeout_ms = max(1, round(busy_timeout_s * 1000))
+
+        @event.listens_for(engine, "connect")
+        def _pg_lock_timeout(dbapi_connection: Any, _record: Any) -> None:
+            # The same bound as SQLite's busy timeout: a row or table lock held elsewhere fails
+            # the statement (SQLSTATE 55P03) instead of queueing the request behind it unbounded.
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute(f"SET lock_timeout = {lock_timeout_ms}")
+            dbapi_connection.commit()
+
+    return engine

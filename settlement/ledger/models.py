@@ -312,3 +312,21 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     delivered_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+# --- reliability: each payer's reservation as a running figure (migration 0007) -------------------
+
+PAYER_TOTAL = ""  # client_id of the row that holds the payer's whole reservation
+
+
+class PayerReservation(SQLModel, table=True):
+    """Coins promised by a payer's PENDING trades (matched, not yet locked): one row for the payer
+    (client_id "") and one per client whose trades reserve. Kept up to date in the transaction
+    that moves a trade into or out of PENDING (repository.py), so intake reads one row instead of
+    summing every pending trade on each submission."""
+
+    __tablename__ = "payer_reservation"
+
+    participant_id: str = Field(foreign_key="participant.id", primary_key=True, max_length=36)
+    client_id: str = Field(default=PAYER_TOTAL, primary_key=True, max_length=36)
+    reserved_base_units: int = Field(sa_column=Column(BaseUnits(), nullable=False))

@@ -5,22 +5,32 @@ Every function takes an open Session so the caller decides what commits together
 
 from __future__ import annotations
 
+import functools
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import cast
 
+from sqlalchemy import Table, bindparam
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.expression import Executable
 from sqlmodel import Session, col, select, update
 
 from settlement import errors
 from settlement.domain.fx import FxQuote
 from settlement.domain.trade import TradeStatus, check_transition
-from settlement.ledger.amounts import exact_sum
+from settlement.ledger.amounts import BaseUnits, exact_add, exact_sum
 from settlement.ledger.models import (
+    PAYER_TOTAL,
     ClientAccount,
     FxRate,
     IdempotencyRecord,
     LedgerIdentity,
     Participant,
+    PayerReservation,
     Trade,
     TradeTransition,
     utcnow,
@@ -214,13 +224,92 @@ def list_trades(
 
 
 def reserved_base_units(session: Session, payer_id: str, client_id: str | None = None) -> int:
-    """Coins promised by PENDING trades of this payer (or client): not yet locked, not spendable."""
-    query = select(exact_sum(Trade.settlement_amount_base_units)).where(
-        Trade.buyer_id == payer_id, Trade.status == TradeStatus.PENDING
+    """Coins promised by PENDING trades of this payer (or client): not yet locked, not spendable.
+
+    One row of the running figure, locked until the caller commits (FOR UPDATE on PostgreSQL;
+    SQLite has one writer at a time): two concurrent matches for one payer are then checked one
+    after the other, each against what the other reserved."""
+    row = session.exec(
+        select(PayerReservation.reserved_base_units)
+        .where(
+            PayerReservation.participant_id == payer_id,
+            PayerReservation.client_id == (PAYER_TOTAL if client_id is None else client_id),
+        )
+        .with_for_update()
+    ).first()
+    return int(row or 0)
+
+
+@dataclass(frozen=True)
+class ReservationDrift:
+    """A payer (or client) whose running figure differs from the sum of its PENDING trades."""
+
+    participant_id: str
+    client_id: str | None
+    recorded_base_units: int
+    recomputed_base_units: int
+
+
+def reservation_drift(session: Session) -> list[ReservationDrift]:
+    """Recompute every reservation from the trades and name each figure that differs (for tests
+    and reconciliation: a full scan, never on the request path)."""
+    recomputed: dict[tuple[str, str], int] = defaultdict(int)
+    pending = session.exec(
+        select(Trade.buyer_id, Trade.buyer_client_id, Trade.settlement_amount_base_units).where(
+            Trade.status == TradeStatus.PENDING
+        )
     )
-    if client_id is not None:
-        query = query.where(Trade.buyer_client_id == client_id)
-    return int(session.exec(query).one() or 0)
+    for payer_id, client_id, amount in pending:
+        recomputed[(payer_id, PAYER_TOTAL)] += amount
+        if client_id is not None:
+            recomputed[(payer_id, client_id)] += amount
+    recorded = {
+        (row.participant_id, row.client_id): row.reserved_base_units for row in session.exec(select(PayerReservation))
+    }
+    return [
+        ReservationDrift(payer_id, client_id or None, recorded.get(key, 0), recomputed.get(key, 0))
+        for key in sorted(recorded.keys() | recomputed.keys())
+        for payer_id, client_id in [key]
+        if recorded.get(key, 0) != recomputed.get(key, 0)
+    ]
+
+
+def _track_reservation(session: Session, trade: Trade, before: str, after: str) -> None:
+    """Keep the payer's running reservation in step with a status change into or out of PENDING.
+
+    Called by every function here that records a status change, in the caller's transaction, so
+    the figure commits (or rolls back) with the change itself."""
+    entering, leaving = after == TradeStatus.PENDING, before == TradeStatus.PENDING
+    if entering == leaving:
+        return
+    amount = trade.settlement_amount_base_units if entering else -trade.settlement_amount_base_units
+    keys = [PAYER_TOTAL] if trade.buyer_client_id is None else [PAYER_TOTAL, trade.buyer_client_id]
+    for client_id in keys:  # always the payer's row first: one lock order for every writer
+        _add_to_reservation(session, trade.buyer_id, client_id, amount)
+
+
+def _add_to_reservation(session: Session, payer_id: str, client_id: str, amount: int) -> None:
+    """One atomic upsert, the sum made by the database (exact_add: NUMERIC on PostgreSQL, a Python
+    function on SQLite where amounts are text), so concurrent writers never lose an update."""
+    upsert = _reservation_upsert(session.get_bind().dialect.name)
+    # Core, on the session's own transaction: no ORM flush for each step.
+    session.connection().execute(upsert, {"payer_id": payer_id, "client_id": client_id, "amount": amount})
+
+
+@functools.cache
+def _reservation_upsert(dialect: str) -> Executable:
+    """Built once per backend: making the statement costs more than running it."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = cast(Table, PayerReservation.__table__)  # type: ignore[attr-defined]
+    statement = insert(table).values(
+        participant_id=bindparam("payer_id"),
+        client_id=bindparam("client_id"),
+        reserved_base_units=bindparam("amount", type_=BaseUnits()),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["participant_id", "client_id"],
+        set_={"reserved_base_units": exact_add(table.c.reserved_base_units, statement.excluded.reserved_base_units)},
+    )
 
 
 def locked_as_payer_base_units(session: Session, payer_id: str) -> int:
@@ -264,6 +353,7 @@ def transition(
     if error_code is not None or target != TradeStatus.FAILED:
         trade.error_code, trade.error_detail = error_code, error_detail
     session.add(trade)
+    _track_reservation(session, trade, current, target)
     session.add(
         TradeTransition(
             trade_id=trade.id,
@@ -279,11 +369,13 @@ def transition(
 
 def record_transition(session: Session, trade: Trade, from_status: TradeStatus) -> None:
     """Record a step already applied to the row (a claim made by a conditional UPDATE)."""
+    _track_reservation(session, trade, from_status, trade.status)
     session.add(TradeTransition(trade_id=trade.id, from_status=from_status, to_status=trade.status))
 
 
 def transition_created(session: Session, trade: Trade) -> None:
     """The first step of every trade's trail: alleged (UNMATCHED) or matched (PENDING)."""
+    _track_reservation(session, trade, "", trade.status)
     session.add(TradeTransition(trade_id=trade.id, from_status="", to_status=trade.status))
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 
 from settlement.errors import DatabaseUnavailable, InvalidSetting
-from settlement.ledger.db import make_engine
+from settlement.ledger.db import BUSY_TIMEOUT_S, make_engine
 from settlement.redaction import redact_text, redact_url
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -83,14 +83,14 @@ def downgrade_engine(engine: Engine, revision: str) -> None:
         command.downgrade(alembic_config(connection), revision)
 
 
-def open_database(url: str) -> Engine:
+def open_database(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
     """The engine every component uses: created, and the schema migrated to head.
 
     A URL that cannot be parsed or a database that cannot be reached is a SetupError naming the
     database (without its password or query) and the setting, not a driver traceback.
     """
     try:
-        engine = make_engine(url)
+        engine = make_engine(url, busy_timeout_s)
     except (sa_exc.ArgumentError, ImportError) as exc:
         reason = driver_message(exc)
         raise InvalidSetting(f"not a usable database URL ({reason})", setting="database_url") from None

@@ -188,3 +188,24 @@ def test_reset_says_the_old_ledger_mirrors_the_old_chain_and_removes_it_on_reque
     removed = cli.run("reset", "--ledger")
     assert removed.returncode == 0, removed.stderr
     assert not ledger.exists() and "local ledger" in removed.stdout and "removed" in removed.stdout
+
+
+def test_a_restarted_devnet_keeps_its_clock_monotonic(cli: Cli) -> None:
+    """Chain time ahead of the wall clock before `down` (a test or demo skipped time) must not go
+    back after `up`: deadlines are measured in chain time."""
+    assert cli.run("up").returncode == 0
+    w3 = connect(cli.rpc_url)
+    ahead = int(time.time()) + 12 * 3_600
+    w3.provider.make_request("evm_setNextBlockTimestamp", [ahead])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    before_down = int(w3.eth.get_block("latest")["timestamp"])
+    assert before_down >= ahead
+
+    assert cli.run("down").returncode == 0
+    again = cli.run("up")
+    assert again.returncode == 0, again.stderr
+
+    w3 = connect(cli.rpc_url)
+    assert int(w3.eth.get_block("latest")["timestamp"]) >= before_down
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert int(w3.eth.get_block("latest")["timestamp"]) > before_down  # and the next block is later still

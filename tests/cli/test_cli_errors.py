@@ -78,6 +78,7 @@ def deployed(devnet: Devnet, tmp_path: Path) -> dict[str, str]:
         "SETTLEMENT_ANVIL_PORT": str(devnet.anvil.config.port),
         "SETTLEMENT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "SETTLEMENT_API_PORT": str(free_port()),
+        "SETTLEMENT_STARTUP_RETRY_S": "0",  # the API gives up at once (tests/faults/test_startup.py waits)
     }
 
 

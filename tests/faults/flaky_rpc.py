@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.request
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -20,16 +21,24 @@ class FlakyRpc:
         self.upstream = upstream
         self.drop_methods: set[str] = set()
         self.drop_after_forwarding: set[str] = set()
-        self.drops_left: dict[str, int] = {}  # drop only the next n calls of a method (before forwarding)
+        self.drop_first: dict[str, int] = {}  # method -> how many more requests naming it to drop
+        self.down = False  # drop everything, as a node that is not there
         self.dropped = 0
-        self._guard = threading.Lock()
+        self.requests = 0  # HTTP requests received (a JSON-RPC batch is one)
+        self.calls: Counter[str] = Counter()  # JSON-RPC calls received, by method
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 methods = proxy._methods(body)
-                if methods & proxy.drop_methods or proxy._take_counted_drop(methods):
+                with proxy._lock:
+                    proxy.requests += 1
+                    proxy.calls.update(proxy._method_list(body))
+                    drop_first = [m for m in methods if proxy.drop_first.get(m, 0) > 0]
+                    for method in drop_first:
+                        proxy.drop_first[method] -= 1
+                if proxy.down or drop_first or methods & proxy.drop_methods:
                     proxy._drop(self)
                     return
                 request = urllib.request.Request(
@@ -49,6 +58,7 @@ class FlakyRpc:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
+        self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -58,25 +68,21 @@ class FlakyRpc:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     def _methods(self, body: bytes) -> set[str]:
+        return set(self._method_list(body))
+
+    @staticmethod
+    def _method_list(body: bytes) -> list[str]:
         try:
             parsed = json.loads(body)
         except ValueError:
-            return set()
+            return []
         calls = parsed if isinstance(parsed, list) else [parsed]
-        return {str(c.get("method")) for c in calls if isinstance(c, dict)}
+        return [str(c.get("method")) for c in calls if isinstance(c, dict)]
 
     def drop_next(self, method: str, times: int = 1) -> None:
         """Lose the next `times` calls of `method` before they reach the node, then forward again."""
-        with self._guard:
-            self.drops_left[method] = times
-
-    def _take_counted_drop(self, methods: set[str]) -> bool:
-        with self._guard:
-            for method in methods:
-                if self.drops_left.get(method, 0) > 0:
-                    self.drops_left[method] -= 1
-                    return True
-        return False
+        with self._lock:
+            self.drop_first[method] = times
 
     def _drop(self, handler: BaseHTTPRequestHandler) -> None:
         self.dropped += 1
@@ -86,8 +92,8 @@ class FlakyRpc:
     def heal(self) -> None:
         self.drop_methods.clear()
         self.drop_after_forwarding.clear()
-        with self._guard:
-            self.drops_left.clear()
+        self.drop_first.clear()
+        self.down = False
 
     def __enter__(self) -> FlakyRpc:
         self._thread.start()

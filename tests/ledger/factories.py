@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from settlement.chain.trade_ids import chain_trade_id
 from settlement.domain.trade import TradeStatus, new_trade_id
+from settlement.ledger import repository as repo
 from settlement.ledger.models import ClientAccount, Participant, Trade
 
 
@@ -40,9 +41,56 @@ def add_trade(
     status: TradeStatus = TradeStatus.PENDING,
 ) -> Trade:
     """A trade row as the engine would write it; chain_trade_id is the escrow's key for it."""
+    (trade,) = add_trades(
+        engine,
+        buyer,
+        seller,
+        [amount_base_units],
+        buyer_client=buyer_client,
+        seller_client=seller_client,
+        status=status,
+    )
+    return trade
+
+
+def add_trades(
+    engine: Engine,
+    buyer: Participant,
+    seller: Participant,
+    amounts_base_units: list[int],
+    *,
+    buyer_client: ClientAccount | None = None,
+    seller_client: ClientAccount | None = None,
+    status: TradeStatus = TradeStatus.PENDING,
+    created_before: datetime | None = None,
+) -> list[Trade]:
+    """Many trade rows in one transaction (thousands in a second or two). With created_before, each
+    is created a second earlier than the one before it, all before that moment."""
+    trades = []
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        for i, amount in enumerate(amounts_base_units):
+            trade = _trade_row(buyer, seller, amount, buyer_client, seller_client, status)
+            if created_before is not None:
+                trade.created_at = trade.updated_at = created_before - timedelta(seconds=i + 1)
+            trades.append(trade)
+        session.add_all(trades)
+        session.flush()
+        for trade in trades:
+            repo.transition_created(session, trade)  # a PENDING trade reserves its payer's coins
+    return trades
+
+
+def _trade_row(
+    buyer: Participant,
+    seller: Participant,
+    amount_base_units: int,
+    buyer_client: ClientAccount | None,
+    seller_client: ClientAccount | None,
+    status: TradeStatus,
+) -> Trade:
     trade_id = new_trade_id()
     now = datetime.now(UTC)
-    trade = Trade(
+    return Trade(
         id=trade_id,
         chain_trade_id="0x" + chain_trade_id(trade_id).hex(),
         trade_ref=f"ref-{trade_id[:8]}",
@@ -62,9 +110,6 @@ def add_trade(
         deadline=now + timedelta(days=1),
         status=status.value,
     )
-    with Session(engine, expire_on_commit=False) as session, session.begin():
-        session.add(trade)
-    return trade
 
 
 def mark_locked(engine: Engine, trade: Trade, block_number: int) -> None:
@@ -72,8 +117,7 @@ def mark_locked(engine: Engine, trade: Trade, block_number: int) -> None:
     with Session(engine) as session, session.begin():
         row = session.get(Trade, trade.id)
         assert row is not None
-        row.status = TradeStatus.LOCKED.value
-        row.lock_block = block_number
+        repo.transition(session, row, TradeStatus.LOCKED, block_number=block_number)
 
 
 def mark_settled(engine: Engine, trade: Trade, status: TradeStatus, block_number: int) -> None:
@@ -81,8 +125,4 @@ def mark_settled(engine: Engine, trade: Trade, status: TradeStatus, block_number
     with Session(engine) as session, session.begin():
         row = session.get(Trade, trade.id)
         assert row is not None
-        row.status = status.value
-        if status == TradeStatus.RELEASED:
-            row.release_block = block_number
-        else:
-            row.refund_block = block_number
+        repo.transition(session, row, status, block_number=block_number)

@@ -45,6 +45,7 @@ from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalRecord, JournalStore, VerifyResult
 from settlement.ledger.schema import open_database
 from settlement.ledger.tx_journal import SqlTxJournal
+from settlement.liquidity import Liquidity, SettlementBalance
 from settlement.manifest import DeploymentManifest
 from settlement.money import supported_currency
 from settlement.participants import ParticipantBalances, ParticipantDirectory
@@ -112,6 +113,7 @@ class SettlementService:
         )
         self.anchoring = JournalAnchoring(self.chain, self.journal, self.custody, settings.anchor_interval_s)
         self.participants = ParticipantDirectory(self.db, self.chain, self.custody, self.journal)
+        self.liquidity = Liquidity(self.db, self.chain, self.custody, self.journal)
         self.idempotency = IdempotentOperations(self.db, settings.idempotency_key_ttl_s)
         self.worker = SettlementWorker(self.run_cycle, settings.sweep_interval_s)
         self._cycle_lock = threading.Lock()
@@ -542,3 +544,34 @@ class SettlementService:
         if view.status is DeliveryStatus.PARKED:
             log.warning("webhook delivery %s parked after %d attempts: %s", view.id, view.attempts, view.last_error)
         return view
+
+    # ----------------------------------------------------------------- net mode: liquidity
+
+    def deposit_settlement_balance(self, actor: Actor, participant_id: str, amount_base_units: int) -> str:
+        """Pre-fund the broker's settlement balance from its wallet (custodial brokers; the broker
+        itself or the operator); returns the tx hash. The ledger follows from the chain's event."""
+        access.require_acts_for(actor, participant_id)
+        self.participant(participant_id)
+        tx_hash = self.liquidity.deposit(participant_id, amount_base_units)
+        self.worker.wake()
+        return tx_hash
+
+    def withdraw_settlement_balance(self, actor: Actor, participant_id: str, amount_base_units: int) -> str:
+        """Release part of the settlement balance back to the broker's own wallet; returns the tx hash."""
+        access.require_acts_for(actor, participant_id)
+        self.participant(participant_id)
+        tx_hash = self.liquidity.withdraw(participant_id, amount_base_units)
+        self.worker.wake()
+        return tx_hash
+
+    def settlement_balance(self, actor: Actor, participant_id: str) -> SettlementBalance:
+        access.require_acts_for(actor, participant_id)
+        self.participant(participant_id)
+        return self.liquidity.balance(participant_id)
+
+    def set_net_debit_cap(self, actor: Actor, participant_id: str, cap_base_units: int | None) -> SettlementBalance:
+        """The operator caps what a window may debit the broker below its balance (None clears it)."""
+        access.require_operator(actor)
+        self.participant(participant_id)
+        self.liquidity.set_cap(participant_id, cap_base_units)
+        return self.liquidity.balance(participant_id)

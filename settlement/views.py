@@ -16,6 +16,7 @@ from settlement.domain.fx import FxQuote
 from settlement.event_log import DeliveryView
 from settlement.idempotency import IdempotentResponse
 from settlement.ledger.journal_store import JournalRecord, VerifyResult
+from settlement.liquidity import SettlementBalance
 from settlement.participants import ClientBalance, ParticipantBalances
 from settlement.processing.publisher import TradeEvent, TradeListener
 from settlement.reconcile import Break, ReconciliationReport
@@ -33,6 +34,7 @@ __all__ = [
     "ParticipantBalances",
     "ParticipantView",
     "ReconciliationReport",
+    "SettlementBalance",
     "TradeEvent",
     "TradeListener",
     "TradeView",

@@ -91,6 +91,15 @@ class NetSettlementContract:
         data = self.contract.encode_abi("admitParticipant", [Web3.to_checksum_address(participant)])
         return Call(to=self.address, data=data, purpose=f"admit {participant} to net settlement")
 
+    def allowance(self, owner: str) -> int:
+        """What `owner` lets this contract take from its wallet (deposit pulls by allowance)."""
+        return self.chain.allowance(owner, self.address)
+
+    def approve(self, amount_base_units: int) -> Call:
+        """The broker's token approve of this contract (a deposit pulls its coins by allowance)."""
+        data = self.chain.token.encode_abi("approve", [self.address, amount_base_units])
+        return Call(to=str(self.chain.token.address), data=data, purpose=f"approve net settlement {amount_base_units}")
+
     def deposit(self, amount_base_units: int) -> Call:
         data = self.contract.encode_abi("deposit", [amount_base_units])
         return Call(to=self.address, data=data, purpose="deposit into settlement balance")

@@ -36,6 +36,7 @@ _DOMAIN_ERRORS: dict[str, type[errors.SettlementError]] = {
     "NotBlacklister": errors.NotAuthorized,
     "NotRescuer": errors.NotAuthorized,
     "MinterAllowanceExceeded": errors.NotAuthorized,
+    "WithdrawalExceedsBalance": errors.WithdrawalExceedsBalance,
 }
 # Plain require() strings from tokens without custom errors (e.g. USDT-style mocks).
 _REASON_ERRORS: dict[str, type[errors.SettlementError]] = {

@@ -294,3 +294,17 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     delivered_at: datetime | None = None
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+class NetDebitCap(SQLModel, table=True):
+    """A broker's net debit cap set by the operator, below its settlement balance (net mode).
+
+    A table of its own rather than a participant column: most brokers have none (their cap is
+    their settlement balance), and clearing a cap is deleting its row.
+    """
+
+    __tablename__ = "net_debit_cap"
+
+    participant_id: str = Field(foreign_key="participant.id", primary_key=True, max_length=36)
+    cap_base_units: int = Field(sa_column=Column(BaseUnits(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -47,8 +47,10 @@ def test_a_broker_deposits_and_withdraws_and_the_ledger_and_reconcile_follow(api
     assert balance["admitted"] is True
     assert balance["on_chain"] == balance["ledger"] == balance["net_debit_cap"] == "1200"
     assert balance["operator_cap"] is None
-    wallet_after = buyer.http.get(_path(buyer, "balances")).json()["on_chain"]
-    assert Decimal(wallet_before) - Decimal(wallet_after) == 1200  # the replay deposited nothing
+    balances = buyer.http.get(_path(buyer, "balances")).json()
+    assert Decimal(wallet_before) - Decimal(balances["on_chain"]) == 1200  # the replay deposited nothing
+    assert balances["on_chain"] == balances["ledger"]  # the wallet: unallocated + clients
+    assert balances["settlement_balance_on_chain"] == balances["settlement_balance_ledger"] == "1200"
 
 
 def test_amounts_beyond_the_balance_or_the_wallet_are_refused_with_stable_codes(

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from settlement.domain.chain_events import (
     DEPOSITED,
@@ -133,3 +135,66 @@ def test_deposits_then_a_window_then_withdrawals_keep_the_books_on_the_chain() -
     drafts = [p.draft for p in RULES.plan(events, {}) if p.draft is not None]
     books = balances(p for d in drafts for p in d.postings)
     assert {k: v for k, v in books.items() if v} == {W_ALICE: -1_000, W_BOB: 300, S_ALICE: 700}
+
+
+# ---------------------------------------------------------------------------- reference model
+
+BROKERS = (ALICE, BOB, CAROL)
+FUNDING = 10_000
+
+net_actions = st.lists(
+    st.tuples(
+        st.sampled_from(["deposit", "deposit", "withdraw", "window", "stray", "transfer"]),
+        st.integers(0, len(BROKERS) - 1),
+        st.integers(0, len(BROKERS) - 1),
+        st.integers(0, 2_000),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(net_actions)
+def test_net_posting_rules_agree_with_the_contract_s_balances(plan: list[tuple[str, int, int, int]]) -> None:
+    """Play actions against a model of the token and SettlementNet, emit the logs they would, and
+    check the books: each settlement account is the contract's balance, the wallets are the
+    token's, and everything the contract holds is in settlement:*."""
+    wallets = dict.fromkeys(BROKERS, FUNDING)
+    in_net = dict.fromkeys(BROKERS, 0)
+    stray, txs, windows = 0, [], 0
+    for kind, a, b, amount in plan:
+        who, other = BROKERS[a], BROKERS[b]
+        if kind == "deposit" and (amount := min(amount, wallets[who])) > 0:
+            wallets[who] -= amount
+            in_net[who] += amount
+            txs.append([tr(who, NET, amount), deposited(who, amount, in_net[who])])
+        elif kind == "withdraw" and (amount := min(amount, in_net[who])) > 0:
+            in_net[who] -= amount
+            wallets[who] += amount
+            txs.append([tr(NET, who, amount), withdrawn(who, amount, in_net[who])])
+        elif kind == "window" and who != other and (amount := min(amount, in_net[who])) > 0:
+            windows += 1
+            in_net[who] -= amount
+            in_net[other] += amount
+            ordered = sorted([(who, -amount), (other, amount)])
+            txs.append([*(applied(windows, p, q) for p, q in ordered), settled(windows, 2)])
+        elif kind == "stray" and (amount := min(amount, wallets[who])) > 0:
+            wallets[who] -= amount
+            stray += amount
+            txs.append([tr(who, NET, amount)])
+        elif kind == "transfer" and (amount := min(amount, wallets[who])) > 0:
+            wallets[who] -= amount
+            wallets[other] += amount
+            txs.append([tr(who, other, amount)])
+    events = [e for n, logs in enumerate(txs) for e in one_tx(logs, tx=n + 1, block=10 + n)]
+    planned = RULES.plan(events, {})
+    assert sorted((log.tx_hash, log.log_index) for p in planned for log in p.logs) == sorted(
+        (e.tx_hash, e.log_index) for e in events
+    )
+    books = balances(p for d in (p.draft for p in planned) if d is not None for p in d.postings)
+    for broker in BROKERS:
+        assert books.get(settlement_account(broker), 0) == in_net[broker]
+        assert FUNDING + books.get(wallet_account(broker), 0) == wallets[broker]
+    assert books.get(UNASSIGNED, 0) == stray
+    kinds = [p.draft.kind for p in planned if p.draft is not None]
+    assert kinds.count(EntryKind.NET_SETTLEMENT) == windows

@@ -125,6 +125,15 @@ class DepositExceedsWallet(ValidationFailed):
     title = "Deposit beyond the wallet's coins"
 
 
+class RemovedFromNetSettlement(SettlementError):
+    """The operator removed the broker from SettlementNet: no deposits until it admits it again
+    (the broker may still withdraw its balance)."""
+
+    code = "removed_from_net_settlement"
+    http_status = 409
+    title = "Removed from net settlement"
+
+
 class NotCustodial(SettlementError):
     """The service does not hold this broker's key, so it cannot move the broker's coins: the
     broker sends the transaction from its own wallet."""

@@ -156,10 +156,15 @@ class Liquidity:
 
     def _admit(self, net: NetSettlementContract, address: str) -> None:
         """Admit the broker to SettlementNet at its first deposit (the operator's role: on the
-        devnet the deployer, which is the issuer key the service holds)."""
+        devnet the deployer, which is the issuer key the service holds), never after the operator
+        removed it: removal is the operator's decision, not undone by a deposit."""
         with self._admit_guard:
             if net.is_participant(address):
                 return
+            if net.was_removed(address):
+                raise errors.RemovedFromNetSettlement(
+                    f"the operator removed {address} from net settlement; it may withdraw but not deposit"
+                )
             operator = self.custody.issuer
             if operator is None:
                 raise errors.Forbidden(

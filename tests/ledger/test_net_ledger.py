@@ -32,9 +32,9 @@ COINS = 10**6
 
 
 def _net_activity(
-    net: Devnet, engine: Engine, actions: ChainActions
+    net: Devnet, engine: Engine, actions: ChainActions, *, settle: bool = True
 ) -> tuple[NetSettlementContract, list[Participant]]:
-    """Three admitted brokers deposit, one withdraws, and window 1 settles their net positions."""
+    """Three admitted brokers deposit, one withdraws, and (if `settle`) window 1 settles their net positions."""
     manifest = actions.manifest
     contract = NetSettlementContract(net.chain())
     brokers = manifest.brokers[:3]
@@ -45,14 +45,22 @@ def _net_activity(
         actions.sender(broker).transact(Call(to=manifest.token.address, data=approve, purpose="approve net"))
         actions.sender(broker).transact(contract.deposit(coins * COINS))
     actions.sender(brokers[1]).transact(contract.withdraw(200 * COINS))
-    a, b, c = (x.address for x in brokers)
+    if settle:
+        _settle_window_1(contract, rows, actions)
+    return contract, rows
+
+
+def _settle_window_1(contract: NetSettlementContract, rows: list[Participant], actions: ChainActions) -> None:
+    a, b, c = (x.address for x in rows)
     leaves = [
         TradeLeaf(chain_trade_id("w1-0"), a, b, 200 * COINS),
         TradeLeaf(chain_trade_id("w1-1"), a, c, 100 * COINS),
     ]
     positions = {a: -300 * COINS, b: 200 * COINS, c: 100 * COINS}
-    actions.sender(manifest.agent).transact(contract.settle_window(1, positions, merkle_root(leaves), len(leaves)))
-    return contract, rows
+    receipt = actions.sender(actions.manifest.agent).transact(
+        contract.settle_window(1, positions, merkle_root(leaves), len(leaves))
+    )
+    assert receipt["status"] == 1
 
 
 def test_deposits_withdrawals_and_a_window_are_mirrored_and_reconcile(
@@ -113,3 +121,24 @@ def test_coins_sent_to_the_net_contract_directly_are_a_surplus_break(
     assert journal.balance(SETTLEMENT_UNASSIGNED_ACCOUNT) == 5 * COINS
     report = reconcile(isolated_devnet.chain(), engine)
     assert [(b.kind, b.on_chain, b.ledger) for b in report.breaks] == [(BreakKind.NET_SURPLUS, 5 * COINS, 5 * COINS)]
+
+
+def test_a_reorged_window_is_reversed_and_no_longer_counted(
+    isolated_devnet: Devnet, engine: Engine, journal: JournalStore, actions: ChainActions, indexer: Indexer
+) -> None:
+    contract, rows = _net_activity(isolated_devnet, engine, actions, settle=False)
+    before = {r.address: contract.balance_of(r.address) for r in rows}
+    snapshot = isolated_devnet.snapshot()
+    _settle_window_1(contract, rows, actions)
+    indexer.run_until_head()
+    assert reconcile(isolated_devnet.chain(), engine).balanced
+
+    isolated_devnet.revert(snapshot)  # the window's block is gone: a reorg without it
+    isolated_devnet.mine(3)
+    assert indexer.run_until_head().reorged_blocks > 0
+    kinds = [r.kind for r in journal.iter_records()]
+    assert kinds.count(EntryKind.NET_SETTLEMENT) == 1 and EntryKind.REVERSAL in kinds
+    for row in rows:
+        assert journal.balance(settlement_account(row.address)) == before[row.address]
+    report = reconcile(isolated_devnet.chain(), engine)
+    assert report.balanced, report.breaks  # the reversed window is neither a position nor a break

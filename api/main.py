@@ -18,7 +18,7 @@ from fastapi.openapi.utils import get_openapi
 from api import dashboard, problems
 from api.events import KEEPALIVE_S, EventHub
 from api.middleware import BodySizeLimit
-from api.routes import audit, events, exports, fx_rates, health, ledger, participants, trades
+from api.routes import audit, events, exports, fx_rates, health, ledger, liquidity, participants, trades
 from api.routes import dashboard as dashboard_routes
 from api.routes import webhooks as webhook_routes
 from api.throttle import FailedAuthThrottle
@@ -99,7 +99,7 @@ def _application(lifespan: Any, body_max_bytes: int) -> FastAPI:
     app.add_middleware(BodySizeLimit, max_bytes=body_max_bytes)
     problems.install(app)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (health, participants, fx_rates, trades, ledger, audit, events, webhook_routes):
+    for module in (health, participants, liquidity, fx_rates, trades, ledger, audit, events, webhook_routes):
         v1.include_router(module.router)
     v1.include_router(dashboard_routes.router)
     v1.include_router(exports.router)

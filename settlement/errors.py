@@ -115,6 +115,34 @@ class InvalidPermit(ValidationFailed):
 # --- state --------------------------------------------------------------------------------------
 
 
+class WithdrawalExceedsBalance(ValidationFailed):
+    code = "withdrawal_exceeds_balance"
+    title = "Withdrawal beyond the settlement balance"
+
+
+class DepositExceedsWallet(ValidationFailed):
+    code = "deposit_exceeds_wallet"
+    title = "Deposit beyond the wallet's coins"
+
+
+class RemovedFromNetSettlement(SettlementError):
+    """The operator removed the broker from SettlementNet: no deposits until it admits it again
+    (the broker may still withdraw its balance)."""
+
+    code = "removed_from_net_settlement"
+    http_status = 409
+    title = "Removed from net settlement"
+
+
+class NotCustodial(SettlementError):
+    """The service does not hold this broker's key, so it cannot move the broker's coins: the
+    broker sends the transaction from its own wallet."""
+
+    code = "not_custodial"
+    http_status = 409
+    title = "The broker signs this itself"
+
+
 class NotFound(SettlementError):
     code = "not_found"
     http_status = 404

@@ -1,4 +1,4 @@
-"""Mirrors the token's and escrow's events into the journal: one balanced entry per economic event.
+"""Mirrors the token's, escrow's and net settlement contract's events into the journal: one balanced entry per economic event.
 
 Why an indexer rather than writing the journal from the engine: the chain is the source of
 truth, so the ledger is built from what the chain says happened, including transfers nobody
@@ -71,7 +71,7 @@ class Indexer:
         self.chain_id = chain.chain_id
         self.deploy_block = chain.manifest.deploy_block
         self.decoder = EventDecoder(chain)
-        self.rules = PostingRules(self.chain_id, self.decoder.escrow)
+        self.rules = PostingRules(self.chain_id, self.decoder.escrow, self.decoder.net)
         # Told the fork block after a rewind: trades the service booked above it may have lost
         # their lock or payout on chain, and the journal alone cannot move a trade back.
         self.on_rewind: Callable[[int], None] | None = None

@@ -22,7 +22,8 @@ from settlement.chain.addresses import normalized_address
 from settlement.chain.client import ChainClient
 from settlement.chain.contract_calls import ContractCalls
 from settlement.chain.custody import Custody
-from settlement.domain.journal import client_account, wallet_account
+from settlement.chain.net_settlement import NetSettlementContract
+from settlement.domain.journal import client_account, settlement_account, wallet_account
 from settlement.domain.posting import ZERO_ADDRESS
 from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalStore
@@ -55,6 +56,9 @@ class ParticipantBalances:
     unallocated_base_units: int
     locked_as_payer_base_units: int
     clients: list[ClientBalance]
+    # Net mode: the pre-funded settlement balance, still the broker's own (0 without SettlementNet).
+    settlement_on_chain_base_units: int = 0
+    settlement_ledger_base_units: int = 0
 
 
 class ParticipantDirectory:
@@ -178,6 +182,7 @@ class ParticipantDirectory:
             locked = repo.locked_as_payer_base_units(session, participant_id)
         unallocated = self.journal.balance(wallet_account(participant.address))
         client_balances = [ClientBalance(c.id, c.name, self.journal.balance(client_account(c.id))) for c in clients]
+        in_net = NetSettlementContract(self.chain).balance_of(participant.address) if self.chain.manifest.net else 0
         return ParticipantBalances(
             participant_id=participant.id,
             address=participant.address,
@@ -186,4 +191,6 @@ class ParticipantDirectory:
             unallocated_base_units=unallocated,
             locked_as_payer_base_units=locked,
             clients=client_balances,
+            settlement_on_chain_base_units=in_net,
+            settlement_ledger_base_units=self.journal.balance(settlement_account(participant.address)),
         )

@@ -16,22 +16,33 @@ from sqlmodel import Session, col, select
 
 from settlement.chain.client import ChainClient, LockStatus
 from settlement.chain.contract_calls import LockOrder
+from settlement.chain.events import EventDecoder
+from settlement.chain.net_settlement import NetSettlementContract
 from settlement.chain.trade_ids import chain_trade_key
+from settlement.domain.chain_events import NET_POSITION_APPLIED
 from settlement.domain.journal import (
     CLIENT_PREFIX,
     ESCROW_PREFIX,
     ESCROW_UNASSIGNED_ACCOUNT,
+    SETTLEMENT_PREFIX,
+    SETTLEMENT_UNASSIGNED_ACCOUNT,
     SUPPLY_ACCOUNT,
     WALLET_PREFIX,
+    EntryKind,
     client_account,
     escrow_account,
+    settlement_account,
     wallet_account,
 )
+from settlement.domain.posting import window_id_of
 from settlement.domain.trade import TradeStatus
 from settlement.errors import LedgerError
 from settlement.ledger.amounts import exact_sum
 from settlement.ledger.models import ClientAccount, IndexerCursor, JournalEntry, Participant, Posting, Trade
 from settlement.money import format_coins
+
+# Blocks per eth_getLogs request when reading a net contract's window events back.
+NET_LOG_CHUNK_BLOCKS = 10_000
 
 # The escrow status each trade status implies; every other status implies no lock at all.
 EXPECTED_LOCK_STATUS = {
@@ -43,7 +54,7 @@ EXPECTED_LOCK_STATUS = {
 
 
 class BreakKind:
-    OMNIBUS = "omnibus"  # a broker's on-chain balance vs unallocated + its clients
+    OMNIBUS = "omnibus"  # a broker's wallet + settlement balance on chain vs unallocated + settlement + clients
     NEGATIVE_UNALLOCATED = "negative_unallocated"
     NEGATIVE_CLIENT = "negative_client"
     UNKNOWN_CLIENT = "unknown_client"  # money on a client account no broker owns
@@ -55,6 +66,11 @@ class BreakKind:
     LOCK_TERMS = "lock_terms"  # a lock under a trade's id with other payer, payee, amount or deadline
     SUPPLY = "supply"  # totalSupply() vs what the ledger says was issued
     LEDGER_TOTAL = "ledger_total"  # postings no longer sum to zero
+    NET_BALANCE = "net_balance"  # one settlement:<address> account vs SettlementNet.balanceOf
+    NET_TOTAL = "net_total"  # Σ settlement:<address> accounts vs SettlementNet.totalBalances()
+    NET_HELD = "net_held"  # Σ settlement:* accounts vs the token balance SettlementNet holds
+    NET_SURPLUS = "net_surplus"  # coins sent to SettlementNet outside a deposit (rescuable)
+    NET_WINDOW = "net_window"  # a settled window's position for one broker: ledger vs NetPositionApplied
 
 
 @dataclass(frozen=True)
@@ -98,6 +114,7 @@ def reconcile(chain: ChainClient, engine: Engine, block: int | None = None) -> R
             if all(b is None or b <= block for b in (t.lock_block, t.release_block, t.refund_block))
         ]
         addresses = {p.id: p.address for p in participants}
+        ledger_windows = _ledger_windows(session, block)
         locked_trades = {
             t.chain_trade_id.lower(): t
             for t in session.exec(
@@ -107,10 +124,14 @@ def reconcile(chain: ChainClient, engine: Engine, block: int | None = None) -> R
                 )
             )
         }
-    checker = _Checker(chain, block, balances)
+    net = NetSettlementContract(chain) if chain.manifest.net is not None else None
+    checker = _Checker(chain, block, balances, net)
     checker.participants(participants, clients)
     checker.other_wallets({p.address.lower() for p in participants})
     checker.escrow()
+    if net is not None:
+        checker.settlement_balances(net, {p.address.lower() for p in participants})
+        checker.windows(net, ledger_windows)
     checker.locks(locked_trades)
     checker.trades(session_trades, addresses)
     checker.supply()
@@ -138,11 +159,40 @@ def _ledger_balances(session: Session, block: int) -> dict[str, int]:
     return {str(account): int(total or 0) for account, total in session.exec(query)}
 
 
+def _ledger_windows(session: Session, block: int) -> dict[int, dict[str, int]]:
+    """Each settled window's net positions (settlement account -> amount) as the journal has them
+    up to `block`: NET_SETTLEMENT entries, less any a reorg reversed."""
+    reversed_seqs = {
+        int(seq)
+        for seq in session.exec(
+            select(JournalEntry.reverses_seq).where(
+                col(JournalEntry.reverses_seq).is_not(None), col(JournalEntry.block_number) <= block
+            )
+        )
+        if seq is not None
+    }
+    rows = session.exec(
+        select(JournalEntry.seq, JournalEntry.description, Posting.account, Posting.amount_base_units)
+        .join(Posting, col(Posting.entry_seq) == col(JournalEntry.seq))
+        .where(col(JournalEntry.kind) == EntryKind.NET_SETTLEMENT, col(JournalEntry.block_number) <= block)
+    )
+    windows: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for seq, description, account, amount in rows:
+        window_id = window_id_of(description)
+        if int(seq) in reversed_seqs or window_id is None:
+            continue
+        windows[window_id][str(account)] += int(amount)
+    return {w: dict(p) for w, p in windows.items()}
+
+
 class _Checker:
-    def __init__(self, chain: ChainClient, block: int, balances: dict[str, int]) -> None:
+    def __init__(
+        self, chain: ChainClient, block: int, balances: dict[str, int], net: NetSettlementContract | None = None
+    ) -> None:
         self.chain = chain
         self.block = block
         self.balances = balances
+        self.net = net
         self.breaks: list[Break] = []
         self.checks = 0
 
@@ -152,23 +202,29 @@ class _Checker:
             self.breaks.append(Break(kind, account, on_chain, ledger, detail))
 
     def participants(self, participants: list[Participant], clients: list[ClientAccount]) -> None:
-        """The omnibus rule: a broker's wallet holds exactly its unallocated coins plus its clients'."""
+        """The omnibus rule: a broker's wallet plus (net mode) its settlement balance hold exactly
+        its unallocated coins, its settlement account and its clients' coins."""
         by_participant: dict[str, list[ClientAccount]] = defaultdict(list)
         for client in clients:
             by_participant[client.participant_id].append(client)
         for participant in participants:
             wallet = wallet_account(participant.address)
-            unallocated = self.balances.get(wallet, 0)
+            # A deposit moves unallocated coins into the settlement account: both are the
+            # broker's own, so "unallocated" here is their sum.
+            settlement = self.balances.get(settlement_account(participant.address), 0)
+            unallocated = self.balances.get(wallet, 0) + settlement
             own_clients = by_participant.get(participant.id, [])
             allocated = sum(self.balances.get(client_account(c.id), 0) for c in own_clients)
             on_chain = self.chain.balance_of(participant.address, self.block)
+            if self.net is not None:
+                on_chain += self.net.balance_of(participant.address, self.block)
             self._compare(
                 BreakKind.OMNIBUS,
                 wallet,
                 on_chain,
                 unallocated + allocated,
-                f"{participant.name}: unallocated {format_coins(unallocated)} + "
-                f"{len(own_clients)} client(s) {format_coins(allocated)}",
+                f"{participant.name}: unallocated {format_coins(unallocated - settlement)} + settlement balance "
+                f"{format_coins(settlement)} + {len(own_clients)} client(s) {format_coins(allocated)}",
             )
             if unallocated < 0:
                 self.breaks.append(
@@ -230,6 +286,78 @@ class _Checker:
             held - unassigned,
             f"totalLocked() vs per-trade escrow accounts ({format_coins(unassigned)} unassigned excluded)",
         )
+
+    def settlement_balances(self, net: NetSettlementContract, participant_addresses: set[str]) -> None:
+        """Net mode's liquidity: each settlement account against balanceOf, their sum against
+        totalBalances(), everything held against the contract's token balance; a surplus (coins
+        sent there outside a deposit) is a break of its own, rescuable by the operator."""
+        accounts = {a: v for a, v in self.balances.items() if a.startswith(SETTLEMENT_PREFIX)}
+        addresses = {
+            a.removeprefix(SETTLEMENT_PREFIX) for a in accounts if a != SETTLEMENT_UNASSIGNED_ACCOUNT
+        } | participant_addresses
+        per_participant = 0
+        for address in sorted(addresses):
+            account = settlement_account(address)
+            ledger = accounts.get(account, 0)
+            per_participant += ledger
+            self._compare(
+                BreakKind.NET_BALANCE, account, net.balance_of(address, self.block), ledger, "settlement balance"
+            )
+        total_balances = net.total_balances(self.block)
+        self._compare(
+            BreakKind.NET_TOTAL,
+            "settlement:<participants>",
+            total_balances,
+            per_participant,
+            f"totalBalances() vs {len(addresses)} settlement accounts",
+        )
+        held = self.chain.balance_of(net.address, self.block)
+        self._compare(
+            BreakKind.NET_HELD,
+            "settlement:*",
+            held,
+            sum(accounts.values()),
+            f"net settlement contract {net.address} token balance vs every settlement account",
+        )
+        unassigned = accounts.get(SETTLEMENT_UNASSIGNED_ACCOUNT, 0)
+        self.checks += 1
+        if held != total_balances:
+            self.breaks.append(
+                Break(
+                    BreakKind.NET_SURPLUS,
+                    SETTLEMENT_UNASSIGNED_ACCOUNT,
+                    held - total_balances,
+                    unassigned,
+                    f"{format_coins(held - total_balances)} held by {net.address} beyond the settlement balances",
+                )
+            )
+
+    def windows(self, net: NetSettlementContract, ledger_windows: dict[int, dict[str, int]]) -> None:
+        """Every settled window's net positions, per broker: the journal's NET_SETTLEMENT entry
+        against the chain's NetPositionApplied events up to this block."""
+        decoder = EventDecoder(self.chain)
+        topics = [t for t in decoder.topics if decoder.name_of(net.address, t) == NET_POSITION_APPLIED]
+        on_chain: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        start = self.chain.manifest.deploy_block
+        while start <= self.block:
+            end = min(self.block, start + NET_LOG_CHUNK_BLOCKS - 1)
+            for log in self.chain.get_logs(start, end, [net.address], topics):
+                event = decoder.decode(log)
+                if event is not None and event.name == NET_POSITION_APPLIED:
+                    account = settlement_account(str(event.args["participant"]))
+                    on_chain[int(event.args["windowId"])][account] += int(event.args["position"])
+            start = end + 1
+        for window_id in sorted(set(on_chain) | set(ledger_windows)):
+            chain_positions = on_chain.get(window_id, {})
+            ledger_positions = ledger_windows.get(window_id, {})
+            for account in sorted(set(chain_positions) | set(ledger_positions)):
+                self._compare(
+                    BreakKind.NET_WINDOW,
+                    account,
+                    chain_positions.get(account, 0),
+                    ledger_positions.get(account, 0),
+                    f"window {window_id}: net position",
+                )
 
     def locks(self, locked_trades: dict[str, Trade]) -> None:
         """Each open lock, from either side: a non-zero escrow account, or a trade marked LOCKED."""

@@ -62,6 +62,7 @@ from settlement.ledger.outage import DATABASE_FAILURE_TYPES, database_unavailabl
 from settlement.ledger.schema import open_database
 from settlement.ledger.tx_journal import SqlTxJournal
 from settlement.ledger.worker_lease import WorkerLease
+from settlement.liquidity import Liquidity, SettlementBalance
 from settlement.manifest import DeploymentManifest
 from settlement.money import supported_currency
 from settlement.overview import BrokerPosition, Overview
@@ -142,6 +143,7 @@ class SettlementService:
         self.anchoring = JournalAnchoring(self.chain, self.journal, self.custody, settings.anchor_interval_s)
         self.indexer.on_rewind = self.cycle.realignment.after_rewind
         self.participants = ParticipantDirectory(self.db, self.chain, self.custody, self.journal)
+        self.liquidity = Liquidity(self.db, self.chain, self.custody, self.journal)
         self.idempotency = IdempotentOperations(self.db, settings.idempotency_key_ttl_s)
         self.lease = WorkerLease(self.db, settings.worker_lease_ttl_s)
         self.worker = SettlementWorker(self.run_cycle, settings.sweep_interval_s, self.lease, on_active=self.recover)
@@ -763,3 +765,34 @@ class SettlementService:
         if view.status is DeliveryStatus.PARKED:
             log.warning("webhook delivery %s parked after %d attempts: %s", view.id, view.attempts, view.last_error)
         return view
+
+    # ----------------------------------------------------------------- net mode: liquidity
+
+    def deposit_settlement_balance(self, actor: Actor, participant_id: str, amount_base_units: int) -> str:
+        """Pre-fund the broker's settlement balance from its wallet (custodial brokers; the broker
+        itself or the operator); returns the tx hash. The ledger follows from the chain's event."""
+        access.require_acts_for(actor, participant_id)
+        self.participant(participant_id)
+        tx_hash = self.liquidity.deposit(participant_id, amount_base_units)
+        self.worker.wake()
+        return tx_hash
+
+    def withdraw_settlement_balance(self, actor: Actor, participant_id: str, amount_base_units: int) -> str:
+        """Release part of the settlement balance back to the broker's own wallet; returns the tx hash."""
+        access.require_acts_for(actor, participant_id)
+        self.participant(participant_id)
+        tx_hash = self.liquidity.withdraw(participant_id, amount_base_units)
+        self.worker.wake()
+        return tx_hash
+
+    def settlement_balance(self, actor: Actor, participant_id: str) -> SettlementBalance:
+        access.require_acts_for(actor, participant_id)
+        self.participant(participant_id)
+        return self.liquidity.balance(participant_id)
+
+    def set_net_debit_cap(self, actor: Actor, participant_id: str, cap_base_units: int | None) -> SettlementBalance:
+        """The operator caps what a window may debit the broker below its balance (None clears it)."""
+        access.require_operator(actor)
+        self.participant(participant_id)
+        self.liquidity.set_cap(participant_id, cap_base_units)
+        return self.liquidity.balance(participant_id)

@@ -18,6 +18,7 @@ from settlement.event_log import DeliveryView
 from settlement.exports import Export, ExportStamp, Period
 from settlement.idempotency import IdempotentResponse
 from settlement.ledger.journal_store import JournalRecord, VerifyResult
+from settlement.liquidity import SettlementBalance
 from settlement.overview import BrokerPosition, Overview
 from settlement.participants import ClientBalance, ParticipantBalances
 from settlement.processing.publisher import TradeEvent, TradeListener
@@ -44,6 +45,7 @@ __all__ = [
     "ParticipantView",
     "Period",
     "ReconciliationReport",
+    "SettlementBalance",
     "TradeEvent",
     "TradeListener",
     "TradeView",

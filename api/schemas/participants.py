@@ -113,6 +113,10 @@ class BalancesPublic(BaseModel):
     unallocated: str
     locked_as_payer: str = Field(description="Held by the escrow for this broker's open trades as buyer.")
     clients: list[ClientBalancePublic]
+    settlement_balance_on_chain: str = Field(
+        description="Net mode: pre-funded in the net settlement contract (the broker's own, not in the wallet)."
+    )
+    settlement_balance_ledger: str = Field(description="Net mode: the journal's settlement account.")
 
     @classmethod
     def of(cls, b: ParticipantBalances) -> BalancesPublic:
@@ -127,6 +131,8 @@ class BalancesPublic(BaseModel):
                 ClientBalancePublic(client_id=c.client_id, name=c.name, balance=coins(c.balance_base_units))
                 for c in b.clients
             ],
+            settlement_balance_on_chain=coins(b.settlement_on_chain_base_units),
+            settlement_balance_ledger=coins(b.settlement_ledger_base_units),
         )
 
 

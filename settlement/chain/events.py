@@ -1,4 +1,4 @@
-"""Decoding the token's and escrow's raw logs into domain ChainEvents.
+"""Decoding the token's, escrow's and net settlement contract's raw logs into domain ChainEvents.
 
 Why here and not in the indexer: decoding needs the contracts' ABIs and eth_abi, which are the
 chain adapter's business; the indexer and the posting rules only see the decoded values.
@@ -17,7 +17,7 @@ from hexbytes import HexBytes
 from web3.types import LogReceipt
 
 from settlement.chain.client import ChainClient
-from settlement.domain.chain_events import ESCROW_EVENTS, TOKEN_EVENTS, ChainEvent
+from settlement.domain.chain_events import ESCROW_EVENTS, NET_EVENTS, TOKEN_EVENTS, ChainEvent
 from settlement.errors import LedgerError
 
 
@@ -40,11 +40,17 @@ class EventDecoder:
     def __init__(self, chain: ChainClient) -> None:
         self.token = chain.token.address.lower()
         self.escrow = chain.escrow.address.lower()
-        self._specs: dict[tuple[str, bytes], _EventSpec] = {}
-        for address, abi, names in (
+        # Net mode's contract, when the deployment has one: its liquidity and window events.
+        net = chain.manifest.net
+        self.net: str | None = net.address.lower() if net is not None else None
+        sources: list[tuple[str, list[dict[str, Any]], tuple[str, ...]]] = [
             (self.token, chain.manifest.token.abi, TOKEN_EVENTS),
             (self.escrow, chain.manifest.escrow.abi, ESCROW_EVENTS),
-        ):
+        ]
+        if net is not None and self.net is not None:
+            sources.append((self.net, net.abi, NET_EVENTS))
+        self._specs: dict[tuple[str, bytes], _EventSpec] = {}
+        for address, abi, names in sources:
             for item in abi:
                 if item.get("type") == "event" and item["name"] in names:
                     inputs = item["inputs"]
@@ -55,18 +61,24 @@ class EventDecoder:
                         data_names=tuple(i["name"] for i in inputs if not i["indexed"]),
                         data_types=tuple(i["type"] for i in inputs if not i["indexed"]),
                     )
-        missing = {n for n in TOKEN_EVENTS + ESCROW_EVENTS} - {s.name for s in self._specs.values()}
+        expected = TOKEN_EVENTS + ESCROW_EVENTS + (NET_EVENTS if self.net else ())
+        missing = set(expected) - {s.name for s in self._specs.values()}
         if missing:
             raise LedgerError(f"the manifest's ABIs lack the events {sorted(missing)}")
 
     @property
     def addresses(self) -> list[str]:
-        return [self.token, self.escrow]
+        return [self.token, self.escrow, *([self.net] if self.net else [])]
 
     @property
     def topics(self) -> list[bytes]:
         """The topic0 of every event decoded here: what a log filter asks the node for."""
         return sorted({topic for _, topic in self._specs})
+
+    def name_of(self, address: str, topic: bytes) -> str | None:
+        """The event a contract's topic0 stands for, or None if not decoded here."""
+        spec = self._specs.get((address.lower(), topic))
+        return None if spec is None else spec.name
 
     def decode(self, log: LogReceipt) -> ChainEvent | None:
         topics = log["topics"]

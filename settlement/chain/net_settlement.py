@@ -64,6 +64,18 @@ class NetSettlementContract:
         fn = self.contract.functions.isParticipant(Web3.to_checksum_address(address))
         return bool(self._read(fn.call))
 
+    def was_removed(self, address: str) -> bool:
+        """Whether the operator ever removed `address` (ParticipantRemoved): such a broker is not
+        admitted again by the service on its own."""
+        event = self.contract.events.ParticipantRemoved()
+        logs = self._read(
+            lambda: event.get_logs(
+                from_block=self.chain.manifest.deploy_block,
+                argument_filters={"participant": Web3.to_checksum_address(address)},
+            )
+        )
+        return bool(logs)
+
     def window(self, window_id: int, block: BlockIdentifier = "latest") -> SettledWindow:
         fn = self.contract.functions.getWindow(window_id)
         root, settled_at, block_number, trade_count, participant_count = self._read(
@@ -90,6 +102,19 @@ class NetSettlementContract:
     def admit(self, participant: str) -> Call:
         data = self.contract.encode_abi("admitParticipant", [Web3.to_checksum_address(participant)])
         return Call(to=self.address, data=data, purpose=f"admit {participant} to net settlement")
+
+    def remove(self, participant: str) -> Call:
+        data = self.contract.encode_abi("removeParticipant", [Web3.to_checksum_address(participant)])
+        return Call(to=self.address, data=data, purpose=f"remove {participant} from net settlement")
+
+    def allowance(self, owner: str) -> int:
+        """What `owner` lets this contract take from its wallet (deposit pulls by allowance)."""
+        return self.chain.allowance(owner, self.address)
+
+    def approve(self, amount_base_units: int) -> Call:
+        """The broker's token approve of this contract (a deposit pulls its coins by allowance)."""
+        data = self.chain.token.encode_abi("approve", [self.address, amount_base_units])
+        return Call(to=str(self.chain.token.address), data=data, purpose=f"approve net settlement {amount_base_units}")
 
     def deposit(self, amount_base_units: int) -> Call:
         data = self.contract.encode_abi("deposit", [amount_base_units])

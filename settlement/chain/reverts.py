@@ -41,7 +41,7 @@ _DOMAIN_ERRORS: dict[str, type[errors.SettlementError]] = {
     "InsufficientSettlementBalance": errors.SettlementBalanceShort,
     "ParticipantBlacklisted": errors.Blacklisted,
     "NotAParticipant": errors.NotAuthorized,
-    "WithdrawalExceedsBalance": errors.SettlementBalanceShort,
+    "WithdrawalExceedsBalance": errors.WithdrawalExceedsBalance,
     "WindowAlreadySettled": errors.WindowAlreadySettled,
 }
 # Plain require() strings from tokens without custom errors (e.g. USDT-style mocks).

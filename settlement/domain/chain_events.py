@@ -1,4 +1,4 @@
-"""The token's and escrow's events as plain values, once decoded from their logs.
+"""The token's, escrow's and net settlement contract's events as plain values, once decoded from their logs.
 
 Why in the domain: the posting rules reason about these events and must not depend on the
 chain adapter (web3, ABIs) to do so; settlement.chain.events produces them, the rules consume them.
@@ -16,6 +16,13 @@ REFUNDED = "Refunded"
 RECOVERED = "Recovered"  # the timelocked recovery of a lock stranded by blacklisting
 TOKEN_EVENTS = (TRANSFER,)
 ESCROW_EVENTS = (LOCKED, RELEASED, REFUNDED, RECOVERED)
+# SettlementNet (net mode): the liquidity moves and a window's net positions. Membership events
+# (ParticipantAdmitted/Removed) move no coins and are not mirrored.
+DEPOSITED = "Deposited"
+WITHDRAWN = "Withdrawn"
+NET_POSITION_APPLIED = "NetPositionApplied"
+WINDOW_SETTLED = "WindowSettled"
+NET_EVENTS = (DEPOSITED, WITHDRAWN, NET_POSITION_APPLIED, WINDOW_SETTLED)
 
 
 @dataclass(frozen=True)

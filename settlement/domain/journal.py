@@ -22,6 +22,9 @@ CLIENT_PREFIX = "client:"
 ESCROW_PREFIX = "escrow:"
 SUPPLY_ACCOUNT = "issuer:supply"
 ESCROW_UNASSIGNED_ACCOUNT = ESCROW_PREFIX + "unassigned"
+SETTLEMENT_PREFIX = "settlement:"
+# Coins the net settlement contract holds beyond every settlement balance (sent to it directly).
+SETTLEMENT_UNASSIGNED_ACCOUNT = SETTLEMENT_PREFIX + "unassigned"
 
 
 def wallet_account(address: str) -> str:
@@ -39,6 +42,12 @@ def escrow_account(chain_trade_id_hex: str) -> str:
     return f"{ESCROW_PREFIX}{chain_trade_id_hex.lower()}"
 
 
+def settlement_account(address: str) -> str:
+    """A broker's pre-funded settlement balance in the net settlement contract (net mode): still
+    the broker's money, so the omnibus rule counts it next to the wallet."""
+    return f"{SETTLEMENT_PREFIX}{address.lower()}"
+
+
 class EntryKind:
     MINT = "MINT"
     BURN = "BURN"
@@ -47,6 +56,9 @@ class EntryKind:
     RELEASE = "RELEASE"
     REFUND = "REFUND"
     RECOVERY = "RECOVERY"
+    DEPOSIT = "DEPOSIT"  # wallet -> settlement balance (net mode's lock)
+    WITHDRAWAL = "WITHDRAWAL"  # settlement balance -> wallet (net mode's release)
+    NET_SETTLEMENT = "NET_SETTLEMENT"  # one window's net positions between settlement balances
     ALLOCATION = "ALLOCATION"
     REVERSAL = "REVERSAL"
 

@@ -10,6 +10,11 @@ Rules, per transaction (events in log order):
   party with a client sub-account on the trade (the Trade row) is posted to that client.
 - The escrow's own Transfer is folded into the escrow event it pairs with, so coins are counted
   once; an unpaired escrow event or Transfer touches `escrow:unassigned` instead.
+- Net mode (SettlementNet): Deposited moves a broker's wallet into its settlement balance
+  (`settlement:<address>`), Withdrawn back, each with its Transfer folded in the same way (an
+  unpaired one touches `settlement:unassigned`). A window's NetPositionApplied events (one
+  settleWindow tx) become ONE entry between the settlement balances, its WindowSettled log
+  consumed with it.
 """
 
 from __future__ import annotations
@@ -18,21 +23,28 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from settlement.domain.chain_events import (
+    DEPOSITED,
     ESCROW_EVENTS,
     LOCKED,
+    NET_POSITION_APPLIED,
     RECOVERED,
     RELEASED,
     TRANSFER,
+    WINDOW_SETTLED,
+    WITHDRAWN,
     ChainEvent,
     trade_key,
 )
 from settlement.domain.journal import (
     ESCROW_UNASSIGNED_ACCOUNT,
+    SETTLEMENT_UNASSIGNED_ACCOUNT,
     SUPPLY_ACCOUNT,
     EntryDraft,
     EntryKind,
+    Posting,
     client_account,
     escrow_account,
+    settlement_account,
     transfer,
     wallet_account,
 )
@@ -64,11 +76,12 @@ def escrow_trade_keys(events: Iterable[ChainEvent]) -> set[str]:
 
 
 class PostingRules:
-    """The posting rules for one chain and one escrow contract."""
+    """The posting rules for one chain, one escrow contract and (net mode) one SettlementNet."""
 
-    def __init__(self, chain_id: int, escrow_address: str) -> None:
+    def __init__(self, chain_id: int, escrow_address: str, net_address: str | None = None) -> None:
         self.chain_id = chain_id
         self.escrow = escrow_address.lower()
+        self.net = net_address.lower() if net_address else None
 
     def plan(self, events: Sequence[ChainEvent], trades: Mapping[str, TradeParties]) -> list[PlannedEntry]:
         """Entries for `events`, which must be in chain order (a tx's logs adjacent, by log index).
@@ -87,23 +100,30 @@ class PostingRules:
         return planned
 
     def _plan_tx(self, events: Sequence[ChainEvent], trades: Mapping[str, TradeParties]) -> list[PlannedEntry]:
-        """Pair each escrow event with the escrow Transfer just before it in the same tx.
+        """Pair each escrow (or net) event with the contract's Transfer just before it in the same tx.
 
-        The escrow moves the coins and then emits its event, so the Transfer carries no extra
+        The contract moves the coins and then emits its event, so the Transfer carries no extra
         information; posting both would count the same coins twice.
         """
-        escrow = self.escrow
+        contracts = {self.escrow} | ({self.net} if self.net else set())
         waiting: list[ChainEvent] = []
         planned: list[PlannedEntry] = []
+        windows: dict[int, list[ChainEvent]] = {}
         for event in events:
             if event.name == TRANSFER:
-                if escrow in (_addr(event.args["from"]), _addr(event.args["to"])):
+                if contracts & {_addr(event.args["from"]), _addr(event.args["to"])}:
                     waiting.append(event)
                 else:
                     planned.append(self._transfer_entry(event))
                 continue
-            inbound = event.name == LOCKED
-            party = _addr(event.args[{RELEASED: "payee", RECOVERED: "to"}.get(event.name, "payer")])
+            if event.name in (NET_POSITION_APPLIED, WINDOW_SETTLED):
+                windows.setdefault(int(event.args["windowId"]), []).append(event)
+                continue
+            net_event = event.name in (DEPOSITED, WITHDRAWN)
+            contract = self.net if net_event else self.escrow
+            inbound = event.name in (LOCKED, DEPOSITED)
+            party_arg = {RELEASED: "payee", RECOVERED: "to", DEPOSITED: "participant", WITHDRAWN: "participant"}
+            party = _addr(event.args[party_arg.get(event.name, "payer")])
             amount_base_units = int(event.args["amount"])
             match = next(
                 (
@@ -111,17 +131,21 @@ class PostingRules:
                     for t in reversed(waiting)
                     if int(t.args["value"]) == amount_base_units
                     and (
-                        (_addr(t.args["to"]) == escrow and _addr(t.args["from"]) == party)
+                        (_addr(t.args["to"]) == contract and _addr(t.args["from"]) == party)
                         if inbound
-                        else (_addr(t.args["from"]) == escrow and _addr(t.args["to"]) == party)
+                        else (_addr(t.args["from"]) == contract and _addr(t.args["to"]) == party)
                     )
                 ),
                 None,
             )
             if match is not None:
                 waiting.remove(match)
-            planned.append(self._escrow_entry(event, match, trades.get(trade_key(event))))
+            if net_event:
+                planned.append(self._liquidity_entry(event, match))
+            else:
+                planned.append(self._escrow_entry(event, match, trades.get(trade_key(event))))
         planned.extend(self._transfer_entry(t) for t in waiting)
+        planned.extend(self._window_entry(window_id, logs) for window_id, logs in windows.items())
         planned.sort(key=lambda p: min(log.log_index for log in p.logs))
         return planned
 
@@ -130,6 +154,8 @@ class PostingRules:
             return SUPPLY_ACCOUNT
         if address == self.escrow:
             return ESCROW_UNASSIGNED_ACCOUNT
+        if address == self.net:
+            return SETTLEMENT_UNASSIGNED_ACCOUNT
         return wallet_account(address)
 
     def _transfer_entry(self, event: ChainEvent) -> PlannedEntry:
@@ -189,6 +215,54 @@ class PostingRules:
             logs=logs,
         )
 
+    def _liquidity_entry(self, event: ChainEvent, paired: ChainEvent | None) -> PlannedEntry:
+        """Deposited: wallet -> settlement balance; Withdrawn: the reverse. Unpaired (no coins
+        moved in this tx): the other side is `settlement:unassigned`, as for the escrow."""
+        participant = _addr(event.args["participant"])
+        wallet, balance = wallet_account(participant), settlement_account(participant)
+        amount_base_units = int(event.args["amount"])
+        if event.name == DEPOSITED:
+            kind = EntryKind.DEPOSIT
+            source = wallet if paired is not None else SETTLEMENT_UNASSIGNED_ACCOUNT
+            target = balance
+        else:
+            kind = EntryKind.WITHDRAWAL
+            source = balance
+            target = wallet if paired is not None else SETTLEMENT_UNASSIGNED_ACCOUNT
+        description = f"{kind.lower()} {format_coins(amount_base_units)}"
+        logs = (event,) if paired is None else (paired, event)
+        return PlannedEntry(
+            draft=self._draft(event, kind, source, target, amount_base_units, None, description), logs=logs
+        )
+
+    def _window_entry(self, window_id: int, logs: list[ChainEvent]) -> PlannedEntry:
+        """One window's NetPositionApplied events as one entry (positions sum to zero on chain),
+        WindowSettled consumed with it. The entry carries WindowSettled's log index if present."""
+        positions: dict[str, int] = {}
+        for log in logs:
+            if log.name == NET_POSITION_APPLIED:
+                account = settlement_account(_addr(log.args["participant"]))
+                positions[account] = positions.get(account, 0) + int(log.args["position"])
+        postings = tuple(Posting(a, p) for a, p in sorted(positions.items()) if p != 0)
+        if len(postings) < 2 or sum(p.amount_base_units for p in postings) != 0:
+            # Nothing moved (or a malformed window the contract would never emit): keep the logs
+            # as processed; a non-zero sum shows up in reconcile as a window break.
+            return PlannedEntry(draft=None, logs=tuple(logs))
+        anchor = next((log for log in logs if log.name == WINDOW_SETTLED), logs[-1])
+        moved = sum(p.amount_base_units for p in postings if p.amount_base_units > 0)
+        draft = EntryDraft(
+            kind=EntryKind.NET_SETTLEMENT,
+            postings=postings,
+            description=f"{window_description(window_id)}: {len(postings)} settlement balances, "
+            f"{format_coins(moved)} moved",
+            chain_id=self.chain_id,
+            block_number=anchor.block_number,
+            block_hash=anchor.block_hash,
+            tx_hash=anchor.tx_hash,
+            log_index=anchor.log_index,
+        )
+        return PlannedEntry(draft=draft, logs=tuple(logs))
+
     def _draft(
         self,
         event: ChainEvent,
@@ -210,6 +284,22 @@ class PostingRules:
             tx_hash=event.tx_hash,
             log_index=event.log_index,
         )
+
+
+WINDOW_DESCRIPTION_PREFIX = "net settlement window "
+
+
+def window_description(window_id: int) -> str:
+    """How a NET_SETTLEMENT entry names its window: reconcile reads the id back from it."""
+    return f"{WINDOW_DESCRIPTION_PREFIX}{window_id}"
+
+
+def window_id_of(description: str) -> int | None:
+    """The window id a NET_SETTLEMENT entry's description names, or None."""
+    if not description.startswith(WINDOW_DESCRIPTION_PREFIX):
+        return None
+    head = description.removeprefix(WINDOW_DESCRIPTION_PREFIX).split(":", 1)[0]
+    return int(head) if head.isdigit() else None
 
 
 def _addr(value: object) -> str:

@@ -330,3 +330,17 @@ class PayerReservation(SQLModel, table=True):
     participant_id: str = Field(foreign_key="participant.id", primary_key=True, max_length=36)
     client_id: str = Field(default=PAYER_TOTAL, primary_key=True, max_length=36)
     reserved_base_units: int = Field(sa_column=Column(BaseUnits(), nullable=False))
+
+
+class NetDebitCap(SQLModel, table=True):
+    """A broker's net debit cap set by the operator, below its settlement balance (net mode).
+
+    A table of its own rather than a participant column: most brokers have none (their cap is
+    their settlement balance), and clearing a cap is deleting its row.
+    """
+
+    __tablename__ = "net_debit_cap"
+
+    participant_id: str = Field(foreign_key="participant.id", primary_key=True, max_length=36)
+    cap_base_units: int = Field(sa_column=Column(BaseUnits(), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -67,6 +67,8 @@ def test_balances_beyond_int64_are_exact_everywhere(app_on_each_database: Settle
         "unallocated": str(total - ALLOCATED_COINS),
         "locked_as_payer": "0",
         "clients": [{"client_id": client["id"], "name": client["name"], "balance": str(ALLOCATED_COINS)}],
+        "settlement_balance_on_chain": "0",
+        "settlement_balance_ledger": "0",
     }
 
     report = operator.get("/v1/reconciliation")

@@ -65,6 +65,10 @@ def one_coin(_: Ctx) -> dict[str, Any]:
     return {"amount": "1"}
 
 
+def five_coin_cap(_: Ctx) -> dict[str, Any]:
+    return {"cap": "5"}
+
+
 def fx_rate(_: Ctx) -> dict[str, Any]:
     return {"currency": "USD", "rate_to_usd": "1"}
 
@@ -81,6 +85,10 @@ ROWS = [
     Row("POST", "/v1/participants/{buyer}/clients",                      "buyer",  (401,   401,   403,     201,  201), new_client),
     Row("GET",  "/v1/participants/{buyer}/clients",                      "buyer",  (401,   401,   403,     200,  200)),
     Row("POST", "/v1/participants/{buyer}/clients/{client}/allocate",    "buyer",  (401,   401,   403,     200,  200), one_coin),
+    Row("POST", "/v1/participants/{buyer}/settlement-balance/deposit",   "buyer",  (401,   401,   403,     200,  200), one_coin),
+    Row("POST", "/v1/participants/{buyer}/settlement-balance/withdraw",  "buyer",  (401,   401,   403,     200,  200), one_coin),
+    Row("GET",  "/v1/participants/{buyer}/settlement-balance",           "buyer",  (401,   401,   403,     200,  200)),
+    Row("PUT",  "/v1/participants/{buyer}/net-debit-cap",                "buyer",  (401,   401,   403,     403,  200), five_coin_cap),
     Row("POST", "/v1/fx-rates",                                          "buyer",  (401,   401,   403,     403,  201), fx_rate),
     Row("GET",  "/v1/fx-rates",                                          "buyer",  (401,   401,   200,     200,  200)),
     Row("POST", "/v1/trades",                                            "buyer",  (401,   401,   403,     202,  202), new_trade),

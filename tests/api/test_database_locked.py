@@ -39,8 +39,10 @@ def write_locked(database: Path) -> Iterator[None]:
 
 
 def worker_idle(service: SettlementService) -> None:
-    """Wait for the worker to finish the cycle under way (it then sleeps until woken)."""
+    """Wake the worker and wait for that cycle to end: it then sleeps until woken again. (Waiting
+    for "the cycle under way" alone races: it may have ended before we looked.)"""
     seen = datetime.now(UTC)
+    service.wake()
     deadline = time.monotonic() + 30
     while (service.worker.health.last_cycle_at or seen) <= seen:
         assert time.monotonic() < deadline, "the worker never finished its cycle"

@@ -18,6 +18,7 @@ import httpx
 from settlement.config import Settings
 from settlement.manifest import DeploymentManifest
 from settlement.service import SettlementService
+from settlement.testing.rpc_gate import RpcGate
 
 DEFAULT_TIMEOUT_S = 30.0
 # Test suites send many deliberate 401s from loopback (auth matrices, schema fuzzing); the
@@ -32,6 +33,7 @@ class SettlementApp:
     base_url: str
     operator_key: str
     service: SettlementService
+    rpc_gate: RpcGate | None = None  # set by the pytest plugin: what settlement_chain.rpc_down() closes
     _clients: list[httpx.Client] = field(default_factory=list, repr=False)
 
     def client(self, api_key: str | None = None, *, anonymous: bool = False, **kwargs: Any) -> httpx.Client:

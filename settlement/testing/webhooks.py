@@ -19,6 +19,7 @@ from api.webhooks import verify
 DELIVERIES_MAX = 10_000
 BODY_MAX_BYTES = 1024 * 1024
 DEFAULT_TIMEOUT_S = 30.0
+SHUTDOWN_POLL_S = 0.05  # serve_forever's default 0.5 s would be added to every test's teardown
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,9 @@ class WebhookReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(SHUTDOWN_POLL_S,), name="webhook-receiver", daemon=True
+        )
         self._thread.start()
 
     @property

@@ -42,8 +42,15 @@ def test_a_lock_past_its_deadline_is_refunded(settlement_trade, settlement_chain
 def test_a_blacklisted_buyer_cannot_trade(settlement_broker, settlement_chain):
     buyer, seller = settlement_broker(jurisdiction="HK"), settlement_broker(jurisdiction="SG", coins=0)
     settlement_chain.blacklist(buyer.address)
-    body = {"trade_ref": "BL-1", "buyer_id": buyer.id, "seller_id": seller.id,
-            "instrument": "D05.SI", "quantity": "1", "price": "1", "currency": "SGD"}
+    body = {
+        "trade_ref": "BL-1",
+        "buyer_id": buyer.id,
+        "seller_id": seller.id,
+        "instrument": "D05.SI",
+        "quantity": "1",
+        "price": "1",
+        "currency": "SGD",
+    }
     refused = buyer.client.post("/v1/trades", json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
     assert refused.status_code == 422 and refused.json()["code"] == "blacklisted"
 

@@ -98,7 +98,7 @@ def test_nothing_imports_the_old_top_level_names(path: Path) -> None:
             offending |= {a.name for a in node.names if a.name.split(".")[0] in OLD_NAMES}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             offending |= {node.module} if node.module.split(".")[0] in OLD_NAMES else set()
-    assert not offending, f"{path.relative_to(ROOT)} imports {sorted(offending)}: use settlement.api / settlement.devnet"
+    assert not offending, f"{path.relative_to(ROOT)} imports {sorted(offending)}: use settlement.api / .devnet"
 '''
 
 LAYER_TEST = Path("tests/unit/test_layers.py")

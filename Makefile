@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-.PHONY: demo test setup build browser lint typecheck forge-test pytest bench serve devnet-up devnet-down lock clean
+.PHONY: demo test setup build browser artifacts lint typecheck forge-test pytest bench serve devnet-up devnet-down lock clean
 
 demo: setup build
 	$(PY) -m tools.demo
@@ -31,9 +31,13 @@ node_modules/.installed: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-build: node_modules/.installed
+# forge's output, then the packaged copy the wheel ships (settlement/chain/contracts/*.json).
+build: node_modules/.installed $(VENV)/.installed
 	@echo "== build: compiling the contracts (forge, solc-js)"
 	cd contracts && ../$(FORGE) build --quiet
+	$(PY) -m tools.contract_artifacts
+
+artifacts: build
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -82,4 +86,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) node_modules contracts/out contracts/cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules contracts/out contracts/cache .mypy_cache .ruff_cache build dist *.egg-info

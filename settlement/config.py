@@ -15,6 +15,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from settlement.domain.fx import FxLimits
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# A source checkout keeps devnet state and data beside the code (ignored by git). An installed
+# package lives in site-packages, which is no place to write: it keeps them under the working
+# directory, in .settlement/ (a project using the pytest plugin never writes there either: its
+# fixtures use pytest's temporary folders).
+SOURCE_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
+
+
+def state_root() -> Path:
+    """Where devnet state, deployments and data go by default (see SOURCE_CHECKOUT)."""
+    return PROJECT_ROOT if SOURCE_CHECKOUT else Path.cwd() / ".settlement"
+
 
 # Anvil's well-known development mnemonic: its keys are public, which is the point on a devnet.
 DEVNET_MNEMONIC = "test test test test test test test test test test test junk"
@@ -33,7 +44,7 @@ class Settings(BaseSettings):
         default=None, description="EVM JSON-RPC endpoint; defaults to the one in the deployment manifest."
     )
     chain_id: int = DEVNET_CHAIN_ID
-    deployments_dir: Path = PROJECT_ROOT / "devnet" / "deployments"
+    deployments_dir: Path = Field(default_factory=lambda: state_root() / "devnet" / "deployments")
     confirmation_depth: int | None = Field(
         default=None,
         ge=0,
@@ -54,10 +65,13 @@ class Settings(BaseSettings):
     anvil_host: str = "127.0.0.1"
     anvil_port: int = 8545
     devnet_mnemonic: str = DEVNET_MNEMONIC
-    devnet_state_dir: Path = PROJECT_ROOT / "devnet" / "state"
+    devnet_state_dir: Path = Field(default_factory=lambda: state_root() / "devnet" / "state")
+    anvil_bin: Path | None = Field(
+        default=None, description="The anvil binary; else `anvil` on PATH, else the npm package in node_modules."
+    )
 
     # --- storage
-    data_dir: Path = PROJECT_ROOT / "data"
+    data_dir: Path = Field(default_factory=lambda: state_root() / "data")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; defaults to a SQLite file under data_dir."
     )

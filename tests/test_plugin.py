@@ -1,15 +1,21 @@
 """The settlement pytest plugin, used the way an outside project would use it.
 
-pytester writes a test file into an empty directory (no conftest, nothing from this repository)
-and runs pytest on it in a subprocess: the fixtures arrive only through the package's pytest11
-entry point. The test drives a whole settlement over HTTP with them.
+pytester writes test files into an empty directory (no conftest, nothing from this repository)
+and runs pytest on them in a subprocess: the fixtures arrive only through the package's pytest11
+entry point. PYTHONPATH names this checkout, so the code under test is this tree's (the wheel
+built from it is tested by tests/harness/test_wheel.py).
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-OUTSIDE_TEST = """
+from settlement.config import PROJECT_ROOT
+from tests.harness.outside_project import EXPECTED_PASSED, FAULTS_EXAMPLE, README_EXAMPLE
+
+PLAIN_HTTP_TEST = """
 import time
 import uuid
 
@@ -68,10 +74,101 @@ def test_a_trade_settles_end_to_end(settlement_app, settlement_client):
     assert settlement_app.base_url.startswith("http://127.0.0.1:")
 """
 
+# Tests run in file order: the first two check isolation, the last one must FAIL with the story.
+ISOLATION_AND_FAILURE_TEST = """
+import pytest
+
+HEADS = {}
+
+
+@pytest.mark.settlement_keep_chain
+def test_1_kept(devnet, settlement_chain):
+    settlement_chain.mine(5)
+    HEADS["kept"] = devnet.w3.eth.block_number
+
+
+def test_2_reverted_after_this_one(devnet, settlement_chain):
+    assert devnet.w3.eth.block_number == HEADS["kept"]  # the marked test's blocks were kept
+    settlement_chain.mine(7)
+    HEADS["reverted"] = devnet.w3.eth.block_number
+
+
+def test_3_sees_the_revert(devnet, settlement_app):
+    assert devnet.w3.eth.block_number < HEADS["reverted"]
+
+
+def test_4_a_status_that_never_comes_fails_with_the_story(settlement_trade, settlement_chain, wait_for_status):
+    trade = settlement_trade()
+    wait_for_status(trade, "LOCKED")
+    wait_for_status(trade, "RELEASED", timeout_s=0.5)  # nobody confirms delivery
+"""
+
+FIXTURES = (
+    "devnet",
+    "settlement_app",
+    "settlement_client",
+    "settlement_broker",
+    "settlement_trade",
+    "wait_for_status",
+    "settlement_chain",
+    "settlement_webhooks",
+)
+
+
+@pytest.fixture
+def outside(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    monkeypatch.setenv("PYTHONPATH", str(PROJECT_ROOT))
+    return pytester
+
 
 @pytest.mark.chain
 @pytest.mark.slow
-def test_plugin_fixtures_from_an_outside_project(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_outside=OUTSIDE_TEST)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=180)
-    result.assert_outcomes(passed=1)
+def test_plugin_fixtures_from_an_outside_project(outside: pytest.Pytester) -> None:
+    outside.makepyfile(
+        test_readme=README_EXAMPLE,
+        test_faults=FAULTS_EXAMPLE,
+        test_plain_http=PLAIN_HTTP_TEST,
+        test_zz_isolation=ISOLATION_AND_FAILURE_TEST,
+    )
+    result = outside.runpytest_subprocess("-p", "no:cacheprovider", timeout=300)
+    result.assert_outcomes(passed=EXPECTED_PASSED + 1 + 3, failed=1)
+    output = result.stdout.str()
+    assert "test_4_a_status_that_never_comes_fails_with_the_story" in output
+    assert re.search(r"never became RELEASED: not there after 0.5s", output), output
+    assert "statuses seen: LOCKED" in output and '"to_status": "LOCKED"' in output
+
+
+def test_every_fixture_has_a_docstring(outside: pytest.Pytester) -> None:
+    result = outside.runpytest_subprocess("--fixtures", "-p", "no:cacheprovider", timeout=60)
+    output = result.stdout.str()
+    for name in FIXTURES:
+        match = re.search(rf"^{name}( \[session scope\])?( -- .*)?\n(.*)$", output, re.MULTILINE)
+        assert match, f"{name} is not listed by pytest --fixtures"
+        assert "no docstring available" not in match.group(3), f"{name} has no docstring"
+
+
+@pytest.mark.chain
+@pytest.mark.slow
+def test_each_xdist_worker_has_its_own_devnet_and_database(outside: pytest.Pytester) -> None:
+    outside.makepyfile(
+        test_workers="""
+import os
+
+import pytest
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_worker(i, devnet, settlement_app, tmp_path_factory):
+    worker = os.environ["PYTEST_XDIST_WORKER"]
+    record = tmp_path_factory.getbasetemp().parent / f"seen-{worker}-{i}"
+    record.write_text(f"{worker} {devnet.rpc_url} {settlement_app.service.settings.database_url}")
+    assert settlement_app.client().get("/v1/health").json()["status"] == "ok"
+"""
+    )
+    result = outside.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", timeout=300)
+    result.assert_outcomes(passed=4)
+    seen = [p.read_text().split() for p in outside.path.parent.rglob("seen-*")]
+    assert len(seen) == 4
+    by_worker = {worker: rpc for worker, rpc, _ in seen}
+    assert len(by_worker) == 2 and len(set(by_worker.values())) == 2, seen
+    assert len({database for _, _, database in seen}) == 4

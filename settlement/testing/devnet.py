@@ -20,10 +20,14 @@ from settlement.config import DEVNET_MNEMONIC
 from settlement.manifest import DeploymentManifest
 
 TEST_CHAIN_ID = 31337
+MINE_BLOCKS_MAX = 10_000  # anvil slows as its chain grows: keep test chains short
+REORG_DEPTH_MAX = 64
 
 
 @dataclass
 class Devnet:
+    """anvil with the contracts deployed; `manifest` holds addresses, ABIs and devnet keys."""
+
     anvil: AnvilProcess
     manifest: DeploymentManifest
     w3: Web3
@@ -31,6 +35,7 @@ class Devnet:
 
     @classmethod
     def start(cls, chain_id: int = TEST_CHAIN_ID) -> Devnet:
+        """anvil on a free loopback port (so pytest-xdist workers never collide), contracts deployed."""
         config = AnvilConfig(host="127.0.0.1", port=free_port(), chain_id=chain_id, mnemonic=DEVNET_MNEMONIC)
         anvil = AnvilProcess(config).start()
         try:
@@ -54,9 +59,12 @@ class Devnet:
         return response["result"]
 
     def snapshot(self) -> str:
+        """A snapshot id for `revert`. anvil's ids are single-use: take a new one after reverting."""
         return str(self.rpc("evm_snapshot"))
 
     def revert(self, snapshot_id: str) -> None:
+        """Back to the snapshot: blocks, balances, nonces and the clock. Anyone holding a local
+        nonce (a running service) must re-read it afterwards, so revert with the service stopped."""
         if not self.rpc("evm_revert", snapshot_id):
             raise RuntimeError(f"evm_revert({snapshot_id}) refused")
 
@@ -70,11 +78,30 @@ class Devnet:
             self.revert(snapshot_id)
 
     def increase_time(self, seconds: int) -> None:
+        """Move the chain clock forward and mine a block at the new time (deadlines are chain time)."""
         self.rpc("evm_increaseTime", seconds)
         self.rpc("evm_mine")
 
     def mine(self, blocks: int = 1) -> None:
+        """Mine empty blocks, e.g. to bury receipts under a confirmation depth."""
+        if not 1 <= blocks <= MINE_BLOCKS_MAX:
+            raise ValueError(f"mine between 1 and {MINE_BLOCKS_MAX} blocks, not {blocks}")
         self.rpc("anvil_mine", hex(blocks))
 
+    def reorg(self, depth: int) -> None:
+        """Replace the last `depth` blocks with new ones (their transactions dropped), as a chain
+        reorganisation would. anvil_reorg sometimes answers "Required data unavailable"; rolling
+        back and mining the same number of empty blocks is then the same reorg by other means."""
+        head = int(self.w3.eth.block_number)
+        if not 1 <= depth <= min(head, REORG_DEPTH_MAX):
+            raise ValueError(f"reorg depth must be 1..{min(head, REORG_DEPTH_MAX)} (head {head}), not {depth}")
+        try:
+            self.rpc("anvil_reorg", depth, [])
+        except RuntimeError:
+            self.rpc("anvil_rollback", depth)
+            self.rpc("evm_increaseTime", 1)  # new timestamps: the replacement blocks get new hashes
+            self.rpc("anvil_mine", hex(depth))
+
     def stop(self) -> None:
+        """Stop anvil (nothing is kept: a test devnet is throwaway)."""
         self.anvil.stop()

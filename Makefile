@@ -44,7 +44,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check .
 
 typecheck: setup
-	$(VENV)/bin/mypy settlement api devnet tests tools
+	$(VENV)/bin/mypy settlement tests tools
 
 forge-test: build
 	cd contracts && FOUNDRY_PROFILE=$${FOUNDRY_PROFILE:-$(if $(CI),ci,default)} ../$(FORGE) test
@@ -69,14 +69,14 @@ bench: setup build
 
 # The API alone, on the persistent devnet (started if needed): SETTLEMENT_* settings apply.
 serve: setup build
-	$(PY) -m devnet up
-	$(PY) -m api
+	$(PY) -m settlement.devnet up
+	$(PY) -m settlement.api
 
 devnet-up: setup build
-	$(PY) -m devnet up
+	$(PY) -m settlement.devnet up
 
 devnet-down: setup
-	$(PY) -m devnet down
+	$(PY) -m settlement.devnet down
 
 # Re-resolve the Python lock from pyproject in a throwaway venv.
 lock:

@@ -1,8 +1,8 @@
-"""`python -m api` (or `make serve`): serve the API against the configured chain and database.
+"""`python -m settlement.api` (or `make serve`): serve the API against the configured chain and database.
 
 Reads the same SETTLEMENT_* settings as everything else; listens on loopback unless
 SETTLEMENT_API_HOST says otherwise. Needs a running chain with a deployment manifest
-(`python -m devnet up` on the devnet). Off the devnet it refuses to start while a devnet default
+(`python -m settlement.devnet up` on the devnet). Off the devnet it refuses to start while a devnet default
 is in force (settlement/safety.py).
 """
 
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m api", description="The settlement HTTP API.", formatter_class=CommandHelpFormatter
+        prog="python -m settlement.api", description="The settlement HTTP API.", formatter_class=CommandHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", metavar="command")
     for name, help_text in COMMANDS.items():
@@ -36,11 +36,11 @@ def _main(argv: list[str] | None) -> int:
 
 def serve() -> int:
     # Imported here, so `--help` answers without loading the whole stack.
-    from api.main import create_app
-    from api.server import ApiServer, ServerThread
-    from api.starting import starting_app
-    from devnet.anvil import port_in_use
+    from settlement.api.main import create_app
+    from settlement.api.server import ApiServer, ServerThread
+    from settlement.api.starting import starting_app
     from settlement.config import DEVNET_OPERATOR_KEY, get_settings
+    from settlement.devnet.anvil import port_in_use
     from settlement.manifest import DeploymentManifest
     from settlement.redaction import redact_url
     from settlement.service import SettlementService

@@ -12,9 +12,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.schemas import ParticipantIdPath
-from api.throttle import FailedAuthThrottle
 from settlement import errors
+from settlement.api.schemas import ParticipantIdPath
+from settlement.api.throttle import FailedAuthThrottle
 from settlement.domain import access
 from settlement.domain.access import Actor
 from settlement.service import SettlementService

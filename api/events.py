@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from api.schemas import TradeEventPublic
+from settlement.api.schemas import TradeEventPublic
 from settlement.views import TradeEvent
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.deps import ActorDep, ServiceDep
+from settlement.api.deps import ActorDep, ServiceDep
 
 KEY_HEADER = "Idempotency-Key"
 REPLAY_HEADER = "Idempotent-Replayed"

@@ -15,14 +15,14 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api import dashboard, problems
-from api.events import KEEPALIVE_S, EventHub
-from api.middleware import BodySizeLimit
-from api.routes import audit, events, exports, fx_rates, health, ledger, liquidity, participants, trades
-from api.routes import dashboard as dashboard_routes
-from api.routes import webhooks as webhook_routes
-from api.throttle import FailedAuthThrottle
-from api.webhooks import WebhookDispatcher
+from settlement.api import dashboard, problems
+from settlement.api.events import KEEPALIVE_S, EventHub
+from settlement.api.middleware import BodySizeLimit
+from settlement.api.routes import audit, events, exports, fx_rates, health, ledger, liquidity, participants, trades
+from settlement.api.routes import dashboard as dashboard_routes
+from settlement.api.routes import webhooks as webhook_routes
+from settlement.api.throttle import FailedAuthThrottle
+from settlement.api.webhooks import WebhookDispatcher
 from settlement.config import Settings
 from settlement.service import SettlementService
 from settlement.views import TradeEvent

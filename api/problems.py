@@ -20,8 +20,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.schemas import Problem
 from settlement import errors
+from settlement.api.schemas import Problem
 from settlement.redaction import describe_error
 
 log = logging.getLogger(__name__)

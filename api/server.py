@@ -1,4 +1,4 @@
-"""Running the app under uvicorn: in the foreground (`python -m api`) or in a background thread
+"""Running the app under uvicorn: in the foreground (`python -m settlement.api`) or in a background thread
 (the pytest plugin, the demo, the API tests), always with a clean, bounded shutdown.
 """
 

@@ -1,4 +1,4 @@
-"""What `python -m api` serves while it waits out a chain or database outage at start: every
+"""What `python -m settlement.api` serves while it waits out a chain or database outage at start: every
 request is 503, and /v1/health says "degraded" with why, so a load balancer keeps traffic away
 and an engineer sees the service is alive and waiting rather than gone."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.problems import problem
-from api.schemas import HealthPublic
+from settlement.api.problems import problem
+from settlement.api.schemas import HealthPublic
 
 RETRY_AFTER_S = 2
 

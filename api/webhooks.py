@@ -28,7 +28,7 @@ from collections.abc import Mapping
 
 import httpx
 
-from api.schemas import TradeEventPublic
+from settlement.api.schemas import TradeEventPublic
 from settlement.redaction import describe_error
 from settlement.service import SettlementService
 from settlement.views import DeliveryView, TradeEvent

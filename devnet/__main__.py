@@ -1,5 +1,5 @@
 import sys
 
-from devnet.cli import main
+from settlement.devnet.cli import main
 
 sys.exit(main())

@@ -12,7 +12,7 @@ from __future__ import annotations
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from devnet.anvil import DEVNET_ACCOUNTS
+from settlement.devnet.anvil import DEVNET_ACCOUNTS
 
 DEPLOYER_INDEX = 0
 AGENT_INDEX = 1

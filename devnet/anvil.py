@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from devnet.toolchain import tool_path
+from settlement.devnet.toolchain import tool_path
 from settlement.errors import ToolchainError
 
 STARTUP_TIMEOUT_S = 15.0

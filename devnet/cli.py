@@ -1,4 +1,4 @@
-"""`python -m devnet up | down | status | deploy | reset`.
+"""`python -m settlement.devnet up | down | status | deploy | reset`.
 
 `up` starts anvil detached (state in devnet/state/, dumped on `down` and loaded on the next
 `up`), deploys the contracts if the chain does not already have them, and writes the manifest
@@ -12,11 +12,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from devnet.anvil import AnvilConfig, AnvilProcess, rpc_answers, stop_pid
-from devnet.clock import record_clock, restore_clock
-from devnet.deploy import deploy
 from settlement.chain.client import ChainClient, connect
 from settlement.config import Settings, get_settings
+from settlement.devnet.anvil import AnvilConfig, AnvilProcess, rpc_answers, stop_pid
+from settlement.devnet.clock import record_clock, restore_clock
+from settlement.devnet.deploy import deploy
 from settlement.entrypoint import CommandHelpFormatter, run_command
 from settlement.manifest import DeploymentManifest
 from settlement.money import format_coins
@@ -95,7 +95,7 @@ def status(settings: Settings) -> int:
     print(f"devnet: running at {rpc_url}")
     manifest_path = settings.manifest_path()
     if not manifest_path.exists():
-        print("manifest: none (run `python -m devnet deploy`)")
+        print("manifest: none (run `python -m settlement.devnet deploy`)")
         return 1
     manifest = DeploymentManifest.load(manifest_path)
     chain = ChainClient.from_manifest(manifest, rpc_url)
@@ -138,7 +138,7 @@ def reset(settings: Settings, *, ledger: bool | None = None) -> None:
         print(f"local ledger {database} removed")
     else:
         print(
-            f"kept the local ledger {database}: it mirrors the old chain; remove it with `python -m devnet reset --ledger`"
+            f"kept the local ledger {database}: it mirrors the old chain; remove it with `python -m settlement.devnet reset --ledger`"
         )
 
 
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m devnet",
+        prog="python -m settlement.devnet",
         description="The local devnet: anvil and the contracts.",
         formatter_class=CommandHelpFormatter,
     )

@@ -19,12 +19,19 @@ from decimal import Decimal
 
 from web3 import Web3
 
-from devnet.accounts import AGENT_INDEX, ANCHORER_INDEX, BROKER_INDICES, DEPLOYER_INDEX, SPARE_INDICES, derive
-from devnet.toolchain import compile_contracts
 from settlement.chain.artifacts import load_artifact
 from settlement.chain.client import connect
 from settlement.chain.reverts import RevertDecoder
 from settlement.chain.sender import Call, MemoryTxJournal, TxSender
+from settlement.devnet.accounts import (
+    AGENT_INDEX,
+    ANCHORER_INDEX,
+    BROKER_INDICES,
+    DEPLOYER_INDEX,
+    SPARE_INDICES,
+    derive,
+)
+from settlement.devnet.toolchain import compile_contracts
 from settlement.manifest import Account, DeployedContract, DeploymentManifest
 from settlement.money import TOKEN_DECIMALS
 

@@ -1,5 +1,5 @@
-"""What every command-line entry point shares (`python -m api`, `python -m settlement`,
-`python -m devnet`): how a failure the operator can fix is said, and a quiet end when the
+"""What every command-line entry point shares (`python -m settlement.api`, `python -m settlement`,
+`python -m settlement.devnet`): how a failure the operator can fix is said, and a quiet end when the
 reader of stdout goes away.
 
 A configuration or connection problem is one line on stderr naming the SETTLEMENT_* variable to

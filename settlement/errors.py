@@ -341,7 +341,7 @@ class LedgerMismatch(SetupError):
 
 class ManifestMissing(SetupError):
     code = "manifest_missing"
-    title = "No deployment manifest: run `python -m devnet up` first"
+    title = "No deployment manifest: run `python -m settlement.devnet up` first"
 
 
 class ArtifactMissing(SetupError):

@@ -50,7 +50,7 @@ class DeploymentManifest(BaseModel):
     @classmethod
     def load(cls, path: Path) -> DeploymentManifest:
         if not path.exists():
-            raise ManifestMissing(f"no deployment manifest at {path}; run `python -m devnet up`")
+            raise ManifestMissing(f"no deployment manifest at {path}; run `python -m settlement.devnet up`")
         return cls.model_validate(json.loads(path.read_text()))
 
     def save(self, path: Path) -> None:

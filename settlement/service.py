@@ -164,7 +164,7 @@ class SettlementService:
                 if deploy_hash is None:
                     raise errors.LedgerMismatch(
                         f"the chain has no block {self.manifest.deploy_block} (the manifest's deploy block): "
-                        "redeploy (python -m devnet reset, then up)"
+                        "redeploy (python -m settlement.devnet reset, then up)"
                     )
                 repo.record_ledger_identity(
                     session,
@@ -185,7 +185,7 @@ class SettlementService:
                     f"this ledger mirrors chain {known.chain_id}, escrow {known.escrow_address} deployed in block "
                     f"{known.deploy_block} ({known.deploy_block_hash[:10]}…), not the deployment the chain has now; "
                     "point SETTLEMENT_DATABASE_URL at a new database, or reset the devnet's ledger "
-                    "(python -m devnet reset --ledger)"
+                    "(python -m settlement.devnet reset --ledger)"
                 )
 
     # ----------------------------------------------------------------- callers

@@ -38,10 +38,10 @@ from typing import Any
 
 import httpx
 
-from devnet.anvil import AnvilConfig, AnvilProcess, free_port, port_in_use
-from devnet.deploy import BROKER_FUNDING_COINS, deploy
 from settlement.chain.client import connect
 from settlement.config import Settings, get_settings
+from settlement.devnet.anvil import AnvilConfig, AnvilProcess, free_port, port_in_use
+from settlement.devnet.deploy import BROKER_FUNDING_COINS, deploy
 from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.devnet import Devnet
 from settlement.text_table import render_table as table
@@ -53,7 +53,9 @@ SHORT_DEADLINE_S = 120
 CLOCK_JUMP_S = SHORT_DEADLINE_S + 60
 CENT = Decimal("0.01")
 DEMO_DATABASE = "demo.db"  # one file, replaced at each run: each run has a fresh chain
-DEMO_DEPLOYMENTS = "demo-deployments"  # where the demo's manifest goes, for `python -m devnet status` and cast
+DEMO_DEPLOYMENTS = (
+    "demo-deployments"  # where the demo's manifest goes, for `python -m settlement.devnet status` and cast
+)
 
 
 @dataclass(frozen=True)
@@ -446,7 +448,7 @@ def _serve_day(app: SettlementApp, devnet: Devnet, db_path: Path, manifest_dir: 
     say(f"manifest {manifest_dir / f'{manifest.chain_id}.json'} (addresses, ABIs, accounts); to inspect the chain:")
     say(
         f"   SETTLEMENT_ANVIL_PORT={devnet.anvil.config.port} SETTLEMENT_DEPLOYMENTS_DIR={manifest_dir} "
-        ".venv/bin/python -m devnet status"
+        ".venv/bin/python -m settlement.devnet status"
     )
     say(f"   {CAST} call {manifest.token.address} 'totalSupply()(uint256)' --rpc-url {devnet.rpc_url}\n")
     day = Day(app, devnet)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import OperatorDep, ServiceDep
-from api.problems import responses
-from api.schemas import AnchorPublic, ReconciliationPublic, VerifyProblemPublic, VerifyPublic
+from settlement.api.deps import OperatorDep, ServiceDep
+from settlement.api.problems import responses
+from settlement.api.schemas import AnchorPublic, ReconciliationPublic, VerifyProblemPublic, VerifyPublic
 
 router = APIRouter(tags=["audit"], responses=responses(401, 403))
 

@@ -10,9 +10,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import ActorDep, ServiceDep
-from api.problems import responses
-from api.schemas.dashboard import OverviewPublic, TransactionPublic
+from settlement.api.deps import ActorDep, ServiceDep
+from settlement.api.problems import responses
+from settlement.api.schemas.dashboard import OverviewPublic, TransactionPublic
 
 router = APIRouter(tags=["dashboard"], responses=responses(401))
 

@@ -10,9 +10,9 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
-from api.deps import ActorDep, ServiceDep
-from api.events import EventHub
-from api.problems import responses
+from settlement.api.deps import ActorDep, ServiceDep
+from settlement.api.events import EventHub
+from settlement.api.problems import responses
 from settlement.domain.access import Actor
 from settlement.service import SettlementService
 from settlement.views import TradeEvent

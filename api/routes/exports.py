@@ -13,12 +13,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from api.deps import ActorDep, ServiceDep
-from api.export_formats import ExportFormat, render
-from api.problems import responses
-from api.routes.ledger import ACCOUNT_PATTERN
-from api.schemas import ParticipantIdPath
 from settlement import errors
+from settlement.api.deps import ActorDep, ServiceDep
+from settlement.api.export_formats import ExportFormat, render
+from settlement.api.problems import responses
+from settlement.api.routes.ledger import ACCOUNT_PATTERN
+from settlement.api.schemas import ParticipantIdPath
 from settlement.domain.trade import TradeStatus
 from settlement.views import Period
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter
 
-from api.deps import ActorDep, OperatorDep, ServiceDep
-from api.idempotency import idempotent
-from api.problems import responses
-from api.schemas import FxRateCreate, FxRatePublic
+from settlement.api.deps import ActorDep, OperatorDep, ServiceDep
+from settlement.api.idempotency import idempotent
+from settlement.api.problems import responses
+from settlement.api.schemas import FxRateCreate, FxRatePublic
 from settlement.domain.fx import FxQuote
 
 router = APIRouter(prefix="/fx-rates", tags=["fx"], responses=responses(401, 422))

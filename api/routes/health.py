@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from api.deps import ServiceDep
-from api.schemas import HealthPublic, utc
+from settlement.api.deps import ServiceDep
+from settlement.api.schemas import HealthPublic, utc
 
 router = APIRouter(tags=["health"])
 

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from api.deps import ActorDep, ServiceDep
-from api.problems import responses
-from api.schemas import JournalEntryPublic, Page, sequence_cursor
+from settlement.api.deps import ActorDep, ServiceDep
+from settlement.api.problems import responses
+from settlement.api.schemas import JournalEntryPublic, Page, sequence_cursor
 
 router = APIRouter(prefix="/ledger", tags=["ledger"], responses=responses(401, 422))
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import OperatorDep, SelfOrOperatorDep, ServiceDep
-from api.idempotency import idempotent
-from api.problems import responses
-from api.schemas.common import ParticipantIdPath, coins
-from api.schemas.liquidity import (
+from settlement.api.deps import OperatorDep, SelfOrOperatorDep, ServiceDep
+from settlement.api.idempotency import idempotent
+from settlement.api.problems import responses
+from settlement.api.schemas.common import ParticipantIdPath, coins
+from settlement.api.schemas.liquidity import (
     NetDebitCapUpdate,
     SettlementBalancePublic,
     SettlementMoveCreate,

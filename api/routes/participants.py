@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import ActorDep, OperatorDep, SelfOrOperatorDep, ServiceDep
-from api.idempotency import idempotent
-from api.problems import responses
-from api.schemas import (
+from settlement.api.deps import ActorDep, OperatorDep, SelfOrOperatorDep, ServiceDep
+from settlement.api.idempotency import idempotent
+from settlement.api.problems import responses
+from settlement.api.schemas import (
     AllocationCreate,
     AllocationPublic,
     BalancesPublic,

@@ -15,10 +15,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
-from api.deps import ActorDep, ServiceDep
-from api.idempotency import KEY_HEADER, KEY_PATTERN, REPLAY_HEADER, idempotent
-from api.problems import responses
-from api.schemas import (
+from settlement import errors
+from settlement.api.deps import ActorDep, ServiceDep
+from settlement.api.idempotency import KEY_HEADER, KEY_PATTERN, REPLAY_HEADER, idempotent
+from settlement.api.problems import responses
+from settlement.api.schemas import (
     ID_PATTERN,
     AffirmCreate,
     LockAuthorizationCreate,
@@ -28,7 +29,6 @@ from api.schemas import (
     TradePublic,
     TransitionPublic,
 )
-from settlement import errors
 from settlement.domain.requests import PermitSignature, TradeRequest
 from settlement.domain.trade import TradeStatus
 from settlement.money import coins_to_base_units

@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
-from api.deps import OperatorDep, ServiceDep
-from api.problems import responses
-from api.schemas import ID_PATTERN, Page, WebhookDeliveryPublic, sequence_cursor
+from settlement.api.deps import OperatorDep, ServiceDep
+from settlement.api.problems import responses
+from settlement.api.schemas import ID_PATTERN, Page, WebhookDeliveryPublic, sequence_cursor
 from settlement.views import DeliveryStatus
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=responses(401, 403, 422))

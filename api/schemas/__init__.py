@@ -7,7 +7,7 @@ base units happens at the edge, with settlement.money.
 
 from __future__ import annotations
 
-from api.schemas.audit import (
+from settlement.api.schemas.audit import (
     AnchorPublic,
     JournalEntryPublic,
     PostingPublic,
@@ -16,7 +16,7 @@ from api.schemas.audit import (
     VerifyProblemPublic,
     VerifyPublic,
 )
-from api.schemas.common import (
+from settlement.api.schemas.common import (
     DECIMAL_PATTERN,
     ID_PATTERN,
     TEXT_PATTERN,
@@ -34,7 +34,7 @@ from api.schemas.common import (
     sequence_cursor,
     utc,
 )
-from api.schemas.participants import (
+from settlement.api.schemas.participants import (
     AllocationCreate,
     AllocationPublic,
     BalancesPublic,
@@ -49,7 +49,7 @@ from api.schemas.participants import (
     ParticipantCreated,
     ParticipantPublic,
 )
-from api.schemas.trades import (
+from settlement.api.schemas.trades import (
     AffirmCreate,
     LockAuthorizationCreate,
     MismatchPublic,
@@ -59,7 +59,7 @@ from api.schemas.trades import (
     TradePublic,
     TransitionPublic,
 )
-from api.schemas.webhooks import WebhookDeliveryPublic
+from settlement.api.schemas.webhooks import WebhookDeliveryPublic
 
 __all__ = [
     "DECIMAL_PATTERN",

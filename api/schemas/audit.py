@@ -7,7 +7,7 @@ from pydantic import (
     Field,
 )
 
-from api.schemas.common import (
+from settlement.api.schemas.common import (
     coins,
 )
 from settlement.views import (

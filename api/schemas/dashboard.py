@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import coins
+from settlement.api.schemas.common import coins
 from settlement.views import BrokerPosition, DecodedEvent, DecodedTransaction, DecodedValue, Overview
 
 

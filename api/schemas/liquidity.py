@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import DecimalString, RequestModel, coins
+from settlement.api.schemas.common import DecimalString, RequestModel, coins
 from settlement.views import SettlementBalance
 
 

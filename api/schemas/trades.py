@@ -11,7 +11,7 @@ from pydantic import (
     Field,
 )
 
-from api.schemas.common import (
+from settlement.api.schemas.common import (
     TEXT_PATTERN,
     DecimalString,
     Id,

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from api.schemas.common import utc
-from api.schemas.trades import TradeEventPublic
+from settlement.api.schemas.common import utc
+from settlement.api.schemas.trades import TradeEventPublic
 from settlement.views import DeliveryStatus, DeliveryView
 
 

@@ -72,7 +72,9 @@ def lock_statuses(manifest: DeploymentManifest) -> list[LockStatus]:
     """The escrow's Status members in on-chain order, as the manifest recorded them."""
     names = manifest.escrow.enums.get("Status")
     if not names:
-        raise ManifestMissing("the manifest lacks the escrow's Status enum; redeploy (python -m devnet reset && up)")
+        raise ManifestMissing(
+            "the manifest lacks the escrow's Status enum; redeploy (python -m settlement.devnet reset && up)"
+        )
     return [LockStatus(name) for name in names]
 
 

@@ -21,7 +21,7 @@ class LedgerAnchorContract:
         deployed = chain.manifest.ledger_anchor
         if deployed is None:
             raise errors.ManifestMissing(
-                "the deployment manifest has no LedgerAnchor: redeploy (python -m devnet reset)"
+                "the deployment manifest has no LedgerAnchor: redeploy (python -m settlement.devnet reset)"
             )
         self.chain = chain
         self.address = Web3.to_checksum_address(deployed.address)

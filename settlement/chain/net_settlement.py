@@ -45,7 +45,7 @@ class NetSettlementContract:
         deployed = chain.manifest.net
         if deployed is None:
             raise errors.ManifestMissing(
-                "the deployment manifest has no SettlementNet: redeploy (python -m devnet reset)"
+                "the deployment manifest has no SettlementNet: redeploy (python -m settlement.devnet reset)"
             )
         self.chain = chain
         self.address = Web3.to_checksum_address(deployed.address)

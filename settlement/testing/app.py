@@ -73,9 +73,9 @@ class ReusableApp:
         return getattr(self.current, name)
 
     def app_for(self, service: SettlementService, keepalive_s: float | None) -> Any:
-        from api.events import KEEPALIVE_S
-        from api.main import create_app
-        from api.throttle import FailedAuthThrottle
+        from settlement.api.events import KEEPALIVE_S
+        from settlement.api.main import create_app
+        from settlement.api.throttle import FailedAuthThrottle
 
         self.current = service
         limit = service.settings.body_max_bytes
@@ -110,8 +110,8 @@ def running_app(
     keep-alive comment interval (15 s by default). `reusable` serves the service with an app
     kept from an earlier test (the pytest plugin's way to keep per-test setup short).
     """
-    from api.main import create_app
-    from api.server import ServerThread
+    from settlement.api.main import create_app
+    from settlement.api.server import ServerThread
 
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(

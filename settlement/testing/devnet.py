@@ -13,10 +13,10 @@ from typing import Any
 
 from web3 import Web3
 
-from devnet.anvil import AnvilConfig, AnvilProcess, free_port
-from devnet.deploy import deploy
 from settlement.chain.client import ChainClient, connect
 from settlement.config import DEVNET_MNEMONIC
+from settlement.devnet.anvil import AnvilConfig, AnvilProcess, free_port
+from settlement.devnet.deploy import deploy
 from settlement.manifest import DeploymentManifest
 
 TEST_CHAIN_ID = 31337

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from api.webhooks import verify
+from settlement.api.webhooks import verify
 
 DELIVERIES_MAX = 10_000
 BODY_MAX_BYTES = 1024 * 1024

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.events import EventHub
+from settlement.api.events import EventHub
 from settlement.testing.app import SettlementApp
 from settlement.views import TradeEvent
 from tests.api.support import matched, register, trade_body, wait_status

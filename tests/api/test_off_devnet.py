@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from devnet.anvil import free_port
 from settlement.config import CONFIRMATION_DEPTH_OFF_DEVNET, DEVNET_OPERATOR_KEY, PROJECT_ROOT, Settings
+from settlement.devnet.anvil import free_port
 from settlement.errors import UnsafeConfiguration
 from settlement.service import SettlementService
 from settlement.testing.app import running_app
@@ -85,7 +85,9 @@ def test_the_manifest_cannot_hide_the_real_chain(chain_one: Devnet, tmp_path: Pa
         SettlementService(settings(chain_one, tmp_path, chain_id=31337, custodial_devnet_keys=True), manifest=disguised)
 
 
-@pytest.mark.parametrize("command", [["api"], ["settlement", "verify"]], ids=["python -m api", "settlement verify"])
+@pytest.mark.parametrize(
+    "command", [["settlement.api"], ["settlement", "verify"]], ids=["python -m settlement.api", "settlement verify"]
+)
 def test_the_api_and_the_cli_refuse_in_one_line_with_exit_code_2(
     chain_one: Devnet, tmp_path: Path, command: list[str]
 ) -> None:

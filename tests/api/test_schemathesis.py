@@ -18,7 +18,7 @@ import schemathesis
 from schemathesis.config._auth import OpenAPIAuthConfig
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from api.main import openapi_document
+from settlement.api.main import openapi_document
 from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.devnet import Devnet
 

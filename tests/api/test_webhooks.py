@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from api.webhooks import verify
+from settlement.api.webhooks import verify
 from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.devnet import Devnet
 from tests.api.support import assert_problem, matched, register, trade_body, wait_status

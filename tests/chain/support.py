@@ -16,12 +16,12 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 from web3.types import TxReceipt
 
-from devnet.deploy import TOKEN_NAME
 from settlement.chain.client import ChainClient, OnChainLock
 from settlement.chain.contract_calls import LockOrder
 from settlement.chain.lock_intents import lock_intent_typed_data, sign_lock_intent
 from settlement.chain.reverts import RevertDecoder
 from settlement.chain.sender import Call, MemoryTxJournal, TxRecord, TxSender
+from settlement.devnet.deploy import TOKEN_NAME
 from settlement.testing.devnet import Devnet
 
 COIN = 10**6  # base units per coin (6 decimals)

@@ -1,4 +1,4 @@
-"""`python -m devnet up / status / down / up` in a subprocess, on its own port and state folder.
+"""`python -m settlement.devnet up / status / down / up` in a subprocess, on its own port and state folder.
 
 It proves what a developer relies on: the manifest is written, the chain (contracts and
 balances) survives down + up through anvil's state dump, and a taken port gives a one-line
@@ -23,10 +23,10 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from devnet.anvil import free_port, rpc_answers, stop_pid
 from settlement.chain.client import ChainClient, connect
 from settlement.chain.reverts import RevertDecoder
 from settlement.chain.sender import Call, MemoryTxJournal, TxSender
+from settlement.devnet.anvil import free_port, rpc_answers, stop_pid
 from settlement.manifest import DeploymentManifest
 from tests.chain.support import BROKER_FUNDING, COIN
 
@@ -62,7 +62,7 @@ class Cli:
             "SETTLEMENT_DATA_DIR": str(self.data_dir),
         }
         return subprocess.run(
-            [sys.executable, "-m", "devnet", *command],
+            [sys.executable, "-m", "settlement.devnet", *command],
             env=env,
             capture_output=True,
             text=True,
@@ -183,7 +183,7 @@ def test_reset_says_the_old_ledger_mirrors_the_old_chain_and_removes_it_on_reque
 
     kept = cli.run("reset")  # no terminal: it does not ask, it says what to do
     assert kept.returncode == 0, kept.stderr
-    assert ledger.exists() and "python -m devnet reset --ledger" in kept.stdout
+    assert ledger.exists() and "python -m settlement.devnet reset --ledger" in kept.stdout
 
     removed = cli.run("reset", "--ledger")
     assert removed.returncode == 0, removed.stderr

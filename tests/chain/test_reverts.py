@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from devnet.deploy import ISSUER_MINTER_ALLOWANCE
 from settlement import errors
 from settlement.chain.artifacts import load_artifact
 from settlement.chain.client import LockStatus
 from settlement.chain.contract_calls import LockOrder
 from settlement.chain.reverts import RevertDecoder
 from settlement.chain.sender import Call
+from settlement.devnet.deploy import ISSUER_MINTER_ALLOWANCE
 from tests.chain.support import BROKER_FUNDING, COIN, ONE_HOUR, ZERO_ADDRESS, Env, Party, trade_id
 
 pytestmark = pytest.mark.chain

@@ -1,5 +1,5 @@
 """The three CLIs as an operator runs them, in subprocesses: `--help` lists every command (and
-`python -m api --help` starts nothing), a configuration or connection problem is one line naming
+`python -m settlement.api --help` starts nothing), a configuration or connection problem is one line naming
 the SETTLEMENT_* variable with exit code 2, and a reader that goes away ends them quietly.
 """
 
@@ -15,16 +15,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
-from devnet.anvil import free_port
 from settlement.config import PROJECT_ROOT
+from settlement.devnet.anvil import free_port
 from settlement.testing.devnet import Devnet
 from tests.conftest import POSTGRES_URL
 
 CLI_TIMEOUT_S = 60
 COMMANDS = {
-    "api": ["serve"],
+    "settlement.api": ["serve"],
     "settlement": ["index", "reconcile", "verify"],
-    "devnet": ["up", "down", "status", "deploy", "reset"],
+    "settlement.devnet": ["up", "down", "status", "deploy", "reset"],
 }
 
 
@@ -60,7 +60,9 @@ def test_help_has_a_line_per_command(cli: str) -> None:
         assert "Settlement API on" not in done.stdout and "Uvicorn" not in done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("cli", [["api"], ["settlement", "verify"], ["devnet", "status"]], ids=" ".join)
+@pytest.mark.parametrize(
+    "cli", [["settlement.api"], ["settlement", "verify"], ["settlement.devnet", "status"]], ids=" ".join
+)
 def test_an_unparsable_setting_is_one_line_naming_it(cli: list[str]) -> None:
     line = one_error_line(run(cli, SETTLEMENT_API_PORT="abc"))
     assert line.startswith("error: SETTLEMENT_API_PORT is invalid: Input should be a valid integer"), line
@@ -83,7 +85,7 @@ def deployed(devnet: Devnet, tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.mark.chain
-@pytest.mark.parametrize("cli", [["settlement", "verify"], ["api"]], ids=" ".join)
+@pytest.mark.parametrize("cli", [["settlement", "verify"], ["settlement.api"]], ids=" ".join)
 def test_an_unreachable_database_is_one_line(deployed: dict[str, str], cli: list[str]) -> None:
     url = f"postgresql+psycopg://settlement:pw-not-shown@127.0.0.1:{free_port()}/settlement"
     line = one_error_line(run(cli, **{**deployed, "SETTLEMENT_DATABASE_URL": url}))
@@ -123,7 +125,12 @@ def test_verify_with_the_rpc_down_is_one_line(deployed: dict[str, str]) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["api", "--help"], ["settlement", "--help"], ["devnet", "--help"], ["devnet", "status"]],
+    [
+        ["settlement.api", "--help"],
+        ["settlement", "--help"],
+        ["settlement.devnet", "--help"],
+        ["settlement.devnet", "status"],
+    ],
     ids=" ".join,
 )
 def test_a_reader_that_went_away_ends_the_cli_quietly(args: list[str], tmp_path: Path) -> None:
@@ -151,7 +158,7 @@ def test_a_reader_that_went_away_ends_the_cli_quietly(args: list[str], tmp_path:
 @pytest.mark.chain
 def test_devnet_status_piped_to_head(deployed: dict[str, str]) -> None:
     done = subprocess.run(
-        ["bash", "-c", f"'{sys.executable}' -m devnet status | head -1"],
+        ["bash", "-c", f"'{sys.executable}' -m settlement.devnet status | head -1"],
         env={**os.environ, **deployed},
         cwd=PROJECT_ROOT,
         capture_output=True,

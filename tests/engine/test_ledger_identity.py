@@ -27,7 +27,7 @@ def test_a_ledger_refuses_a_reset_devnet(
     again = SettlementService(make_settings(isolated_devnet, db_url, tmp_path), manifest=isolated_devnet.manifest)
     again.close()  # the same deployment: fine
 
-    reset = Devnet.start()  # what `python -m devnet reset && up` gives: same chain id, same addresses
+    reset = Devnet.start()  # what `python -m settlement.devnet reset && up` gives: same chain id, same addresses
     try:
         assert reset.manifest.escrow.address == isolated_devnet.manifest.escrow.address
         other = make_settings(reset, db_url, tmp_path / "other")

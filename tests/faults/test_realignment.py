@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from api.schemas.trades import TransitionPublic
+from settlement.api.schemas.trades import TransitionPublic
 from settlement.chain.client import LockStatus
 from settlement.chain.trade_ids import chain_trade_key
 from settlement.domain.access import Actor

@@ -1,4 +1,4 @@
-"""`python -m api` survives a chain that drops its first calls: it retries with backoff, says so in
+"""`python -m settlement.api` survives a chain that drops its first calls: it retries with backoff, says so in
 one line per attempt, answers health "degraded" (503) meanwhile, and comes up healthy; a chain down for longer than
 SETTLEMENT_STARTUP_RETRY_S ends it with one error line and exit code 2, not a traceback.
 
@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devnet.anvil import free_port
 from settlement.config import PROJECT_ROOT
+from settlement.devnet.anvil import free_port
 from settlement.testing.devnet import Devnet
 from tests.faults.flaky_rpc import FlakyRpc
 
@@ -54,7 +54,7 @@ def proxy(isolated_devnet: Devnet) -> Iterator[FlakyRpc]:
 
 def start_api(env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "api"],
+        [sys.executable, "-m", "settlement.api"],
         env=env,
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
@@ -134,7 +134,7 @@ def test_the_api_starts_once_a_locked_database_is_released(isolated_devnet: Devn
     holder.execute("BEGIN EXCLUSIVE")
     with log.open("w") as stderr_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "api"],
+            [sys.executable, "-m", "settlement.api"],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,

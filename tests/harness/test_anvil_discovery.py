@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from devnet import toolchain
 from settlement.config import PROJECT_ROOT
+from settlement.devnet import toolchain
 from settlement.errors import ToolchainError
 
 

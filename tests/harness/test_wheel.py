@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from devnet.toolchain import anvil_path
 from settlement.config import PROJECT_ROOT
+from settlement.devnet.toolchain import anvil_path
 from tests.harness.outside_project import EXPECTED_PASSED, FAULTS_EXAMPLE, README_EXAMPLE
 
 DISTRIBUTION = "stablecoin_settlement"

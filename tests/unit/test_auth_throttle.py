@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api.throttle import FailedAuthThrottle
+from settlement.api.throttle import FailedAuthThrottle
 
 
 class Clock:

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import time
 
-from api.webhooks import signed_headers, verify
+from settlement.api.webhooks import signed_headers, verify
 
 SECRET = "a-webhook-secret-of-a-reasonable-length-0123456789"
 BODY = b'{"id":"d-1","type":"trade.status","data":{"status":"LOCKED"}}'

@@ -180,8 +180,9 @@ class World:
 
     # ------------------------------------------------------------------ the operations
 
-    def pick_trade(self) -> TradeModel | None:
-        trades = self.model.trades
+    def pick_trade(self, *, alleged_only: bool = False) -> TradeModel | None:
+        """One of the recent trades (`alleged_only`: one a broker submitted, so one side may still agree)."""
+        trades = [t for t in self.model.trades if t.submitter != "operator"] if alleged_only else self.model.trades
         if not trades:
             return None
         return trades[len(trades) - 1 - self.rng.randrange(min(RECENT_TRADES, len(trades)))]
@@ -229,8 +230,8 @@ class World:
 
     def op_affirm(self, index: int) -> str:
         """The counterparty agrees: affirms the alleged trade, or submits its own same-terms instruction."""
-        trade = self.pick_trade()
-        if trade is None or trade.submitter == "operator":
+        trade = self.pick_trade(alleged_only=True)
+        if trade is None:
             return "affirm (nothing to affirm)"
         side = trade.counterparty
         mirror = self.rng.random() < 0.3

@@ -28,6 +28,7 @@ from settlement.config import DEVNET_MNEMONIC, PROJECT_ROOT
 SERVICE_START_TIMEOUT_S = 40.0
 SERVICE_STOP_TIMEOUT_S = 10.0
 CHAIN_ID = 31337
+CLOCK_FIX_TRIES = 3
 
 
 def _die_with_parent() -> None:
@@ -109,6 +110,7 @@ class AnvilNode:
         self.process = AnvilProcess(self.config)
         self.w3: Web3 | None = None
         self.snapshots: list[str] = []
+        self.floor_block = 0  # the simulation's first block: reorgs stay above it
 
     @property
     def rpc_url(self) -> str:
@@ -139,9 +141,12 @@ class AnvilNode:
         self.stop()
         self.start()
         self.snapshots.clear()  # snapshots do not survive a restart
-        if self.latest_timestamp() <= before_s:
-            self.rpc("evm_setNextBlockTimestamp", before_s + 1)
-            self.rpc("evm_mine")
+        for _ in range(CLOCK_FIX_TRIES):
+            if self.latest_timestamp() > before_s:
+                return
+            with contextlib.suppress(RuntimeError):  # the service may have mined a block in between
+                self.rpc("evm_setNextBlockTimestamp", max(before_s, self.latest_timestamp()) + 1)
+                self.rpc("evm_mine")
 
     def snapshot(self) -> None:
         self.snapshots.append(str(self.rpc("evm_snapshot")))
@@ -155,8 +160,8 @@ class AnvilNode:
     def reorg(self, depth: int) -> bool:
         """Replace the last `depth` blocks with new, empty ones (their transactions are dropped)."""
         assert self.w3 is not None
-        if self.w3.eth.block_number <= depth + 1:
-            return False
+        if self.w3.eth.block_number - depth <= self.floor_block:
+            return False  # never reorg the deployment away
         try:
             self.rpc("anvil_reorg", depth, [])
         except RuntimeError:

@@ -261,7 +261,7 @@ class Checker:
             lock = self.chain.get_lock(chain_trade_key(trade["chain_trade_id"]))
             if lock.status == LockStatus.LOCKED:
                 open_locks += lock.amount_base_units
-        if not balance == total_locked == open_locks:
+        if balance != total_locked or (trades and total_locked != open_locks):
             self.found["escrow"].append(f"balance {balance}, totalLocked {total_locked}, open locks {open_locks}")
 
     def _status_mirror(self, trades: list[dict[str, Any]]) -> None:

@@ -47,14 +47,15 @@ OPERATIONS: list[tuple[str, int]] = [
     ("retry_issue", 2),
     ("pass_time", 4),
     ("pause", 5),
-    ("kill_service", 3),
-    ("proxy_noise", 4),
-    ("proxy_clean", 3),
-    ("restart_anvil", 2),
-    ("snapshot", 3),
-    ("revert", 2),
-    ("reorg", 3),
+    ("kill_service", 2),
+    ("proxy_noise", 3),
+    ("proxy_clean", 1),
+    ("restart_anvil", 1),
+    ("snapshot", 2),
+    ("revert", 1),
+    ("reorg", 2),
 ]
+NOISE_OPS_MIN, NOISE_OPS_MAX = 2, 8  # a noisy network lasts this many operations, then clears
 FAULTS = {"kill_service", "proxy_noise", "restart_anvil", "revert", "reorg"}
 
 
@@ -65,6 +66,7 @@ class Summary:
     trades: int = 0
     issues: int = 0
     faults: int = 0
+    op_errors: int = 0
     counts: dict[str, int] = field(default_factory=dict)
     violations: dict[str, list[str]] = field(default_factory=dict)
     elapsed_s: float = 0.0
@@ -79,7 +81,7 @@ class Summary:
             f"chaos seed={self.seed} ops={self.ops} trades={self.trades} issues={self.issues} faults={self.faults}"
         ]
         parts += [f"{name}={len(found)}" for name, found in self.violations.items()]
-        parts.append(f"time={self.elapsed_s:.0f}s")
+        parts.append(f"op_errors={self.op_errors} time={self.elapsed_s:.0f}s")
         parts.append("OK" if self.ok else "FAIL")
         return " ".join(parts)
 
@@ -112,6 +114,7 @@ class World:
         deployments = workdir / "deployments"
         manifest.save(deployments / f"{manifest.chain_id}.json")
         self.start_block = self.anvil.w3.eth.block_number if self.anvil.w3 else 0
+        self.anvil.floor_block = self.start_block
         self.proxy = FlakyRpc(self.anvil.rpc_url, seed=seed).__enter__()
         self.operator_key = "op_" + secrets.token_urlsafe(24)
         port = free_port()
@@ -125,6 +128,7 @@ class World:
         )
         self.service = ServiceProcess(env, port, workdir / "service.log")
         self.http = httpx.Client(base_url=self.service.base_url, timeout=REQUEST_TIMEOUT_S)
+        self.noise_until = -1
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -187,7 +191,7 @@ class World:
             return None
         return trades[len(trades) - 1 - self.rng.randrange(min(RECENT_TRADES, len(trades)))]
 
-    def note_trade_answer(self, trade: TradeModel, status: int | None, payload: Any, *, matching: bool) -> None:
+    def note_trade_answer(self, trade: TradeModel, status: int | None, payload: Any) -> None:
         if status is None or status >= 300 or not isinstance(payload, dict):
             return
         trade.ids_answered.add(str(payload["id"]))
@@ -195,7 +199,7 @@ class World:
         trade.acknowledged = True
         trade.chain_trade_id = str(payload["chain_trade_id"])
         trade.settlement_base_units = int(Decimal(payload["settlement_amount"]) * 10**6)
-        if matching or payload.get("matched_by"):
+        if payload.get("matched_by"):
             trade.match_acknowledged = True
 
     def op_submit(self, index: int) -> str:
@@ -216,7 +220,7 @@ class World:
         trade.match_attempted = submitter == "operator"
         self.model.trades.append(trade)
         status, payload = self.call("POST", "/v1/trades", self.key_of(trade, submitter), body, trade.idempotency_key)
-        self.note_trade_answer(trade, status, payload, matching=False)
+        self.note_trade_answer(trade, status, payload)
         return f"submit {name} by {submitter} -> {status}"
 
     def op_retry_submit(self, index: int) -> str:
@@ -225,7 +229,7 @@ class World:
             return "retry_submit (no trade)"
         key = self.key_of(trade, trade.submitter)
         status, payload = self.call("POST", "/v1/trades", key, trade.body, trade.idempotency_key)
-        self.note_trade_answer(trade, status, payload, matching=False)
+        self.note_trade_answer(trade, status, payload)
         return f"retry_submit {trade.name} -> {status}"
 
     def op_affirm(self, index: int) -> str:
@@ -239,7 +243,9 @@ class World:
             trade.match_attempted = True
             body = {**trade.body, "trade_ref": f"s{self.seed}-{trade.name}-{side}"}
             status, payload = self.call("POST", "/v1/trades", self.key_of(trade, side), body, f"s{self.seed}-op{index}")
-            self.note_trade_answer(trade, status, payload, matching=True)
+            self.note_trade_answer(trade, status, payload)
+            if isinstance(payload, dict) and payload.get("status") == "UNMATCHED":
+                trade.submitter = side  # the first instruction never arrived: this one is now the alleged trade
             return f"mirror {trade.name} by {side} -> {status}"
         if trade.trade_id is None:
             return f"affirm {trade.name} (id unknown)"
@@ -332,7 +338,8 @@ class World:
             swallow_send_rate=rng.choice([0.0, 0.1, 0.3]),
         )
         self.proxy.noise = noise
-        return f"proxy_noise {noise}"
+        self.noise_until = index + rng.randint(NOISE_OPS_MIN, NOISE_OPS_MAX)
+        return f"proxy_noise until op {self.noise_until}: {noise}"
 
     def op_proxy_clean(self, index: int) -> str:
         self.proxy.heal()
@@ -378,10 +385,17 @@ def run(seed: int, ops: int, workdir: Path, *, verbose: bool = False) -> Summary
             summary.counts[name] = summary.counts.get(name, 0) + 1
             if name in FAULTS:
                 summary.faults += 1
-            outcome = world.operation(name)(index)
+            try:
+                outcome = world.operation(name)(index)
+            except Exception as exc:  # a fault that could not be injected (anvil refused): logged, not a violation
+                outcome = f"{name} failed to run: {exc!r}"
+                summary.op_errors += 1
             world.log.append(f"{index} [{time.monotonic() - started:.1f}s]: {outcome}")
             if verbose:
                 print(world.log[-1], flush=True)
+            if index == world.noise_until:
+                world.proxy.heal()
+                world.log.append(f"{index}: proxy noise over")
             time.sleep(world.rng.uniform(0.02, 0.15))
         heal_and_settle(world.proxy, world.anvil, world.service, world.http, world.operator_key, world.log)
         checker = Checker(world.model, world.manifest, world.anvil, world.http, world.operator_key, world.start_block)

@@ -76,6 +76,12 @@ class ServiceProcess:
             time.sleep(0.1)
         return False
 
+    def last_error(self) -> str:
+        """The last exception line the service logged (why it would not start)."""
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        errors = [line for line in lines if "Error" in line and ":" in line and not line.startswith(" ")]
+        return errors[-1].strip() if errors else "no error logged"
+
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 

@@ -397,9 +397,13 @@ def run(seed: int, ops: int, workdir: Path, *, verbose: bool = False) -> Summary
                 world.proxy.heal()
                 world.log.append(f"{index}: proxy noise over")
             time.sleep(world.rng.uniform(0.02, 0.15))
-        heal_and_settle(world.proxy, world.anvil, world.service, world.http, world.operator_key, world.log)
+        started_again = heal_and_settle(
+            world.proxy, world.anvil, world.service, world.http, world.operator_key, world.log
+        )
         checker = Checker(world.model, world.manifest, world.anvil, world.http, world.operator_key, world.start_block)
-        summary.violations = checker.run()
+        summary.violations = checker.run(
+            None if started_again else f"the healed service did not start: {world.service.last_error()}"
+        )
     finally:
         (workdir / "ops.log").write_text("\n".join(world.log) + "\n")
         world.close()

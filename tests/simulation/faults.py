@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -29,6 +30,8 @@ SERVICE_START_TIMEOUT_S = 40.0
 SERVICE_STOP_TIMEOUT_S = 10.0
 CHAIN_ID = 31337
 CLOCK_FIX_TRIES = 3
+# A traceback's last line: `package.module.SomeError: message`.
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Unavailable|Timeout)\w*: ")
 
 
 def _die_with_parent() -> None:
@@ -77,10 +80,10 @@ class ServiceProcess:
         return False
 
     def last_error(self) -> str:
-        """The last exception line the service logged (why it would not start)."""
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        errors = [line for line in lines if "Error" in line and ":" in line and not line.startswith(" ")]
-        return errors[-1].strip() if errors else "no error logged"
+        """The last exception line the service logged since its last start (why it would not start)."""
+        lines = self.log_path.read_text(errors="replace").split(f"--- start {self.starts}\n")[-1].splitlines()
+        raised = [line for line in lines if EXCEPTION_LINE.match(line)]
+        return raised[-1].strip() if raised else "no exception logged"
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

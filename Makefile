@@ -45,9 +45,10 @@ pytest: setup build
 bench: setup build
 	$(PY) -m tools.bench
 
-# One seeded fault simulation (tests/simulation): SEED and OPS pick the run; one summary line, exit 1 on a violation.
+# One seeded fault simulation (tests/simulation): SEED and OPS pick the run, FAULTS (comma-separated) narrows the
+# fault kinds; one summary line, exit 1 on a violation.
 chaos: setup build
-	$(PY) -m tests.simulation --seed $${SEED:-1} --ops $${OPS:-300}
+	$(PY) -m tests.simulation --seed $${SEED:-1} --ops $${OPS:-300} $${FAULTS:+--faults $$FAULTS}
 
 # The API alone, on the persistent devnet (started if needed): SETTLEMENT_* settings apply.
 serve: setup build

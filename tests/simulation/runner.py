@@ -57,6 +57,9 @@ OPERATIONS: list[tuple[str, int]] = [
 ]
 NOISE_OPS_MIN, NOISE_OPS_MAX = 2, 8  # a noisy network lasts this many operations, then clears
 FAULTS = {"kill_service", "proxy_noise", "restart_anvil", "revert", "reorg"}
+# Fault kinds a run may inject (`--faults`): an operation above, or "swallow" (the proxy's
+# noise also swallows eth_sendRawTransaction: a dropped transaction).
+FAULT_KINDS = ("kill_service", "proxy_noise", "swallow", "restart_anvil", "revert", "reorg")
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Summary:
     violations: dict[str, list[str]] = field(default_factory=dict)
     elapsed_s: float = 0.0
     workdir: str = ""
+    faults_enabled: frozenset[str] = frozenset(FAULT_KINDS)
 
     @property
     def ok(self) -> bool:
@@ -94,15 +98,21 @@ class Summary:
             if len(found) > 5:
                 lines.append(f"  {name}: … and {len(found) - 5} more")
         if not self.ok:
-            lines.append(f"  reproduce: make chaos SEED={self.seed} OPS={self.ops}  (logs in {self.workdir})")
+            subset = (
+                ""
+                if self.faults_enabled == frozenset(FAULT_KINDS)
+                else f" FAULTS={','.join(sorted(self.faults_enabled))}"
+            )
+            lines.append(f"  reproduce: make chaos SEED={self.seed} OPS={self.ops}{subset}  (logs in {self.workdir})")
         return "\n".join(lines)
 
 
 class World:
     """The real parts of one run and the seeded choices made against them."""
 
-    def __init__(self, seed: int, workdir: Path) -> None:
+    def __init__(self, seed: int, workdir: Path, faults: frozenset[str]) -> None:
         self.seed = seed
+        self.faults = faults
         self.rng = random.Random(seed)
         self.workdir = workdir
         self.model = Model()
@@ -335,7 +345,7 @@ class World:
             error_rate=rng.choice([0.0, 0.05, 0.15]),
             drop_rate=rng.choice([0.0, 0.05, 0.15]),
             drop_answer_rate=rng.choice([0.0, 0.05, 0.1]),
-            swallow_send_rate=rng.choice([0.0, 0.1, 0.3]),
+            swallow_send_rate=rng.choice([0.0, 0.1, 0.3]) if "swallow" in self.faults else 0.0,
         )
         self.proxy.noise = noise
         self.noise_until = index + rng.randint(NOISE_OPS_MIN, NOISE_OPS_MAX)
@@ -367,16 +377,19 @@ class World:
         return method
 
 
-def run(seed: int, ops: int, workdir: Path, *, verbose: bool = False) -> Summary:
-    """Run `ops` seeded operations with faults, heal, and check the invariants from the chain."""
+def run(
+    seed: int, ops: int, workdir: Path, *, faults: frozenset[str] = frozenset(FAULT_KINDS), verbose: bool = False
+) -> Summary:
+    """Run `ops` seeded operations with `faults`, heal, and check the invariants from the chain."""
     started = time.monotonic()
-    summary = Summary(seed=seed, ops=ops, workdir=str(workdir))
+    summary = Summary(seed=seed, ops=ops, workdir=str(workdir), faults_enabled=faults)
     workdir.mkdir(parents=True, exist_ok=True)
-    world = World(seed, workdir)
+    world = World(seed, workdir, faults)
     try:
         world.setup()
-        names = [name for name, _ in OPERATIONS]
-        weights = [weight for _, weight in OPERATIONS]
+        enabled = [(name, weight) for name, weight in OPERATIONS if name not in FAULTS or name in faults]
+        names = [name for name, _ in enabled]
+        weights = [weight for _, weight in enabled]
         for index in range(ops):
             if time.monotonic() - started > RUN_TIMEOUT_S / 2:
                 world.log.append(f"{index}: stopped early, over half the run's time budget")

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FORGE := node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-.PHONY: demo test setup build browser artifacts lint typecheck forge-test pytest bench serve devnet-up devnet-down lock clean
+.PHONY: demo test setup build browser artifacts lint typecheck forge-test pytest bench serve devnet-up devnet-down lock clean chaos
 
 demo: setup build
 	$(PY) -m tools.demo
@@ -66,6 +66,11 @@ browser:
 
 bench: setup build
 	$(PY) -m tools.bench
+
+# One seeded fault simulation (tests/simulation): SEED and OPS pick the run, FAULTS (comma-separated) narrows the
+# fault kinds; one summary line, exit 1 on a violation.
+chaos: setup build
+	$(PY) -m tests.simulation --seed $${SEED:-1} --ops $${OPS:-300} $${FAULTS:+--faults $$FAULTS}
 
 # The API alone, on the persistent devnet (started if needed): SETTLEMENT_* settings apply.
 serve: setup build

@@ -17,7 +17,7 @@ from web3.types import BlockIdentifier
 from settlement import errors
 from settlement.chain.client import ChainClient
 from settlement.chain.merkle import TradeLeaf, TradeProof, verify_proof
-from settlement.chain.sender import Call
+from settlement.chain.sender import Call, chain_read
 
 PARTICIPANTS_PER_WINDOW_MAX = 256  # SettlementNet.MAX_PARTICIPANTS
 # settleWindow's gas is known from its shape: a fixed part plus one balance write per participant
@@ -55,31 +55,36 @@ class NetSettlementContract:
 
     def balance_of(self, participant: str, block: BlockIdentifier = "latest") -> int:
         fn = self.contract.functions.balanceOf(Web3.to_checksum_address(participant))
-        return int(self._read(lambda: fn.call(block_identifier=block)))
+        return int(chain_read("SettlementNet read", lambda: fn.call(block_identifier=block)))
 
     def total_balances(self, block: BlockIdentifier = "latest") -> int:
-        return int(self._read(lambda: self.contract.functions.totalBalances().call(block_identifier=block)))
+        return int(
+            chain_read(
+                "SettlementNet read", lambda: self.contract.functions.totalBalances().call(block_identifier=block)
+            )
+        )
 
     def is_participant(self, address: str) -> bool:
         fn = self.contract.functions.isParticipant(Web3.to_checksum_address(address))
-        return bool(self._read(fn.call))
+        return bool(chain_read("SettlementNet read", fn.call))
 
     def was_removed(self, address: str) -> bool:
         """Whether the operator ever removed `address` (ParticipantRemoved): such a broker is not
         admitted again by the service on its own."""
         event = self.contract.events.ParticipantRemoved()
-        logs = self._read(
+        logs = chain_read(
+            "SettlementNet read",
             lambda: event.get_logs(
                 from_block=self.chain.manifest.deploy_block,
                 argument_filters={"participant": Web3.to_checksum_address(address)},
-            )
+            ),
         )
         return bool(logs)
 
     def window(self, window_id: int, block: BlockIdentifier = "latest") -> SettledWindow:
         fn = self.contract.functions.getWindow(window_id)
-        root, settled_at, block_number, trade_count, participant_count = self._read(
-            lambda: fn.call(block_identifier=block)
+        root, settled_at, block_number, trade_count, participant_count = chain_read(
+            "SettlementNet read", lambda: fn.call(block_identifier=block)
         )
         return SettledWindow(
             window_id, bytes(root), int(trade_count), int(participant_count), int(settled_at), int(block_number)
@@ -95,7 +100,7 @@ class NetSettlementContract:
             leaf.amount_base_units,
             list(proof),
         )
-        return bool(self._read(fn.call))
+        return bool(chain_read("SettlementNet read", fn.call))
 
     # ----------------------------------------------------------------- calls
 
@@ -139,15 +144,6 @@ class NetSettlementContract:
         )
         gas = SETTLE_GAS_BASE + SETTLE_GAS_PER_PARTICIPANT * len(ordered)
         return Call(to=self.address, data=data, purpose=f"settle window {window_id}", gas=gas)
-
-    @staticmethod
-    def _read(read: Any) -> Any:
-        try:
-            return read()
-        except errors.SettlementError:
-            raise
-        except Exception as exc:
-            raise errors.ChainUnavailable(f"SettlementNet read failed: {type(exc).__name__}") from exc
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,7 @@ ALREADY_SENT_MESSAGES = ("already known", "already imported", "nonce too low")
 T = TypeVar("T")
 
 
-def _rpc(what: str, read: Callable[[], T]) -> T:
+def chain_read(what: str, read: Callable[[], T]) -> T:
     """Run a chain read; any transport failure becomes ChainUnavailable, a domain error every
     caller handles (a raw requests.ConnectionError once escaped a cycle and stranded a lock)."""
     try:
@@ -150,7 +150,7 @@ class TxSender:
         self.address = account.address
         self.journal = journal
         self.decoder = decoder
-        self.chain_id = int(_rpc("chain id read", lambda: w3.eth.chain_id))
+        self.chain_id = int(chain_read("chain id read", lambda: w3.eth.chain_id))
         self.poll_s = poll_s
         self.timeout_s = timeout_s
         self.resend_after_s = resend_after_s
@@ -163,7 +163,7 @@ class TxSender:
     # ----------------------------------------------------------------- nonce and fees
 
     def _initial_nonce(self) -> int:
-        on_chain = int(_rpc("nonce read", lambda: self.w3.eth.get_transaction_count(self.address, "pending")))
+        on_chain = int(chain_read("nonce read", lambda: self.w3.eth.get_transaction_count(self.address, "pending")))
         journal_last = self.journal.last_nonce(self.chain_id, self.address)
         return max(on_chain, -1 if journal_last is None else journal_last + 1)
 
@@ -175,9 +175,9 @@ class TxSender:
     def _fee_fields(self) -> tuple[int, int]:
         now = time.monotonic()
         if self._fees is None or now - self._fees[0] > FEE_REFRESH_S:
-            latest = _rpc("fee read", lambda: self.w3.eth.get_block("latest"))
+            latest = chain_read("fee read", lambda: self.w3.eth.get_block("latest"))
             base_fee = int(latest.get("baseFeePerGas", 0) or 0)
-            tip = int(_rpc("fee read", lambda: self.w3.eth.max_priority_fee))
+            tip = int(chain_read("fee read", lambda: self.w3.eth.max_priority_fee))
             self._fees = (now, 2 * base_fee + tip, tip)
         return self._fees[1], self._fees[2]
 
@@ -317,7 +317,7 @@ class TxSender:
         never execute twice) and waited for.
         """
         settled: list[TxRecord] = []
-        chain_nonce = int(_rpc("nonce read", lambda: self.w3.eth.get_transaction_count(self.address, "latest")))
+        chain_nonce = int(chain_read("nonce read", lambda: self.w3.eth.get_transaction_count(self.address, "latest")))
         for record in sorted(self.journal.unfinished(self.chain_id, self.address), key=lambda r: r.nonce):
             receipt = self._receipt_or_none(record.tx_hash)
             if receipt is None and record.nonce < chain_nonce:
@@ -366,7 +366,7 @@ class TxSender:
     def _resend_unmined(self, up_to_nonce: int | None) -> list[TxRecord]:
         """Send again every journaled tx of ours the chain has not consumed the nonce of (up to
         `up_to_nonce`), filling a nonce only a dropped tx of ours held with a no-op."""
-        chain_nonce = int(_rpc("nonce read", lambda: self.w3.eth.get_transaction_count(self.address, "latest")))
+        chain_nonce = int(chain_read("nonce read", lambda: self.w3.eth.get_transaction_count(self.address, "latest")))
         with self._lock:
             if chain_nonce >= self._next_nonce:
                 self._next_nonce = chain_nonce  # the key was used elsewhere too: never sign below the chain
@@ -427,22 +427,22 @@ class TxSender:
     def _is_deep_enough(self, block_number: int) -> bool:
         if self.confirmation_depth == 0:
             return True
-        head = int(_rpc("block number read", lambda: self.w3.eth.block_number))
+        head = int(chain_read("block number read", lambda: self.w3.eth.block_number))
         return head - block_number >= self.confirmation_depth
 
     def _replay_revert(self, record: TxRecord, block: int) -> errors.SettlementError:
         """The decoded reason of a mined revert. A transport failure while replaying raises
         ChainUnavailable: the reason is then unknown, and callers treat the outcome as unknown."""
-        tx = _rpc("reverted tx read", lambda: self.w3.eth.get_transaction(HexBytes(record.tx_hash)))
+        tx = chain_read("reverted tx read", lambda: self.w3.eth.get_transaction(HexBytes(record.tx_hash)))
         call: dict[str, Any] = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "gas": tx["gas"]}
         # Replay on the state before the block but with the mined block's number and timestamp:
         # a revert that depends on block.timestamp (DeadlinePassed when the deadline ran out
         # between estimate and mining) does not reproduce in block - 1's environment.
         # (Earlier transactions of the same block are still not replayed.)
-        timestamp = int(_rpc("block read", lambda: self.w3.eth.get_block(block))["timestamp"])
+        timestamp = int(chain_read("block read", lambda: self.w3.eth.get_block(block))["timestamp"])
         mined_in = {"number": hex(block), "time": hex(timestamp)}
         raw_call = {**call, "data": HexBytes(tx["input"]).to_0x_hex(), "gas": hex(int(tx["gas"]))}
-        response = _rpc(
+        response = chain_read(
             "revert replay",
             lambda: self.w3.provider.make_request("eth_call", [raw_call, hex(block - 1), {}, mined_in]),  # type: ignore[arg-type]
         )

@@ -20,6 +20,7 @@ from sqlmodel import Session
 
 from settlement import errors
 from settlement.chain.client import ChainClient
+from settlement.chain.contract_calls import approvals_to_cover
 from settlement.chain.custody import Custody
 from settlement.chain.net_settlement import NetSettlementContract
 from settlement.chain.sender import Call, TxSender
@@ -28,8 +29,6 @@ from settlement.ledger import repository as repo
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import NetDebitCap
 from settlement.money import TRADE_AMOUNT_MAX_BASE_UNITS, format_coins
-
-MAX_ALLOWANCE = 2**256 - 1
 
 
 @dataclass(frozen=True)
@@ -76,12 +75,8 @@ class Liquidity:
                 wallet=format_coins(wallet),
             )
         self._admit(net, address)
-        current = net.allowance(address)
-        if current < amount_base_units:
-            # USDT-style tokens refuse to change a non-zero allowance: set it to zero first.
-            if current > 0:
-                self._send(sender, net.approve(0))
-            self._send(sender, net.approve(MAX_ALLOWANCE))
+        for approve in approvals_to_cover(net.allowance(address), amount_base_units, net.approve):
+            self._send(sender, approve)
         return self._send(sender, net.deposit(amount_base_units))
 
     def withdraw(self, participant_id: str, amount_base_units: int) -> str:

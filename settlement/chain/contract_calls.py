@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -44,6 +44,15 @@ class LockOrder:
 
     def as_tuple(self) -> tuple[bytes, str, str, int, int]:
         return (self.trade_id, str(self.payer), str(self.payee), self.amount_base_units, self.deadline)
+
+
+def approvals_to_cover(current: int, needed: int, approve: Callable[[int], Call]) -> list[Call]:
+    """The approve calls that let a spender take `needed`: none if `current` covers it, else the
+    maximum, with approve(0) first when an allowance exists (USDT-style tokens refuse to change a
+    non-zero allowance). One rule for the escrow's and the net settlement contract's allowances."""
+    if current >= needed:
+        return []
+    return ([approve(0)] if current > 0 else []) + [approve(MAX_UINT256)]
 
 
 def _label(trade_ids: Sequence[bytes]) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from settlement.chain.client import ChainClient
-from settlement.chain.contract_calls import ContractCalls, LockOrder
+from settlement.chain.contract_calls import ContractCalls, LockOrder, approvals_to_cover
 from settlement.chain.custody import Custody
 from settlement.chain.sender import Call
 from settlement.chain.trade_ids import chain_trade_key
@@ -148,10 +148,9 @@ class SettlementCycle:
             sender = self.custody.sender_for(payer)
             if sender is None:
                 continue
-            current = self.chain.allowance(payer)
-            if current >= amount:
+            calls = approvals_to_cover(self.chain.allowance(payer), amount, self.calls.approve)
+            if not calls:
                 continue
-            calls = ([self.calls.approve(0)] if current > 0 else []) + [self.calls.approve()]
             for outcome in sender.submit_many(calls):
                 report.transactions += 1
                 if outcome.receipt is not None:

@@ -12,33 +12,46 @@ from decimal import Decimal
 from typing import Any, cast
 
 import pytest
+from sqlmodel import Session, select
 from web3 import Web3
 
 from settlement.chain.merkle import TradeProof
 from settlement.chain.net_settlement import check_trade_proof
+from settlement.ledger.models import JournalEntry, Posting
 from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.chain_control import ChainControl
 from settlement.testing.devnet import Devnet
 from settlement.testing.rpc_gate import RpcGate
 from tests.api.support import Broker, assert_problem, issue, register, trade_body, unique
+from tests.conftest import fresh_database
 
 pytestmark = pytest.mark.chain
 WAIT_S = 30.0
 
 
-@pytest.fixture(scope="module")
-def api(devnet: Devnet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SettlementApp]:
-    """Windows close only when the operator says so (a long timer), so each test owns its window."""
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def api(
+    devnet: Devnet, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[SettlementApp]:
+    """The same tests on each backend (the close race is decided by row locks on PostgreSQL).
+    Windows close only when the operator says so (a long timer), so each test owns its window."""
+    if request.param == "postgresql" and not request.getfixturevalue("postgres_available"):
+        pytest.skip("PostgreSQL leg skipped: no server reachable (set SETTLEMENT_TEST_POSTGRES_URL)")
+    data_dir = tmp_path_factory.mktemp("net")
     snapshot = devnet.snapshot()
     try:
-        with running_app(
-            devnet.manifest,
-            devnet.rpc_url,
-            tmp_path_factory.mktemp("net"),
-            keepalive_s=0.5,
-            window_length_s=3_600,
-            sweep_interval_s=0.2,
-        ) as app:
+        with (
+            fresh_database(request.param, data_dir, "net") as database_url,
+            running_app(
+                devnet.manifest,
+                devnet.rpc_url,
+                data_dir,
+                database_url=database_url,
+                keepalive_s=0.5,
+                window_length_s=3_600,
+                sweep_interval_s=0.2,
+            ) as app,
+        ):
             yield app
     finally:
         devnet.revert(snapshot)
@@ -261,3 +274,37 @@ def test_a_batch_replays_by_key_and_per_trade_reference(api: SettlementApp) -> N
     assert gross["ok"], gross
     assert api.client().get(f"/v1/trades/{gross['trade_id']}").json()["settlement_mode"] == "gross"
     _close_and_settle(api, first[0]["window_id"])
+
+
+def test_reconcile_recomputes_each_window_from_the_ledgers_obligations(api: SettlementApp) -> None:
+    """Someone with database write access moves coins between two obligations of a window (the
+    entry still balances): reconcile's recomputed root and positions no longer match the chain."""
+    a, b = _funded(api, "rec-a", "100"), _funded(api, "rec-b", "100")
+    results = _batch(api, [_net(a, b, "7"), _net(b, a, "3")])
+    window = _close_and_settle(api, results[0]["window_id"])
+    report = api.client().get("/v1/reconciliation").json()
+    assert report["balanced"], report["breaks"]
+    with Session(api.service.db) as session:
+        entry = session.exec(
+            select(JournalEntry).where(
+                JournalEntry.trade_id == results[0]["trade_id"], JournalEntry.kind == "OBLIGATION"
+            )
+        ).one()
+        entry_seq = entry.seq
+        postings = session.exec(select(Posting).where(Posting.entry_seq == entry_seq)).all()
+        for posting in postings:
+            posting.amount_base_units += 1_000_000 if posting.amount_base_units > 0 else -1_000_000
+            session.add(posting)
+        session.commit()
+    try:
+        tampered = api.client().get("/v1/reconciliation").json()
+        assert not tampered["balanced"]
+        kinds = {b["kind"] for b in tampered["breaks"] if f"window {window['id']}" in b["detail"]}
+        assert {"window_root", "window_obligations"} <= kinds, tampered["breaks"]
+    finally:
+        with Session(api.service.db) as session:
+            for posting in session.exec(select(Posting).where(Posting.entry_seq == entry_seq)).all():
+                posting.amount_base_units -= 1_000_000 if posting.amount_base_units > 0 else -1_000_000
+                session.add(posting)
+            session.commit()
+    assert api.client().get("/v1/reconciliation").json()["balanced"]

@@ -90,18 +90,20 @@ def split_settleable(
     """CLS-style: drop every trade of a participant that cannot settle, recompute, repeat.
 
     A participant cannot settle when it is blocked (blacklisted since, say) or when its settlement
-    balance would go negative. Removing its trades changes the others' positions, which can push
-    another participant below zero, so the removal runs to a fixed point (at most one round per
-    participant)."""
+    balance would go negative. Removing its trades changes the others' positions, so the removal
+    runs to a fixed point, one short participant a round: the one furthest below zero (ties by
+    id), since dropping it may be what pushed the others short (its payments to them go too, but
+    so do theirs to it). At most one round per participant."""
     everything = tuple(obligations)
     excluded = set(blocked)
     while True:
         settling = [o for o in everything if o.payer_id not in excluded and o.payee_id not in excluded]
         positions = net_positions(settling)
-        short = {p for p, position in positions.items() if balances.get(p, 0) + position < 0}
+        shortfalls = {p: balances.get(p, 0) + position for p, position in positions.items()}
+        short = [p for p, after in shortfalls.items() if after < 0]
         if not short:
             break
-        excluded |= short
+        excluded.add(min(short, key=lambda p: (shortfalls[p], p)))
     leaving = tuple(o for o in everything if o.payer_id in excluded or o.payee_id in excluded)
     return WindowSplit(tuple(settling), leaving, frozenset(excluded), positions)
 

@@ -8,6 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -83,13 +84,7 @@ def _batch(api: SettlementApp, bodies: list[dict[str, Any]], key: str | None = N
 def _close_and_settle(api: SettlementApp, window_id: int) -> dict[str, Any]:
     closed = api.client().post(f"/v1/windows/{window_id}/close")
     assert closed.status_code == 202, closed.text
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        window: dict[str, Any] = api.client().get(f"/v1/windows/{window_id}").json()
-        if window["status"] == "SETTLED":
-            return window
-        assert time.monotonic() < deadline, window
-        time.sleep(0.1)
+    return _wait_settled(api, window_id)
 
 
 def _settle_txs(api: SettlementApp, tx_hash: str) -> int:
@@ -308,3 +303,39 @@ def test_reconcile_recomputes_each_window_from_the_ledgers_obligations(api: Sett
                 session.add(posting)
             session.commit()
     assert api.client().get("/v1/reconciliation").json()["balanced"]
+
+
+def test_windows_close_on_their_size_limit_and_on_their_timer(devnet: Devnet, tmp_path: Any) -> None:
+    """Without the operator: a window closes once it holds SETTLEMENT_WINDOW_TRADES_MAX trades, and
+    one with fewer closes SETTLEMENT_WINDOW_LENGTH_S after it opened; each settles on its own."""
+    snapshot = devnet.snapshot()
+    try:
+        with running_app(
+            devnet.manifest, devnet.rpc_url, tmp_path, window_length_s=2.0, window_trades_max=3, sweep_interval_s=0.1
+        ) as app:
+            a, b = _funded(app, "timer-a", "100"), _funded(app, "timer-b", "100")
+            full = _batch(app, [_net(a, b, "1"), _net(b, a, "2"), _net(a, b, "3")])
+            settled = _wait_settled(app, full[0]["window_id"])
+            assert settled["trade_count"] == 3
+            assert _seconds(settled["opened_at"], settled["closed_at"]) < 1.5  # closed for its size
+            timed = _batch(app, [_net(a, b, "4")])[0]
+            assert timed["window_id"] != full[0]["window_id"]
+            settled = _wait_settled(app, timed["window_id"])
+            assert settled["trade_count"] == 1
+            assert _seconds(settled["opened_at"], settled["closed_at"]) >= 2.0  # closed by its timer
+    finally:
+        devnet.revert(snapshot)
+
+
+def _wait_settled(api: SettlementApp, window_id: int) -> dict[str, Any]:
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        window: dict[str, Any] = api.client().get(f"/v1/windows/{window_id}").json()
+        if window["status"] == "SETTLED":
+            return window
+        assert time.monotonic() < deadline, window
+        time.sleep(0.1)
+
+
+def _seconds(start: str, end: str) -> float:
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()

@@ -339,3 +339,41 @@ def _wait_settled(api: SettlementApp, window_id: int) -> dict[str, Any]:
 
 def _seconds(start: str, end: str) -> float:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def test_brokers_agree_confirm_and_cancel_net_trades_themselves(api: SettlementApp) -> None:
+    """The consent rules are the same in net mode: alleged, affirmed (reserved against the cap),
+    confirmed by the buyer (into the window); a matched trade both cancel never settles."""
+    buyer, seller = _funded(api, "party-buyer", "50"), _funded(api, "party-seller", "50")
+    body = trade_body(buyer, seller, quantity="1", price="30", currency="USD", settlement_mode="net")
+    alleged = buyer.http.post("/v1/trades", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}).json()
+    assert alleged["status"] == "UNMATCHED" and alleged["settlement_mode"] == "net"
+    affirmed = seller.http.post(f"/v1/trades/{alleged['id']}/affirm", json={"trade_ref": unique("S")}).json()
+    assert affirmed["status"] == "PENDING" and affirmed["window_id"] is None
+    # 30 of the buyer's 50 are reserved: a second trade of 30 does not fit under its cap.
+    second = dict(body, trade_ref=unique("T"), instrument=unique("0700.HK"))
+    refused = buyer.http.post("/v1/trades", json=second, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert_problem(refused, 409, "net_debit_cap_exceeded")  # the buyer hears it at once
+    assert_problem(seller.http.post(f"/v1/trades/{alleged['id']}/confirm"), 403, "forbidden")  # not the seller's to say
+    confirmed = buyer.http.post(f"/v1/trades/{alleged['id']}/confirm")
+    assert confirmed.status_code == 202, confirmed.text
+    assert confirmed.json()["status"] == "IN_WINDOW" and confirmed.json()["window_id"] is not None
+    assert_problem(buyer.http.post(f"/v1/trades/{alleged['id']}/cancel"), 409, "invalid_transition")
+
+    third = dict(body, trade_ref=unique("T"), instrument=unique("0700.HK"), price="10")
+    cancelled = buyer.http.post("/v1/trades", json=third, headers={"Idempotency-Key": str(uuid.uuid4())}).json()
+    assert seller.http.post(f"/v1/trades/{cancelled['id']}/affirm", json={}).status_code == 202
+    assert buyer.http.post(f"/v1/trades/{cancelled['id']}/cancel").status_code == 202
+    assert seller.http.post(f"/v1/trades/{cancelled['id']}/cancel").status_code == 202
+    deadline = time.monotonic() + WAIT_S
+    while (trade := api.client().get(f"/v1/trades/{cancelled['id']}").json())["status"] != "FAILED":
+        assert time.monotonic() < deadline, trade
+        time.sleep(0.1)
+    assert trade["error_code"] == "cancelled_before_settlement"
+    window = _close_and_settle(api, confirmed.json()["window_id"])
+    assert window["trade_count"] >= 1
+    assert api.client().get(f"/v1/trades/{alleged['id']}").json()["status"] == "SETTLED"
+    with Session(api.service.db) as session:
+        from settlement.ledger import repository as repo
+
+        assert repo.net_exposure_drift(session) == {}  # the running figures match the trades

@@ -14,8 +14,9 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, insert, select, update
 from sqlmodel.sql.expression import Select
@@ -92,19 +93,25 @@ class EventLog:
         return dataclasses.replace(event, event_id=event_id)
 
     def record_many(self, events: list[TradeEvent]) -> list[TradeEvent]:
-        """record() for a batch (a window's trades settle together): one transaction, ids in order."""
+        """record() for a batch (a window's trades settle together): one transaction and one
+        multi-row insert, ids returned in the events' order."""
+        if not events:
+            return []
         now = utcnow()
-        recorded = []
+        table = cast(Table, TradeEventRecord.__table__)  # type: ignore[attr-defined]
         with self.engine.begin() as connection:
-            for event in events:
-                event_id = connection.execute(
-                    insert(TradeEventRecord).values(payload=_payload(event), at=now).returning(col(TradeEventRecord.id))
-                ).scalar_one()
-                assert event_id is not None
-                recorded.append(dataclasses.replace(event, event_id=event_id))
-            if self.webhooks and recorded:
+            ids = (
                 connection.execute(
-                    insert(WebhookDelivery),
+                    insert(table).returning(table.c.id, sort_by_parameter_order=True),
+                    [{"payload": _payload(event), "at": now} for event in events],
+                )
+                .scalars()
+                .all()
+            )
+            recorded = [dataclasses.replace(event, event_id=int(i)) for event, i in zip(events, ids, strict=True)]
+            if self.webhooks:
+                connection.execute(
+                    insert(cast(Table, WebhookDelivery.__table__)),  # type: ignore[attr-defined]
                     [
                         {
                             "id": str(uuid.uuid4()),

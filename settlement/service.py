@@ -361,8 +361,8 @@ class SettlementService:
                 positions.append(index)
                 allowed.append(request)
             else:
-                refused[index] = BatchItemResult(
-                    index, None, error=errors.Forbidden("a broker may only submit trades it is the buyer or seller of")
+                refused[index] = BatchItemResult.refused(
+                    index, errors.Forbidden("a broker may only submit trades it is the buyer or seller of")
                 )
         answered = self.batch_intake.submit(allowed, actor) if allowed else []
         for index, result in zip(positions, answered, strict=True):

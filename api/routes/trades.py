@@ -133,10 +133,10 @@ def submit_trade_batch(body: TradeBatchCreate, service: ServiceDep, actor: Actor
         results=[
             BatchItemPublic(
                 index=r.index,
-                ok=r.trade is not None,
-                trade_id=r.trade.id if r.trade else None,
-                status=TradeStatus(r.trade.status) if r.trade else None,
-                window_id=r.trade.window_id if r.trade else None,
+                ok=r.trade_id is not None,
+                trade_id=r.trade_id,
+                status=TradeStatus(r.status) if r.status else None,
+                window_id=r.window_id,
                 replayed=r.replayed,
                 problem=Problem(**error_problem(r.error, "/v1/trades/batch")) if r.error else None,
             )

@@ -229,9 +229,58 @@ class ChainClient:
             (token, "balanceOf", [payer]),
             (token, "allowance", [payer, str(self.escrow.address)]),
         ]
-        batch: list[tuple[Any, Any]] = [
-            ("eth_call", [{"to": to, "data": encoder.encode(fn, args)}, "latest"]) for (to, encoder), fn, args in reads
+        values, latest_timestamp = self._read_batch(
+            [(to, encoder.encode(fn, args)) for (to, encoder), fn, args in reads]
+        )
+        return PreflightState(
+            token_paused=bool(values[0]),
+            escrow_paused=bool(values[1]),
+            payer_blacklisted=bool(values[2]),
+            payee_blacklisted=bool(values[3]),
+            payer_balance_base_units=values[4],
+            payer_allowance_base_units=values[5],
+            latest_timestamp=latest_timestamp,
+        )
+
+    def preflight_many(self, addresses: Sequence[str]) -> dict[str, PreflightState]:
+        """preflight() for many participants in ONE round trip (a batch of trades): each address's
+        blacklist flag, balance and allowance, read as its own payer and payee."""
+        unique = sorted({a.lower() for a in addresses})
+        token, escrow = (str(self.token.address), self.token_calldata), (str(self.escrow.address), self.escrow_calldata)
+        reads: list[tuple[tuple[str, CalldataEncoder], str, list[Any]]] = [
+            (token, "paused", []),
+            (escrow, "paused", []),
         ]
+        for address in unique:
+            reads += [
+                (token, "isBlackListed", [address]),
+                (token, "balanceOf", [address]),
+                (token, "allowance", [address, str(self.escrow.address)]),
+            ]
+        values, latest_timestamp = self._read_batch(
+            [(to, encoder.encode(fn, args)) for (to, encoder), fn, args in reads]
+        )
+        states = {}
+        for i, address in enumerate(unique):
+            blacklisted, balance, allowance = values[2 + 3 * i : 5 + 3 * i]
+            states[address] = PreflightState(
+                token_paused=bool(values[0]),
+                escrow_paused=bool(values[1]),
+                payer_blacklisted=bool(blacklisted),
+                payee_blacklisted=bool(blacklisted),
+                payer_balance_base_units=balance,
+                payer_allowance_base_units=allowance,
+                latest_timestamp=latest_timestamp,
+            )
+        return states
+
+    def read_words(self, calls: Sequence[tuple[str, str]]) -> list[int]:
+        """Many eth_calls returning one word each, in one round trip: (contract, calldata) pairs."""
+        return self._read_batch(calls)[0]
+
+    def _read_batch(self, calls: Sequence[tuple[str, str]]) -> tuple[list[int], int]:
+        """eth_calls (one word each) plus the latest block's timestamp, in one JSON-RPC batch."""
+        batch: list[tuple[Any, Any]] = [("eth_call", [{"to": to, "data": data}, "latest"]) for to, data in calls]
         batch.append(("eth_getBlockByNumber", ["latest", False]))
         try:
             responses = self.w3.provider.make_batch_request(batch)  # type: ignore[attr-defined]
@@ -240,16 +289,8 @@ class ChainClient:
         if not isinstance(responses, list) or any("error" in r for r in responses):
             raise ChainUnavailable(f"chain read failed: {redact_text(str(responses))}")
         by_id = sorted(responses, key=lambda r: int(r["id"]))
-        values = [int(str(r["result"]), 16) for r in by_id[:6]]
-        return PreflightState(
-            token_paused=bool(values[0]),
-            escrow_paused=bool(values[1]),
-            payer_blacklisted=bool(values[2]),
-            payee_blacklisted=bool(values[3]),
-            payer_balance_base_units=values[4],
-            payer_allowance_base_units=values[5],
-            latest_timestamp=int(str(by_id[6]["result"]["timestamp"]), 16),
-        )
+        values = [int(str(r["result"]), 16) for r in by_id[: len(calls)]]
+        return values, int(str(by_id[len(calls)]["result"]["timestamp"]), 16)
 
     def latest_timestamp(self) -> int:
         return int(self.w3.eth.get_block("latest")["timestamp"])

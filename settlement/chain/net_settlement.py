@@ -15,6 +15,7 @@ from web3 import Web3
 from web3.types import BlockIdentifier
 
 from settlement import errors
+from settlement.chain.calldata import CalldataEncoder
 from settlement.chain.client import ChainClient
 from settlement.chain.merkle import TradeLeaf, TradeProof, verify_proof
 from settlement.chain.sender import Call, chain_read
@@ -50,12 +51,30 @@ class NetSettlementContract:
         self.chain = chain
         self.address = Web3.to_checksum_address(deployed.address)
         self.contract = chain.w3.eth.contract(address=self.address, abi=deployed.abi)
+        self.calldata = CalldataEncoder(deployed.abi)
 
     # ----------------------------------------------------------------- reads
 
     def balance_of(self, participant: str, block: BlockIdentifier = "latest") -> int:
         fn = self.contract.functions.balanceOf(Web3.to_checksum_address(participant))
         return int(chain_read("SettlementNet read", lambda: fn.call(block_identifier=block)))
+
+    def balances_of(self, participants: Sequence[str]) -> dict[str, int]:
+        """Many participants' settlement balances in one round trip (keys as given)."""
+        calls = [(self.address, self.calldata.encode("balanceOf", [Web3.to_checksum_address(p)])) for p in participants]
+        return dict(zip(participants, self.chain.read_words(calls), strict=True))
+
+    def standing(self, participants: Sequence[str]) -> dict[str, tuple[int, bool]]:
+        """Many participants' (settlement balance, is a participant), in one round trip."""
+        calls = []
+        for p in participants:
+            address = Web3.to_checksum_address(p)
+            calls += [
+                (self.address, self.calldata.encode("balanceOf", [address])),
+                (self.address, self.calldata.encode("isParticipant", [address])),
+            ]
+        words = self.chain.read_words(calls)
+        return {p: (words[2 * i], bool(words[2 * i + 1])) for i, p in enumerate(participants)}
 
     def total_balances(self, block: BlockIdentifier = "latest") -> int:
         return int(

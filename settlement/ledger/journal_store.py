@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func
+from sqlalchemy import Table, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, insert, select, update
@@ -232,8 +232,11 @@ class JournalStore:
                 {"entry_seq": seq, "account": p.account, "amount_base_units": p.amount_base_units}
                 for p in draft.postings
             )
-        session.exec(insert(JournalEntry), params=entry_rows)
-        session.exec(insert(Posting), params=posting_rows)
+        # Core executemany on the session's connection: the ORM's bulk path costs more per row
+        # than the hashing (a window journals thousands of obligations at once).
+        connection = session.connection()
+        connection.execute(insert(cast(Table, JournalEntry.__table__)), entry_rows)  # type: ignore[attr-defined]
+        connection.execute(insert(cast(Table, Posting.__table__)), posting_rows)  # type: ignore[attr-defined]
         session.exec(update(JournalHead).where(col(JournalHead.id) == HEAD_ID).values(seq=seq, entry_hash=prev))
         return entry_rows
 

@@ -116,6 +116,15 @@ def get_trade(session: Session, trade_id: str) -> Trade:
     return trade
 
 
+def trades_by_ids(session: Session, trade_ids: Sequence[str]) -> list[Trade]:
+    """Many trades by id (in chunks of an IN list), in no particular order."""
+    found: list[Trade] = []
+    for start in range(0, len(trade_ids), 500):
+        chunk = list(trade_ids[start : start + 500])
+        found.extend(session.exec(select(Trade).where(col(Trade.id).in_(chunk))).all())
+    return found
+
+
 def trade_by_ref(session: Session, submitted_by: str, trade_ref: str) -> Trade | None:
     return session.exec(select(Trade).where(Trade.submitted_by == submitted_by, Trade.trade_ref == trade_ref)).first()
 

@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Table, bindparam, insert
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
 
@@ -136,12 +138,45 @@ def newest(session: Session, status: WindowStatus | None, limit: int) -> Sequenc
     return session.exec(query.order_by(col(SettlementWindowRecord.id).desc()).limit(limit)).all()
 
 
-def trades_of(session: Session, window_id: int, statuses: Sequence[TradeStatus]) -> Sequence[Trade]:
-    return session.exec(
-        select(Trade)
-        .where(Trade.window_id == window_id, col(Trade.status).in_(list(statuses)))
-        .order_by(col(Trade.chain_trade_id))
-    ).all()
+@dataclass(frozen=True)
+class WindowTrade:
+    """What settling a window reads of each of its trades (columns, not ORM objects: a window
+    holds thousands, and loading full rows cost more than settling them)."""
+
+    id: str
+    chain_trade_id: str
+    buyer_id: str
+    seller_id: str
+    settlement_amount_base_units: int
+    deadline: datetime
+    status: str
+    settlement_mode: str
+
+
+WINDOW_TRADE_COLUMNS = (
+    "id",
+    "chain_trade_id",
+    "buyer_id",
+    "seller_id",
+    "settlement_amount_base_units",
+    "deadline",
+    "status",
+    "settlement_mode",
+)
+
+
+def trades_of(session: Session, window_id: int, statuses: Sequence[TradeStatus]) -> list[WindowTrade]:
+    table = cast(Table, Trade.__table__)  # type: ignore[attr-defined]
+    rows = (
+        session.connection()
+        .execute(
+            sa_select(*[table.c[name] for name in WINDOW_TRADE_COLUMNS])
+            .where(table.c.window_id == window_id, table.c.status.in_(list(statuses)))
+            .order_by(table.c.chain_trade_id)
+        )
+        .all()
+    )
+    return [WindowTrade(*row) for row in rows]
 
 
 def net_trades_to_drop(session: Session, chain_now: datetime, limit: int) -> Sequence[Trade]:
@@ -172,7 +207,7 @@ def move(session: Session, window: SettlementWindowRecord, target: WindowStatus)
     session.add(window)
 
 
-def settle_trades(session: Session, trades: Sequence[Trade], tx_hash: str, block_number: int) -> None:
+def settle_trades(session: Session, trades: Sequence[WindowTrade], tx_hash: str, block_number: int) -> None:
     """IN_WINDOW -> SETTLED for a whole window in bulk statements (a window holds thousands of
     trades: one ORM flush per trade would dominate the settlement), with each trade's transition
     row and the exposure its payer and payee held released in one update each."""
@@ -207,6 +242,3 @@ def settle_trades(session: Session, trades: Sequence[Trade], tx_hash: str, block
         [{"trade_id": trade_id} for trade_id in ids],
     )
     repo.add_net_exposure(session, dict(exposure))
-    for trade in trades:  # the caller's objects now say what the rows say
-        trade.status = TradeStatus.SETTLED
-        trade.updated_at = now

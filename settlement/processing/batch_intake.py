@@ -15,6 +15,7 @@ and a different one under a used reference is refused for that item only.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from settlement.ledger import window_store
 from settlement.ledger.models import PAYER_TOTAL, Participant, Trade, TradeTransition, utcnow
 from settlement.money import canonical_decimal, format_coins, settlement_base_units, supported_currency
 from settlement.processing.intake import TradeIntake
-from settlement.processing.publisher import TradePublisher
+from settlement.processing.publisher import TradeEvent, TradePublisher
 
 BATCH_TRADES_MAX = 1_000
 REF_QUERY_CHUNK = 400  # refs per IN (...) query
@@ -50,9 +51,19 @@ class BatchItemResult:
     """One trade's answer: the trade (new or replayed) or the problem that refused it."""
 
     index: int
-    trade: Trade | None
+    trade_id: str | None
+    status: str | None = None
+    window_id: int | None = None
     replayed: bool = False
     error: errors.SettlementError | None = None
+
+    @classmethod
+    def of(cls, index: int, trade: Trade, replayed: bool = False) -> BatchItemResult:
+        return cls(index, trade.id, trade.status, trade.window_id, replayed)
+
+    @classmethod
+    def refused(cls, index: int, error: errors.SettlementError) -> BatchItemResult:
+        return cls(index, None, error=error)
 
 
 @dataclass
@@ -89,12 +100,12 @@ class BatchIntake:
     def _one_by_one(self, index: int, request: TradeRequest, actor: Actor) -> BatchItemResult:
         existing = self._replay(request, actor)
         if existing is not None:
-            return existing if existing.error is not None else BatchItemResult(index, existing.trade, replayed=True)
+            return dataclasses.replace(existing, index=index)
         try:
             trade, _ = self.intake.submit(request, actor)
         except errors.SettlementError as exc:
-            return BatchItemResult(index, None, error=exc)
-        return BatchItemResult(index, trade)
+            return BatchItemResult.refused(index, exc)
+        return BatchItemResult.of(index, trade)
 
     def _replay(self, request: TradeRequest, actor: Actor) -> BatchItemResult | None:
         with Session(self.db, expire_on_commit=False) as session:
@@ -102,8 +113,8 @@ class BatchIntake:
         if trade is None:
             return None
         if _same_trade(trade, request, self.intake.settings.default_settlement_mode):
-            return BatchItemResult(0, trade, replayed=True)
-        return BatchItemResult(0, None, error=_duplicate(request.trade_ref))
+            return BatchItemResult.of(0, trade, replayed=True)
+        return BatchItemResult.refused(0, _duplicate(request.trade_ref))
 
     # ----------------------------------------------------------------- the operator's fast path
 
@@ -125,7 +136,7 @@ class BatchIntake:
                     if known is not None:
                         if not _same_trade(known, request, self.intake.settings.default_settlement_mode):
                             raise _duplicate(request.trade_ref)
-                        results[index] = BatchItemResult(index, known, replayed=True)
+                        results[index] = BatchItemResult.of(index, known, replayed=True)
                         continue
                     if request.permit is not None or request.buyer_client_id or request.seller_client_id:
                         slow.append(index)
@@ -133,16 +144,29 @@ class BatchIntake:
                     item = self._validate(index, request, participants, quotes, used_refs)
                     items.append(item)
                 except errors.SettlementError as exc:
-                    results[index] = BatchItemResult(index, None, error=exc)
+                    results[index] = BatchItemResult.refused(index, exc)
             accepted, chain_now_s = self._preflight(session, items, results)
-            trades = self._insert(session, actor, accepted, chain_now_s)
+            rows = self._insert(session, actor, accepted, chain_now_s)
             session.commit()
-        for item, trade in zip(accepted, trades, strict=True):
-            results[item.index] = BatchItemResult(item.index, trade)
+        for item, row in zip(accepted, rows, strict=True):
+            results[item.index] = BatchItemResult(item.index, str(row["id"]), str(row["status"]), row["window_id"])  # type: ignore[arg-type]
         for index in slow:
-            result = self._one_by_one(index, requests[index], actor)
-            results[index] = BatchItemResult(index, result.trade, result.replayed, result.error)
-        self.publisher.publish_many(trades)
+            results[index] = self._one_by_one(index, requests[index], actor)
+        now = utcnow()
+        self.publisher.publish_events(
+            [
+                TradeEvent(
+                    trade_id=str(row["id"]),
+                    status=str(row["status"]),
+                    buyer_id=str(row["buyer_id"]),
+                    seller_id=str(row["seller_id"]),
+                    tx_hash=None,
+                    error_code=None,
+                    at=now,
+                )
+                for row in rows
+            ]
+        )
         return [results[i] for i in range(len(requests))]
 
     def _existing(
@@ -204,7 +228,8 @@ class BatchIntake:
     ) -> tuple[list[_Item], int]:
         """One chain read per participant and one cover or funds check per payer, for the batch."""
         addresses = {p.id: p.address for item in items for p in (item.buyer, item.seller)}
-        states: dict[str, PreflightState] = {pid: self.chain.preflight(a, a) for pid, a in sorted(addresses.items())}
+        by_address = self.chain.preflight_many(list(addresses.values())) if addresses else {}
+        states: dict[str, PreflightState] = {pid: by_address[a.lower()] for pid, a in addresses.items()}
         refusals: dict[int, errors.SettlementError] = {}
         for item in items:
             buyer, seller = states[item.buyer.id], states[item.seller.id]
@@ -247,7 +272,7 @@ class BatchIntake:
             else:
                 reserved[payer] += item.amount_base_units
         for index, error in refusals.items():
-            results[index] = BatchItemResult(index, None, error=error)
+            results[index] = BatchItemResult.refused(index, error)
         chain_now_s = max(s.latest_timestamp for s in states.values()) if states else 0
         accepted = []
         for item in open_items:
@@ -256,12 +281,12 @@ class BatchIntake:
             try:
                 self.intake.deadline_for(item.request.deadline, chain_now_s)
             except errors.SettlementError as exc:
-                results[item.index] = BatchItemResult(item.index, None, error=exc)
+                results[item.index] = BatchItemResult.refused(item.index, exc)
                 continue
             accepted.append(item)
         return accepted, chain_now_s
 
-    def _insert(self, session: Session, actor: Actor, items: list[_Item], chain_now_s: int) -> list[Trade]:
+    def _insert(self, session: Session, actor: Actor, items: list[_Item], chain_now_s: int) -> list[dict[str, object]]:
         """Every accepted trade, its transitions and the running figures, in the caller's transaction."""
         if not items:
             return []
@@ -270,7 +295,7 @@ class BatchIntake:
         confirmed_net = [i for i in items if i.mode == SettlementMode.NET and i.request.delivery_confirmed]
         if confirmed_net:
             window_id = window_store.claim_open_window(session, len(confirmed_net))
-        trades: list[Trade] = []
+        rows: list[dict[str, object]] = []
         transitions: list[dict[str, object]] = []
         reservations: dict[str, int] = defaultdict(int)
         exposure: dict[str, int] = defaultdict(int)
@@ -279,34 +304,38 @@ class BatchIntake:
             trade_id = new_trade_id()
             in_window = item.mode == SettlementMode.NET and request.delivery_confirmed
             status = TradeStatus.IN_WINDOW if in_window else TradeStatus.PENDING
-            trade = Trade(
-                id=trade_id,
-                chain_trade_id="0x" + chain_trade_id(trade_id).hex(),
-                trade_ref=request.trade_ref,
-                submitted_by=actor.id,
-                buyer_id=item.buyer.id,
-                seller_id=item.seller.id,
-                instrument=request.instrument,
-                quantity=canonical_decimal(Decimal(request.quantity)),
-                price=canonical_decimal(Decimal(request.price)),
-                currency=item.currency,
-                fx_rate=str(item.quote.rate_to_usd),
-                fx_source=item.quote.source,
-                fx_as_of=item.quote.as_of,
-                settlement_amount_base_units=item.amount_base_units,
-                deadline=self.intake.deadline_for(request.deadline, chain_now_s),
-                status=status,
-                buyer_ref=request.trade_ref,
-                seller_ref=request.trade_ref,
-                matched_by=MatchedBy.OPERATOR,
-                matched_at=now,
-                release_requested=request.delivery_confirmed,
-                settlement_mode=item.mode,
-                window_id=window_id if in_window else None,
-                created_at=now,
-                updated_at=now,
+            rows.append(
+                {
+                    "id": trade_id,
+                    "chain_trade_id": "0x" + chain_trade_id(trade_id).hex(),
+                    "trade_ref": request.trade_ref,
+                    "submitted_by": actor.id,
+                    "buyer_id": item.buyer.id,
+                    "seller_id": item.seller.id,
+                    "instrument": request.instrument,
+                    "quantity": canonical_decimal(Decimal(request.quantity)),
+                    "price": canonical_decimal(Decimal(request.price)),
+                    "currency": item.currency,
+                    "fx_rate": str(item.quote.rate_to_usd),
+                    "fx_source": item.quote.source,
+                    "fx_as_of": item.quote.as_of,
+                    "settlement_amount_base_units": item.amount_base_units,
+                    "deadline": self.intake.deadline_for(request.deadline, chain_now_s),
+                    "status": status.value,
+                    "buyer_ref": request.trade_ref,
+                    "seller_ref": request.trade_ref,
+                    "matched_by": MatchedBy.OPERATOR.value,
+                    "matched_at": now,
+                    "release_requested": request.delivery_confirmed,
+                    "cancel_requested": False,
+                    "buyer_cancel_requested": False,
+                    "seller_cancel_requested": False,
+                    "settlement_mode": item.mode.value,
+                    "window_id": window_id if in_window else None,
+                    "created_at": now,
+                    "updated_at": now,
+                }
             )
-            trades.append(trade)
             transitions.append({"trade_id": trade_id, "from_status": "", "to_status": TradeStatus.PENDING, "at": now})
             if in_window:
                 transitions.append(
@@ -318,14 +347,14 @@ class BatchIntake:
                 exposure[item.seller.id] += payee
             else:
                 reservations[item.buyer.id] += item.amount_base_units
-        session.add_all(trades)
-        session.flush()
-        table = cast(Table, TradeTransition.__table__)  # type: ignore[attr-defined]
-        session.connection().execute(insert(table), transitions)
+        # Core executemany: building a SQLModel object per trade costs more than the rest of the batch.
+        connection = session.connection()
+        connection.execute(insert(cast(Table, Trade.__table__)), rows)  # type: ignore[attr-defined]
+        connection.execute(insert(cast(Table, TradeTransition.__table__)), transitions)  # type: ignore[attr-defined]
         for payer_id in sorted(reservations):
             repo.add_to_reservation(session, payer_id, PAYER_TOTAL, reservations[payer_id])
         repo.add_net_exposure(session, dict(exposure))
-        return trades
+        return rows
 
 
 def _duplicate(ref: str) -> errors.DuplicateTrade:

@@ -80,6 +80,14 @@ class TradeIntake:
         self.publisher = publisher
         self.fx_limits = settings.fx_limits()
         self.matching = TradeMatching(self.check_payer, publisher)
+        self._net: NetSettlementContract | None = None
+
+    @property
+    def net(self) -> NetSettlementContract:
+        """The deployment's SettlementNet, built once (its ABI encoder is not free)."""
+        if self._net is None:
+            self._net = NetSettlementContract(self.chain)
+        return self._net
 
     def submit(self, request: TradeRequest, actor: Actor, idempotency_key: str | None = None) -> tuple[Trade, bool]:
         """Record an instruction. Returns (trade, changed): the new alleged trade, the trade it
@@ -325,12 +333,12 @@ class TradeIntake:
         in order, on top of its running exposure, within its net debit cap (each debit that fits
         counts toward the next). The caller refuses the debits that do not fit."""
         exposure = repo.net_exposure(session, list(debits))
-        net = NetSettlementContract(self.chain)
+        balances = self.net.balances_of([addresses[p] for p in debits])  # one round trip
         fits: dict[str, list[bool]] = {}
         for payer_id, amounts in debits.items():
             operator_cap = session.get(NetDebitCap, payer_id)
             cover = LiquidityCover(
-                net.balance_of(addresses[payer_id]), None if operator_cap is None else int(operator_cap.cap_base_units)
+                balances[addresses[payer_id]], None if operator_cap is None else int(operator_cap.cap_base_units)
             )
             owed, answers = exposure[payer_id], []
             for amount in amounts:

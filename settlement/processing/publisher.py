@@ -50,8 +50,11 @@ class TradePublisher:
             self.listeners.remove(listener)
 
     def publish_many(self, trades: list[Trade], kind: str = "trade.status") -> None:
-        """publish() for a batch of trades (a batch submission, a settled window): recorded together."""
-        events = [self._event(trade, kind) for trade in trades]
+        """publish() for a batch of trades (a batch submission): recorded together."""
+        self.publish_events([self._event(trade, kind) for trade in trades])
+
+    def publish_events(self, events: list[TradeEvent]) -> None:
+        """Events made by the caller (a settled window's, each with the window's transaction)."""
         with self._order:
             if self.batch_recorder is not None and events:
                 try:

@@ -41,8 +41,9 @@ from settlement.domain.window import WindowFigures, WindowStatus, split_settleab
 from settlement.ledger import repository as repo
 from settlement.ledger import window_store
 from settlement.ledger.journal_store import JournalStore
-from settlement.ledger.models import SettlementWindowRecord, Trade
-from settlement.processing.publisher import TradePublisher
+from settlement.ledger.models import Participant, SettlementWindowRecord, Trade, utcnow
+from settlement.ledger.window_store import WindowTrade
+from settlement.processing.publisher import TradeEvent, TradePublisher
 from settlement.processing.report import CycleReport
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ CANCELLED_BEFORE_SETTLEMENT = "cancelled_before_settlement"
 EXPIRED_BEFORE_SETTLEMENT = "expired_before_settlement"
 
 
-def trade_leaf(trade: Trade, addresses: dict[str, str]) -> TradeLeaf:
+def trade_leaf(trade: Trade | WindowTrade, addresses: dict[str, str]) -> TradeLeaf:
     """What the window's root commits to for a trade: chain trade id, payer, payee, amount."""
     return TradeLeaf(
         bytes.fromhex(trade.chain_trade_id[2:]),
@@ -64,7 +65,7 @@ def trade_leaf(trade: Trade, addresses: dict[str, str]) -> TradeLeaf:
     )
 
 
-def obligation(trade: Trade) -> Obligation:
+def obligation(trade: Trade | WindowTrade) -> Obligation:
     return Obligation(trade.buyer_id, trade.seller_id, trade.settlement_amount_base_units)
 
 
@@ -161,12 +162,7 @@ class SettlementWindows:
             trades = list(window_store.trades_of(session, window_id, [TradeStatus.IN_WINDOW]))
             participants = {p.id: p for p in repo.list_participants(session)}
         involved = sorted({t.buyer_id for t in trades} | {t.seller_id for t in trades})
-        balances = {p: net.balance_of(participants[p].address) for p in involved}
-        blocked = {
-            p
-            for p in involved
-            if self.chain.is_blacklisted(participants[p].address) or not net.is_participant(participants[p].address)
-        }
+        balances, blocked = self._standing([participants[p] for p in involved])
         split = split_settleable([obligation(t) for t in trades], balances, blocked)
         leaving = [
             t for t in trades if t.buyer_id in split.excluded_participants or t.seller_id in split.excluded_participants
@@ -211,6 +207,19 @@ class SettlementWindows:
         self._settled(window_id, settling, addresses, record.tx_hash, int(receipt["blockNumber"]))
         return report
 
+    def _standing(self, participants: Sequence[Participant]) -> tuple[dict[str, int], set[str]]:
+        """Each participant's settlement balance, and who is blocked (blacklisted by the token, or
+        not a SettlementNet participant): two round trips for the whole window."""
+        net = self.require_net()
+        addresses = [p.address for p in participants]
+        standing = net.standing(addresses)
+        flags = self.chain.preflight_many(addresses)
+        balances = {p.id: standing[p.address][0] for p in participants}
+        blocked = {
+            p.id for p in participants if flags[p.address.lower()].payer_blacklisted or not standing[p.address][1]
+        }
+        return balances, blocked
+
     def _follow_up(self, window_id: int) -> CycleReport:
         """A window whose settlement was sent but not seen mined: the contract's word decides."""
         net = self.require_net()
@@ -244,7 +253,7 @@ class SettlementWindows:
             session.commit()
 
     def _remove_defaulters(
-        self, window_id: int, leaving: Sequence[Trade], blocked: set[str], excluded: frozenset[str]
+        self, window_id: int, leaving: Sequence[WindowTrade], blocked: set[str], excluded: frozenset[str]
     ) -> int:
         """Blocked participants' trades are refused; a short participant's roll to the next window
         (refused once past their deadline). Returns how many were refused."""
@@ -252,8 +261,7 @@ class SettlementWindows:
         refused: list[Trade] = []
         rolled: list[Trade] = []
         with Session(self.db, expire_on_commit=False) as session:
-            for trade in leaving:
-                session.add(trade)
+            for trade in repo.trades_by_ids(session, [t.id for t in leaving]):
                 if trade.buyer_id in blocked or trade.seller_id in blocked or is_expired(trade.deadline, chain_now_s):
                     repo.transition(
                         session,
@@ -281,7 +289,7 @@ class SettlementWindows:
         return len(refused)
 
     def _settled(
-        self, window_id: int, trades: Sequence[Trade], addresses: dict[str, str], tx_hash: str, block_number: int
+        self, window_id: int, trades: Sequence[WindowTrade], addresses: dict[str, str], tx_hash: str, block_number: int
     ) -> None:
         """The window's transaction is mined: its trades are SETTLED and their obligations journaled
         (in one database transaction), then the journal's head is anchored."""
@@ -310,7 +318,20 @@ class SettlementWindows:
             window.settled_at = datetime.now(UTC)
             session.commit()
         log.info("settlement window %d settled: %d trades in %s", window_id, len(trades), tx_hash)
-        self.publisher.publish_many(list(trades))
+        self.publisher.publish_events(
+            [
+                TradeEvent(
+                    trade_id=t.id,
+                    status=TradeStatus.SETTLED,
+                    buyer_id=t.buyer_id,
+                    seller_id=t.seller_id,
+                    tx_hash=tx_hash,
+                    error_code=None,
+                    at=utcnow(),
+                )
+                for t in trades
+            ]
+        )
         if self.anchoring.enabled:
             try:
                 self.anchoring.anchor_now()

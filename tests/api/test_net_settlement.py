@@ -8,7 +8,6 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -305,28 +304,6 @@ def test_reconcile_recomputes_each_window_from_the_ledgers_obligations(api: Sett
     assert api.client().get("/v1/reconciliation").json()["balanced"]
 
 
-def test_windows_close_on_their_size_limit_and_on_their_timer(devnet: Devnet, tmp_path: Any) -> None:
-    """Without the operator: a window closes once it holds SETTLEMENT_WINDOW_TRADES_MAX trades, and
-    one with fewer closes SETTLEMENT_WINDOW_LENGTH_S after it opened; each settles on its own."""
-    snapshot = devnet.snapshot()
-    try:
-        with running_app(
-            devnet.manifest, devnet.rpc_url, tmp_path, window_length_s=2.0, window_trades_max=3, sweep_interval_s=0.1
-        ) as app:
-            a, b = _funded(app, "timer-a", "100"), _funded(app, "timer-b", "100")
-            full = _batch(app, [_net(a, b, "1"), _net(b, a, "2"), _net(a, b, "3")])
-            settled = _wait_settled(app, full[0]["window_id"])
-            assert settled["trade_count"] == 3
-            assert _seconds(settled["opened_at"], settled["closed_at"]) < 1.5  # closed for its size
-            timed = _batch(app, [_net(a, b, "4")])[0]
-            assert timed["window_id"] != full[0]["window_id"]
-            settled = _wait_settled(app, timed["window_id"])
-            assert settled["trade_count"] == 1
-            assert _seconds(settled["opened_at"], settled["closed_at"]) >= 2.0  # closed by its timer
-    finally:
-        devnet.revert(snapshot)
-
-
 def _wait_settled(api: SettlementApp, window_id: int) -> dict[str, Any]:
     deadline = time.monotonic() + WAIT_S
     while True:
@@ -335,45 +312,3 @@ def _wait_settled(api: SettlementApp, window_id: int) -> dict[str, Any]:
             return window
         assert time.monotonic() < deadline, window
         time.sleep(0.1)
-
-
-def _seconds(start: str, end: str) -> float:
-    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
-
-
-def test_brokers_agree_confirm_and_cancel_net_trades_themselves(api: SettlementApp) -> None:
-    """The consent rules are the same in net mode: alleged, affirmed (reserved against the cap),
-    confirmed by the buyer (into the window); a matched trade both cancel never settles."""
-    buyer, seller = _funded(api, "party-buyer", "50"), _funded(api, "party-seller", "50")
-    body = trade_body(buyer, seller, quantity="1", price="30", currency="USD", settlement_mode="net")
-    alleged = buyer.http.post("/v1/trades", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}).json()
-    assert alleged["status"] == "UNMATCHED" and alleged["settlement_mode"] == "net"
-    affirmed = seller.http.post(f"/v1/trades/{alleged['id']}/affirm", json={"trade_ref": unique("S")}).json()
-    assert affirmed["status"] == "PENDING" and affirmed["window_id"] is None
-    # 30 of the buyer's 50 are reserved: a second trade of 30 does not fit under its cap.
-    second = dict(body, trade_ref=unique("T"), instrument=unique("0700.HK"))
-    refused = buyer.http.post("/v1/trades", json=second, headers={"Idempotency-Key": str(uuid.uuid4())})
-    assert_problem(refused, 409, "net_debit_cap_exceeded")  # the buyer hears it at once
-    assert_problem(seller.http.post(f"/v1/trades/{alleged['id']}/confirm"), 403, "forbidden")  # not the seller's to say
-    confirmed = buyer.http.post(f"/v1/trades/{alleged['id']}/confirm")
-    assert confirmed.status_code == 202, confirmed.text
-    assert confirmed.json()["status"] == "IN_WINDOW" and confirmed.json()["window_id"] is not None
-    assert_problem(buyer.http.post(f"/v1/trades/{alleged['id']}/cancel"), 409, "invalid_transition")
-
-    third = dict(body, trade_ref=unique("T"), instrument=unique("0700.HK"), price="10")
-    cancelled = buyer.http.post("/v1/trades", json=third, headers={"Idempotency-Key": str(uuid.uuid4())}).json()
-    assert seller.http.post(f"/v1/trades/{cancelled['id']}/affirm", json={}).status_code == 202
-    assert buyer.http.post(f"/v1/trades/{cancelled['id']}/cancel").status_code == 202
-    assert seller.http.post(f"/v1/trades/{cancelled['id']}/cancel").status_code == 202
-    deadline = time.monotonic() + WAIT_S
-    while (trade := api.client().get(f"/v1/trades/{cancelled['id']}").json())["status"] != "FAILED":
-        assert time.monotonic() < deadline, trade
-        time.sleep(0.1)
-    assert trade["error_code"] == "cancelled_before_settlement"
-    window = _close_and_settle(api, confirmed.json()["window_id"])
-    assert window["trade_count"] >= 1
-    assert api.client().get(f"/v1/trades/{alleged['id']}").json()["status"] == "SETTLED"
-    with Session(api.service.db) as session:
-        from settlement.ledger import repository as repo
-
-        assert repo.net_exposure_drift(session) == {}  # the running figures match the trades

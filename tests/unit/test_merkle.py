@@ -31,7 +31,7 @@ leaves = st.lists(
 )
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)  # a slow CI neighbour is not a failure
 @given(leaves)
 def test_every_leaf_proves_its_inclusion(window: list[TradeLeaf]) -> None:
     root = merkle_root(window)
@@ -39,7 +39,7 @@ def test_every_leaf_proves_its_inclusion(window: list[TradeLeaf]) -> None:
         assert verify_proof(leaf, merkle_proof(window, leaf), root)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)  # a slow CI neighbour is not a failure
 @given(leaves)
 def test_a_changed_amount_does_not_verify(window: list[TradeLeaf]) -> None:
     root = merkle_root(window)
@@ -109,7 +109,7 @@ def tampered_leaves(draw: st.DrawFn, leaf: TradeLeaf) -> TradeLeaf:
     return replace(leaf, amount_base_units=amount)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)  # a slow CI neighbour is not a failure
 @given(leaves, st.data())
 def test_a_tampered_leaf_does_not_verify(window: list[TradeLeaf], data: st.DataObject) -> None:
     root = merkle_root(window)
@@ -118,7 +118,7 @@ def test_a_tampered_leaf_does_not_verify(window: list[TradeLeaf], data: st.DataO
     assert not verify_proof(forged, merkle_proof(window, leaf), root)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)  # a slow CI neighbour is not a failure
 @given(two_or_more, st.data())
 def test_a_tampered_sibling_does_not_verify(window: list[TradeLeaf], data: st.DataObject) -> None:
     root = merkle_root(window)
@@ -130,7 +130,7 @@ def test_a_tampered_sibling_does_not_verify(window: list[TradeLeaf], data: st.Da
     assert not verify_proof(leaf, proof, root)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)  # a slow CI neighbour is not a failure
 @given(leaves, st.data())
 def test_a_tampered_root_does_not_verify(window: list[TradeLeaf], data: st.DataObject) -> None:
     leaf = data.draw(st.sampled_from(window))
@@ -138,7 +138,7 @@ def test_a_tampered_root_does_not_verify(window: list[TradeLeaf], data: st.DataO
     assert not verify_proof(leaf, merkle_proof(window, leaf), forged_root)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)  # a slow CI neighbour is not a failure
 @given(two_or_more, st.data())
 def test_a_shortened_or_lengthened_proof_does_not_verify(window: list[TradeLeaf], data: st.DataObject) -> None:
     root = merkle_root(window)
@@ -148,7 +148,7 @@ def test_a_shortened_or_lengthened_proof_does_not_verify(window: list[TradeLeaf]
     assert not verify_proof(leaf, [*proof, data.draw(st.binary(min_size=32, max_size=32))], root)
 
 
-@settings(max_examples=60)
+@settings(max_examples=60, deadline=None)  # a slow CI neighbour is not a failure
 @given(two_or_more, st.data())
 def test_one_trades_proof_does_not_verify_another_trade(window: list[TradeLeaf], data: st.DataObject) -> None:
     root = merkle_root(window)

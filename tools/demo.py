@@ -81,7 +81,7 @@ class BrokerSpec:
 @dataclass(frozen=True)
 class TradeSpec:
     ref: str
-    buyer: str  # "CODE/client index"
+    buyer: str  # "CODE/client index" (a client's trade, gross), or "CODE" (the broker's own, net)
     seller: str
     instrument: str
     quantity: str
@@ -120,16 +120,16 @@ BROKERS = (
 
 TRADES = (
     TradeSpec("KBS-0001", "KBS/0", "MSB/0", "0700.HK Tencent", "2000", "388.20", "HKD", "release"),
-    TradeSpec("JRS-0001", "JRS/0", "KBS/1", "9988.HK Alibaba", "5000", "84.35", "HKD", "settle"),
-    TradeSpec("MSB-0001", "MSB/1", "JRS/1", "CGB 2.65% 2034 (CNH)", "1000000", "1.0125", "CNH", "settle"),
-    TradeSpec("KBS-0002", "KBS/1", "JRS/0", "Dim sum bond 3.1% 2029", "500000", "0.998", "CNH", "settle"),
-    TradeSpec("JRS-0002", "JRS/1", "MSB/0", "D05.SI DBS Group", "3000", "42.15", "SGD", "settle"),
-    TradeSpec("MSB-0002", "MSB/0", "KBS/0", "AAPL Apple", "400", "227.48", "USD", "settle"),
-    TradeSpec("KBS-0003", "KBS/0", "MSB/1", "Z74.SI Singtel", "20000", "3.12", "SGD", "settle"),
-    TradeSpec("JRS-0003", "JRS/0", "MSB/1", "UST 4.25% 2034", "100000", "0.9931", "USD", "settle"),
-    TradeSpec("MSB-0003", "MSB/1", "KBS/1", "0005.HK HSBC", "8000", "78.60", "HKD", "settle"),
-    TradeSpec("KBS-0004", "KBS/1", "JRS/1", "2800.HK Tracker Fund", "10000", "24.58", "HKD", "settle"),
-    TradeSpec("JRS-0004", "JRS/1", "KBS/0", "0941.HK China Mobile", "3000", "81.75", "HKD", "cancel"),
+    TradeSpec("JRS-0001", "JRS", "KBS", "9988.HK Alibaba", "5000", "84.35", "HKD", "settle"),
+    TradeSpec("MSB-0001", "MSB", "JRS", "CGB 2.65% 2034 (CNH)", "1000000", "1.0125", "CNH", "settle"),
+    TradeSpec("KBS-0002", "KBS", "JRS", "Dim sum bond 3.1% 2029", "500000", "0.998", "CNH", "settle"),
+    TradeSpec("JRS-0002", "JRS", "MSB", "D05.SI DBS Group", "3000", "42.15", "SGD", "settle"),
+    TradeSpec("MSB-0002", "MSB", "KBS", "AAPL Apple", "400", "227.48", "USD", "settle"),
+    TradeSpec("KBS-0003", "KBS", "MSB", "Z74.SI Singtel", "20000", "3.12", "SGD", "settle"),
+    TradeSpec("JRS-0003", "JRS", "MSB", "UST 4.25% 2034", "100000", "0.9931", "USD", "settle"),
+    TradeSpec("MSB-0003", "MSB", "KBS", "0005.HK HSBC", "8000", "78.60", "HKD", "settle"),
+    TradeSpec("KBS-0004", "KBS", "JRS", "2800.HK Tracker Fund", "10000", "24.58", "HKD", "settle"),
+    TradeSpec("JRS-0004", "JRS", "KBS", "0941.HK China Mobile", "3000", "81.75", "HKD", "cancel"),
     TradeSpec("MSB-0004", "MSB/0", "JRS/0", "CGB 2.4% 2031 (CNH)", "300000", "1.004", "CNH", "expire"),
 )
 
@@ -201,10 +201,10 @@ class Day:
         self.proof: dict[str, Any] | None = None  # the trade proof the day checked against the chain
         self.proof_checked = False
 
-    def party(self, ref: str) -> tuple[Broker, str]:
-        code, index = ref.split("/")
+    def party(self, ref: str) -> tuple[Broker, str | None]:
+        code, _, index = ref.partition("/")
         broker = self.brokers[code]
-        return broker, broker.client_ids[int(index)]
+        return broker, broker.client_ids[int(index)] if index else None
 
     def code_of(self, participant_id: str) -> str:
         return next((b.spec.code for b in self.brokers.values() if b.id == participant_id), participant_id)
@@ -296,8 +296,8 @@ class Day:
         say(
             "\n4. Twelve trades: one side submits (POST /v1/trades, alleged), the other agrees"
             " (POST .../affirm, or the same terms under its own ref).\n"
-            "   Ten settle net (settlement_mode net: no escrow lock, reserved against the buyer's settlement balance);"
-            " two gross (each locked in escrow)"
+            "   Ten settle net (settlement_mode net): the brokers' own (house) trades, no escrow lock, reserved against\n"
+            "   the buyer's settlement balance. Two settle gross, each locked in escrow: trades for clients' accounts"
         )
         for number, spec in enumerate(TRADES):
             buyer, buyer_client = self.party(spec.buyer)
@@ -307,14 +307,14 @@ class Day:
                 "trade_ref": spec.ref,
                 "buyer_id": buyer.id,
                 "seller_id": seller.id,
-                "buyer_client_id": buyer_client,
-                "seller_client_id": seller_client,
                 "instrument": spec.instrument,
                 "quantity": spec.quantity,
                 "price": spec.price,
                 "currency": spec.currency,
                 "settlement_mode": spec.mode,
             }
+            if spec.mode == "gross":  # net mode settles the brokers' own positions: a client's trade settles gross
+                body |= {"buyer_client_id": buyer_client, "seller_client_id": seller_client}
             if spec.outcome == "expire":
                 body["deadline"] = (datetime.now(UTC) + timedelta(seconds=SHORT_DEADLINE_S)).isoformat()
             alleged = expect(

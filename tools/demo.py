@@ -6,13 +6,20 @@ Then, as the brokers and the operator would, over HTTP:
 
 - three brokers register: a Hong Kong broker, a mainland broker's Hong Kong arm, a Singapore
   broker; coins are issued to each, clients are opened and funded from the omnibus wallets;
+- each broker pre-funds a settlement balance in the net settlement contract (the deposit route):
+  net-mode windows debit and credit those balances, never the wallets;
 - twelve trades in HKD, CNH, USD and SGD between them and their clients are alleged by one side
-  and agreed by the other (an affirmation, or its own matching instruction): only matched trades
-  are locked;
-- ten are reported delivered by the seller and confirmed by the buyer (released); one is
-  cancelled by both parties (refunded); one is left until its deadline passes (anvil's clock is
-  moved forward) and the worker sweeps it;
-- a summary is printed, then the reconciliation and the audit-chain verification.
+  and agreed by the other (an affirmation, or its own matching instruction). Most settle net:
+  confirmed, they wait in the open settlement window; one settles gross (its own escrow lock and
+  release), to show both. One net trade is cancelled by both parties before confirmation
+  (FAILED, nothing moved); one gross trade is left until its deadline passes (anvil's clock is
+  moved forward) and the worker sweeps its lock back to the buyer;
+- the operator closes the window; the worker settles it in one SettlementNet transaction. Each
+  window's gross and net amounts per broker and the liquidity saved are printed, with its
+  settlement tx and the Merkle root of its trades; one trade's inclusion proof is fetched and
+  checked against the chain with the package's own verifier (what a counterparty would run);
+- a summary is printed, then the reconciliation and the audit-chain verification with its
+  on-chain anchors.
 
 It exits non-zero if the day did not go as planned, the ledger does not reconcile, or the journal
 does not verify. Otherwise it keeps serving (the /docs URL is printed) until Ctrl-C;
@@ -23,13 +30,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import signal
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
@@ -38,7 +46,10 @@ from typing import Any
 
 import httpx
 
+from settlement.chain.artifacts import load_artifact
 from settlement.chain.client import connect
+from settlement.chain.merkle import TradeProof
+from settlement.chain.net_settlement import check_trade_proof
 from settlement.config import Settings, get_settings
 from settlement.devnet.anvil import AnvilConfig, AnvilProcess, free_port, port_in_use
 from settlement.devnet.deploy import BROKER_FUNDING_COINS, deploy
@@ -70,13 +81,17 @@ class BrokerSpec:
 @dataclass(frozen=True)
 class TradeSpec:
     ref: str
-    buyer: str  # "CODE/client index"
+    buyer: str  # "CODE/client index" (a client's trade, gross), or "CODE" (the broker's own, net)
     seller: str
     instrument: str
     quantity: str
     price: str
     currency: str
-    outcome: str  # "release" | "cancel" | "expire"
+    outcome: str  # "settle" (net) | "cancel" (net, before confirmation) | "release" (gross) | "expire" (gross)
+
+    @property
+    def mode(self) -> str:
+        return "net" if self.outcome in ("settle", "cancel") else "gross"
 
 
 BROKERS = (
@@ -105,20 +120,28 @@ BROKERS = (
 
 TRADES = (
     TradeSpec("KBS-0001", "KBS/0", "MSB/0", "0700.HK Tencent", "2000", "388.20", "HKD", "release"),
-    TradeSpec("JRS-0001", "JRS/0", "KBS/1", "9988.HK Alibaba", "5000", "84.35", "HKD", "release"),
-    TradeSpec("MSB-0001", "MSB/1", "JRS/1", "CGB 2.65% 2034 (CNH)", "1000000", "1.0125", "CNH", "release"),
-    TradeSpec("KBS-0002", "KBS/1", "JRS/0", "Dim sum bond 3.1% 2029", "500000", "0.998", "CNH", "release"),
-    TradeSpec("JRS-0002", "JRS/1", "MSB/0", "D05.SI DBS Group", "3000", "42.15", "SGD", "release"),
-    TradeSpec("MSB-0002", "MSB/0", "KBS/0", "AAPL Apple", "400", "227.48", "USD", "release"),
-    TradeSpec("KBS-0003", "KBS/0", "MSB/1", "Z74.SI Singtel", "20000", "3.12", "SGD", "release"),
-    TradeSpec("JRS-0003", "JRS/0", "MSB/1", "UST 4.25% 2034", "100000", "0.9931", "USD", "release"),
-    TradeSpec("MSB-0003", "MSB/1", "KBS/1", "0005.HK HSBC", "8000", "78.60", "HKD", "release"),
-    TradeSpec("KBS-0004", "KBS/1", "JRS/1", "2800.HK Tracker Fund", "10000", "24.58", "HKD", "release"),
-    TradeSpec("JRS-0004", "JRS/1", "KBS/0", "0941.HK China Mobile", "3000", "81.75", "HKD", "cancel"),
+    TradeSpec("JRS-0001", "JRS", "KBS", "9988.HK Alibaba", "5000", "84.35", "HKD", "settle"),
+    TradeSpec("MSB-0001", "MSB", "JRS", "CGB 2.65% 2034 (CNH)", "1000000", "1.0125", "CNH", "settle"),
+    TradeSpec("KBS-0002", "KBS", "JRS", "Dim sum bond 3.1% 2029", "500000", "0.998", "CNH", "settle"),
+    TradeSpec("JRS-0002", "JRS", "MSB", "D05.SI DBS Group", "3000", "42.15", "SGD", "settle"),
+    TradeSpec("MSB-0002", "MSB", "KBS", "AAPL Apple", "400", "227.48", "USD", "settle"),
+    TradeSpec("KBS-0003", "KBS", "MSB", "Z74.SI Singtel", "20000", "3.12", "SGD", "settle"),
+    TradeSpec("JRS-0003", "JRS", "MSB", "UST 4.25% 2034", "100000", "0.9931", "USD", "settle"),
+    TradeSpec("MSB-0003", "MSB", "KBS", "0005.HK HSBC", "8000", "78.60", "HKD", "settle"),
+    TradeSpec("KBS-0004", "KBS", "JRS", "2800.HK Tracker Fund", "10000", "24.58", "HKD", "settle"),
+    TradeSpec("JRS-0004", "JRS", "KBS", "0941.HK China Mobile", "3000", "81.75", "HKD", "cancel"),
     TradeSpec("MSB-0004", "MSB/0", "JRS/0", "CGB 2.4% 2031 (CNH)", "300000", "1.004", "CNH", "expire"),
 )
 
-EXPECTED = {"release": "RELEASED", "cancel": "REFUNDED", "expire": "REFUNDED"}
+EXPECTED = {"settle": "SETTLED", "cancel": "FAILED", "release": "RELEASED", "expire": "REFUNDED"}
+# What each broker moves into its settlement balance before the day: more than its net debit at
+# any moment (a matched net trade reserves its full amount against the payer's cover until its
+# window nets it).
+SETTLEMENT_DEPOSIT = "400000"
+# The demo's windows stay open long enough for the operator's close to be what settles them (the
+# default timer, SETTLEMENT_WINDOW_LENGTH_S, would close them within seconds); a window the timer
+# closed anyway is simply settled already when the operator asks.
+DEMO_WINDOW_LENGTH_S = 120.0
 
 
 class DemoFailed(Exception):
@@ -174,17 +197,26 @@ class Day:
         self.operator = app.client()
         self.brokers: dict[str, Broker] = {}
         self.trades: dict[str, dict[str, Any]] = {}
+        self.windows: dict[int, dict[str, Any]] = {}  # the day's settled windows, by id
+        self.proof: dict[str, Any] | None = None  # the trade proof the day checked against the chain
+        self.proof_checked = False
 
-    def party(self, ref: str) -> tuple[Broker, str]:
-        code, index = ref.split("/")
+    def party(self, ref: str) -> tuple[Broker, str | None]:
+        code, _, index = ref.partition("/")
         broker = self.brokers[code]
-        return broker, broker.client_ids[int(index)]
+        return broker, broker.client_ids[int(index)] if index else None
+
+    def code_of(self, participant_id: str) -> str:
+        return next((b.spec.code for b in self.brokers.values() if b.id == participant_id), participant_id)
 
     def run(self) -> bool:
         self.onboard()
         self.fund()
+        self.prefund()
         self.submit()
         self.settle()
+        self.close_windows()
+        self.prove()
         self.expire()
         return self.report()
 
@@ -233,10 +265,39 @@ class Day:
         balances = expect(broker.http.get(f"/v1/participants/{broker.id}/balances"), 200)
         return bool(balances["ledger"] == balances["on_chain"])
 
+    def prefund(self) -> None:
+        say("\n3. Brokers pre-fund their settlement balances (POST /v1/participants/{id}/settlement-balance/deposit)")
+        say(
+            "   Net settlement pays each window's net positions out of these balances, held by the SettlementNet\n"
+            "   contract, so a window settles in one transaction without touching the wallets; a broker's net\n"
+            "   trades are accepted only while its balance covers what it may owe."
+        )
+        for broker in self.brokers.values():
+            moved = expect(
+                broker.http.post(
+                    f"/v1/participants/{broker.id}/settlement-balance/deposit",
+                    json={"amount": SETTLEMENT_DEPOSIT},
+                    headers={"Idempotency-Key": str(uuid.uuid4())},
+                ),
+                200,
+            )
+            say(f"   {broker.spec.code}  deposited {coins(moved['amount'])}  tx {moved['tx_hash']}")
+        for broker in self.brokers.values():
+            wait_until(
+                f"the ledger to mirror {broker.spec.code}'s settlement balance",
+                functools.partial(self.settlement_mirrored, broker),
+            )
+
+    def settlement_mirrored(self, broker: Broker) -> bool:
+        b = expect(broker.http.get(f"/v1/participants/{broker.id}/settlement-balance"), 200)
+        return bool(b["ledger"] == b["on_chain"]) and Decimal(b["on_chain"]) == Decimal(SETTLEMENT_DEPOSIT)
+
     def submit(self) -> None:
         say(
-            "\n3. Twelve trades: one side submits (POST /v1/trades, alleged), the other agrees"
-            " (POST .../affirm, or the same terms under its own ref); only matched trades are locked"
+            "\n4. Twelve trades: one side submits (POST /v1/trades, alleged), the other agrees"
+            " (POST .../affirm, or the same terms under its own ref).\n"
+            "   Ten settle net (settlement_mode net): the brokers' own (house) trades, no escrow lock, reserved against\n"
+            "   the buyer's settlement balance. Two settle gross, each locked in escrow: trades for clients' accounts"
         )
         for number, spec in enumerate(TRADES):
             buyer, buyer_client = self.party(spec.buyer)
@@ -246,13 +307,14 @@ class Day:
                 "trade_ref": spec.ref,
                 "buyer_id": buyer.id,
                 "seller_id": seller.id,
-                "buyer_client_id": buyer_client,
-                "seller_client_id": seller_client,
                 "instrument": spec.instrument,
                 "quantity": spec.quantity,
                 "price": spec.price,
                 "currency": spec.currency,
+                "settlement_mode": spec.mode,
             }
+            if spec.mode == "gross":  # net mode settles the brokers' own positions: a client's trade settles gross
+                body |= {"buyer_client_id": buyer_client, "seller_client_id": seller_client}
             if spec.outcome == "expire":
                 body["deadline"] = (datetime.now(UTC) + timedelta(seconds=SHORT_DEADLINE_S)).isoformat()
             alleged = expect(
@@ -277,52 +339,162 @@ class Day:
                 how = f"both sides instructed, matched on terms ({submitter.spec.code} first)"
             if trade["id"] != alleged["id"] or trade["status"] != "PENDING":
                 raise DemoFailed(f"{spec.ref} did not match: {trade['status']}")
+            if trade.get("settlement_mode") != spec.mode:
+                raise DemoFailed(f"{spec.ref} is {trade.get('settlement_mode')}, not {spec.mode}")
             self.trades[spec.ref] = trade
             say(
-                f"   {spec.ref}  {buyer.spec.code} buys from {seller.spec.code}  {spec.quantity} {spec.instrument} "
-                f"@ {spec.price} {spec.currency}  = {coins(trade['settlement_amount'])} coins  [{how}]"
+                f"   {spec.ref}  {spec.mode:5}  {buyer.spec.code} buys from {seller.spec.code}  {spec.quantity} "
+                f"{spec.instrument} @ {spec.price} {spec.currency}  = {coins(trade['settlement_amount'])} coins  [{how}]"
             )
-        self.wait_for_status({spec.ref for spec in TRADES}, "LOCKED", "the locks on chain")
-        say("   all twelve locked in escrow")
+        self.wait_for_status({s.ref for s in TRADES if s.mode == "gross"}, "LOCKED", "the gross locks on chain")
+        say("   the two gross trades locked in escrow; the ten net trades matched (PENDING), nothing locked")
 
     def settle(self) -> None:
         say(
-            "\n4. Sellers report delivery, buyers confirm receipt (release); one trade is cancelled by both"
-            " parties (refund); one is left to lapse"
+            "\n5. Sellers report delivery, buyers confirm receipt: a net trade joins the open settlement window"
+            " (IN_WINDOW),\n   the gross one is released from escrow. One net trade is cancelled by both parties"
+            " before confirmation; one gross trade is left to lapse"
         )
         for spec in TRADES:
             trade = self.trades[spec.ref]
             buyer, _ = self.party(spec.buyer)
             seller, _ = self.party(spec.seller)
-            if spec.outcome == "release":
+            if spec.outcome in ("settle", "release"):
                 expect(seller.http.post(f"/v1/trades/{trade['id']}/delivered"), 202)
                 expect(buyer.http.post(f"/v1/trades/{trade['id']}/confirm"), 202)
             elif spec.outcome == "cancel":
                 expect(buyer.http.post(f"/v1/trades/{trade['id']}/cancel"), 202)
-                expect(seller.http.post(f"/v1/trades/{trade['id']}/cancel"), 202)
-                say(f"   {spec.ref} cancelled by buyer and seller: the client withdrew the order")
-        done = {s.ref for s in TRADES if s.outcome != "expire"}
-        self.wait_for_status(done, None, "releases and the refund")
-        say("   ten released to the sellers, one refunded to the buyer")
+                if expect(self.operator.get(f"/v1/trades/{trade['id']}"), 200)["status"] != "FAILED":
+                    expect(seller.http.post(f"/v1/trades/{trade['id']}/cancel"), 202)
+                say(f"   {spec.ref} cancelled by buyer and seller before confirmation: FAILED, no coins moved")
+        self.wait_for_status({s.ref for s in TRADES if s.outcome == "release"}, None, "the gross release")
+        self.wait_for_status({s.ref for s in TRADES if s.outcome == "cancel"}, None, "the cancellation")
+        net = {s.ref for s in TRADES if s.outcome == "settle"}
+        self.wait_for_status(net, ("IN_WINDOW", "SETTLED"), "the net trades to join a window")
+        windows = sorted({self.trades[ref]["window_id"] for ref in net})
+        say(
+            f"   one gross trade released to its seller; nine net trades waiting in window(s) "
+            f"{', '.join(f'#{w}' for w in windows)}"
+        )
+
+    def close_windows(self) -> None:
+        net = [s.ref for s in TRADES if s.outcome == "settle"]
+        ids = sorted({int(self.trades[ref]["window_id"]) for ref in net})
+        say(
+            "\n6. The operator closes the window (POST /v1/windows/{id}/close); the worker settles it: one"
+            " SettlementNet.settleWindow\n   transaction debits and credits each broker's net position and records"
+            " the Merkle root of the window's trades"
+        )
+        for window_id in ids:
+            window = expect(self.operator.get(f"/v1/windows/{window_id}"), 200)
+            if window["status"] == "OPEN":
+                expect(self.operator.post(f"/v1/windows/{window_id}/close"), 202)
+                say(f"   window #{window_id} closed by the operator")
+            else:
+                say(f"   window #{window_id} already {window['status']} (its timer closed it)")
+
+        def settled() -> bool:
+            for window_id in ids:
+                window = expect(self.operator.get(f"/v1/windows/{window_id}"), 200)
+                self.windows[window_id] = window
+                if window["status"] != "SETTLED":
+                    return False
+            return True
+
+        wait_until("the windows to settle", settled)
+        self.wait_for_status(set(net), "SETTLED", "the net trades to settle")
+        for window_id in ids:
+            self.print_window(self.windows[window_id])
+
+    def print_window(self, window: dict[str, Any]) -> None:
+        trades = [s.ref for s in TRADES if self.trades[s.ref].get("window_id") == window["id"]]
+        say(
+            f"\n   Window #{window['id']}: {window['trade_count']} trades ({', '.join(trades)}), closed at block "
+            f"{window['close_block']}, settled in block {window['settlement_block']}\n"
+        )
+        rows = [
+            [self.code_of(p["participant_id"]), coins(p["pays"]), coins(p["receives"]), coins(p["net"])]
+            for p in window["positions"]
+        ]
+        say(indent(table(["broker", "pays (gross)", "receives (gross)", "net"], rows, {1, 2, 3})))
+        gross, net = Decimal(window["gross_total"]), Decimal(window["net_total"])
+        ratio = Decimal(window["liquidity_saved_ratio"])
+        say(
+            f"\n   gross {coins(str(gross))} coins would have moved trade by trade; net {coins(str(net))} coins moved:"
+            f" liquidity saved {coins(str(gross - net))} coins ({ratio * 100:.2f}%)"
+        )
+        say(f"   settlement tx {window['settlement_tx_hash']}")
+        say(f"   trades root   {window['trades_root']}")
+
+    def prove(self) -> None:
+        spec = next(s for s in TRADES if s.outcome == "settle")
+        trade = self.trades[spec.ref]
+        seller, _ = self.party(spec.seller)
+        say(
+            f"\n7. {spec.ref}'s inclusion proof, as its seller {seller.spec.code} fetches it"
+            f" (GET /v1/trades/{{id}}/proof), checked against the chain"
+        )
+        proof = expect(seller.http.get(f"/v1/trades/{trade['id']}/proof"), 200)
+        self.proof = proof
+        path = self.app.service.settings.data_dir / f"proof-{spec.ref}.json"
+        path.write_text(json.dumps(proof, indent=2) + "\n")
+        parsed = TradeProof.from_json(proof)
+        abi = load_artifact("SettlementNet").abi
+        check = check_trade_proof(connect(self.devnet.rpc_url), proof["contract"], abi, parsed)
+        say(
+            f"   leaf: trade {proof['chain_trade_id']}, payer {proof['payer']}, payee {proof['payee']},"
+            f" {proof['amount_base_units']} base units; {len(proof['proof'])} sibling hash(es) up to root {proof['root']}"
+        )
+        say(
+            f"   {'INCLUDED' if check.ok else 'NOT PROVEN'}: window settled on chain: {check.window_settled}, root"
+            f" matches the chain's: {check.root_matches}, proof leads to the root: {check.proof_leads_to_root},"
+            f" SettlementNet.verifyTrade: {check.contract_says_included}"
+        )
+        forged = TradeProof(
+            parsed.window_id,
+            replace(parsed.leaf, amount_base_units=parsed.leaf.amount_base_units + 1),
+            parsed.siblings,
+            parsed.root,
+        )
+        forged_check = check_trade_proof(connect(self.devnet.rpc_url), proof["contract"], abi, forged)
+        say(
+            f"   the same proof with the amount one base unit higher: {'INCLUDED' if forged_check.ok else 'NOT PROVEN'}"
+        )
+        say(
+            "   a counterparty checks it with nothing but the JSON, an RPC endpoint and the contract's address:\n"
+            f"   .venv/bin/python -m settlement verify-proof {path} --rpc-url {self.devnet.rpc_url}"
+            f" --contract {proof['contract']}"
+        )
+        self.proof_checked = check.ok and not forged_check.ok
+        if not self.proof_checked:
+            raise DemoFailed(f"{spec.ref}'s proof did not check out against the chain")
 
     def expire(self) -> None:
         spec = next(s for s in TRADES if s.outcome == "expire")
-        say(f"\n5. {spec.ref}: delivery never confirmed; the chain's clock moves {CLOCK_JUMP_S} s past its deadline")
+        say(
+            f"\n8. {spec.ref} (gross): delivery never confirmed; the chain's clock moves {CLOCK_JUMP_S} s past its deadline"
+        )
         self.devnet.increase_time(CLOCK_JUMP_S)
         self.wait_for_status({spec.ref}, "REFUNDED", "the sweep of the expired lock")
         say("   the worker swept the expired lock: refunded to the buyer")
 
-    def wait_for_status(self, refs: set[str], status: str | None, what: str) -> None:
-        """Poll until each trade reaches `status` (or its planned final status when None)."""
-        wanted = {ref: status or EXPECTED[next(s.outcome for s in TRADES if s.ref == ref)] for ref in refs}
+    def wait_for_status(self, refs: set[str], status: str | tuple[str, ...] | None, what: str) -> None:
+        """Poll until each trade reaches `status` (one of them, if a tuple), or its planned final status when None."""
+
+        def targets(ref: str) -> tuple[str, ...]:
+            if status is None:
+                return (EXPECTED[next(s.outcome for s in TRADES if s.ref == ref)],)
+            return (status,) if isinstance(status, str) else status
+
+        wanted = {ref: targets(ref) for ref in refs}
 
         def arrived() -> bool:
             for ref, target in wanted.items():
                 trade = expect(self.operator.get(f"/v1/trades/{self.trades[ref]['id']}"), 200)
                 self.trades[ref] = trade
-                if trade["status"] == "FAILED":
+                if trade["status"] == "FAILED" and "FAILED" not in target:
                     raise DemoFailed(f"{ref} failed: {trade['error_code']}: {trade['error_detail']}")
-                if trade["status"] != target:
+                if trade["status"] not in target:
                     return False
             return True
 
@@ -338,7 +510,10 @@ class Day:
         rows = []
         for spec in TRADES:
             t = self.trades[spec.ref]
-            final_tx = t["release_tx_hash"] or t["refund_tx_hash"] or t["lock_tx_hash"]
+            window = self.windows.get(t["window_id"]) if t.get("window_id") is not None else None
+            final_tx = (window or {}).get("settlement_tx_hash") or (
+                t["release_tx_hash"] or t["refund_tx_hash"] or t["lock_tx_hash"]
+            )
             rows.append(
                 [
                     spec.ref,
@@ -346,13 +521,25 @@ class Day:
                     spec.instrument,
                     f"{spec.quantity} @ {spec.price} {spec.currency}",
                     coins(t["settlement_amount"]),
+                    t.get("settlement_mode") or "-",
+                    "-" if t.get("window_id") is None else f"#{t['window_id']}",
                     t["status"],
                     final_tx or "-",
                 ]
             )
         say(
             table(
-                ["ref", "buyer<-seller", "instrument", "quantity @ price", "coins", "status", "last tx (full hash)"],
+                [
+                    "ref",
+                    "buyer<-seller",
+                    "instrument",
+                    "quantity @ price",
+                    "coins",
+                    "mode",
+                    "window",
+                    "status",
+                    "last tx (full hash)",
+                ],
                 rows,
                 {4},
             )
@@ -360,6 +547,7 @@ class Day:
 
         say("\nBalances (coins): on chain vs ledger\n")
         rows = []
+        balanced_settlement = True
         for broker in self.brokers.values():
             b = expect(broker.http.get(f"/v1/participants/{broker.id}/balances"), 200)
             match = "ok" if b["on_chain"] == b["ledger"] else "MISMATCH"
@@ -375,6 +563,19 @@ class Day:
             )
             rows.append(["", "  unallocated", "", coins(b["unallocated"]), "", ""])
             rows.extend(["", f"  {c['name']}", "", coins(c["balance"]), "", ""] for c in b["clients"])
+            on_chain, ledger = b["settlement_balance_on_chain"], b["settlement_balance_ledger"]
+            settlement_match = Decimal(on_chain) == Decimal(ledger)
+            balanced_settlement = balanced_settlement and settlement_match
+            rows.append(
+                [
+                    "",
+                    "settlement balance (net)",
+                    coins(on_chain),
+                    coins(ledger),
+                    "ok" if settlement_match else "MISMATCH",
+                    "",
+                ]
+            )
         say(table(["broker", "account", "on chain", "ledger", "", "in escrow"], rows, {2, 3, 5}))
 
         say(f"\nReconciliation at block {recon['block_number']}: {'BALANCED' if recon['balanced'] else 'BREAKS'}")
@@ -389,14 +590,29 @@ class Day:
             say(
                 f"On-chain anchor #{anchor['index']} (LedgerAnchor, signed by the anchoring key, not the agent's): "
                 f"journal seq {anchor['sequence']}, hash {anchor['head_hash']}; {audit['anchors_checked']} "
-                "anchor(s) checked against the journal"
+                "anchor(s) checked against the journal (net mode anchors the journal at every window close too)"
             )
         for problem in audit["problems"]:
             say(f"   seq {problem['seq']}: {problem['problem']}")
         wrong = [s.ref for s in TRADES if self.trades[s.ref]["status"] != EXPECTED[s.outcome]]
         if wrong:
             say(f"Trades not in their planned final state: {', '.join(wrong)}")
-        return bool(recon["balanced"]) and bool(audit["ok"]) and not wrong
+        unsettled = [f"#{w['id']}" for w in self.windows.values() if w["status"] != "SETTLED"]
+        if unsettled or not self.windows:
+            say(f"Windows not settled: {', '.join(unsettled) or 'none seen'}")
+        return (
+            bool(recon["balanced"])
+            and bool(audit["ok"])
+            and not wrong
+            and bool(self.windows)
+            and not unsettled
+            and balanced_settlement
+            and self.proof_checked
+        )
+
+
+def indent(text: str, prefix: str = "   ") -> str:
+    return "\n".join(prefix + line for line in text.splitlines())
 
 
 # ---------------------------------------------------------------------------------- process
@@ -445,6 +661,8 @@ def _serve_day(app: SettlementApp, devnet: Devnet, db_path: Path, manifest_dir: 
     manifest = devnet.manifest
     say(f"anvil {devnet.rpc_url} (chain id {manifest.chain_id}); API {app.base_url}; ledger database {db_path}")
     say(f"token  {manifest.token.address}\nescrow {manifest.escrow.address}")
+    if manifest.net is not None:
+        say(f"net settlement (SettlementNet) {manifest.net.address}")
     say(f"manifest {manifest_dir / f'{manifest.chain_id}.json'} (addresses, ABIs, accounts); to inspect the chain:")
     say(
         f"   SETTLEMENT_ANVIL_PORT={devnet.anvil.config.port} SETTLEMENT_DEPLOYMENTS_DIR={manifest_dir} "
@@ -463,12 +681,19 @@ def _serve_day(app: SettlementApp, devnet: Devnet, db_path: Path, manifest_dir: 
     if not stay:
         return 0
     say(f"\nDashboard: {app.base_url}/  (sign in with a key below)   API docs: {app.base_url}/docs")
+    for window_id in sorted(day.windows):
+        say(f"Window #{window_id}: {app.base_url}/#/window/{window_id}")
     say(f"Operator key: {app.operator_key}")
     for broker in day.brokers.values():
         say(f"{broker.spec.code} API key: {broker.api_key}")
     say("Serving until Ctrl-C (DEMO_EXIT=1 skips this).")
     while True:
         time.sleep(3600)
+
+
+def window_overrides() -> dict[str, Any]:
+    """The demo's window length, unless SETTLEMENT_WINDOW_LENGTH_S says otherwise."""
+    return {} if "SETTLEMENT_WINDOW_LENGTH_S" in os.environ else {"window_length_s": DEMO_WINDOW_LENGTH_S}
 
 
 def main() -> int:
@@ -497,6 +722,7 @@ def main() -> int:
                 operator_key=settings.operator_key,
                 database_url=f"sqlite:///{db_path}",
                 sweep_interval_s=0.5,
+                **window_overrides(),
             ) as app,
         ):
             try:

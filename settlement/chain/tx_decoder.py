@@ -74,6 +74,10 @@ class TransactionDecoder:
             manifest.token.address.lower(): ("SettlementToken", manifest.token.abi),
             manifest.escrow.address.lower(): ("SettlementEscrow", manifest.escrow.abi),
         }
+        # Net mode's window settlements and deposits, and the journal anchors (older manifests lack them).
+        for label, deployed in (("SettlementNet", manifest.net), ("LedgerAnchor", manifest.ledger_anchor)):
+            if deployed is not None:
+                self._contracts[deployed.address.lower()] = (label, deployed.abi)
         self._functions: dict[tuple[str, bytes], dict[str, Any]] = {}
         self._events: dict[tuple[str, bytes], dict[str, Any]] = {}
         for address, (_, abi) in self._contracts.items():

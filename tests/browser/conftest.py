@@ -19,7 +19,7 @@ import pytest
 
 from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.devnet import Devnet
-from tools.demo import Day
+from tools.demo import DEMO_WINDOW_LENGTH_S, Day
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTEFACTS = ROOT / "test-artefacts" / "dashboard"
@@ -72,7 +72,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[tup
     devnet = Devnet.start()
     try:
         with running_app(
-            devnet.manifest, devnet.rpc_url, tmp_path_factory.mktemp("browser"), keepalive_s=0.5, sweep_interval_s=0.2
+            devnet.manifest,
+            devnet.rpc_url,
+            tmp_path_factory.mktemp("browser"),
+            keepalive_s=0.5,
+            sweep_interval_s=0.2,
+            window_length_s=DEMO_WINDOW_LENGTH_S,  # as in the demo: windows close when the operator says
         ) as app:
             day = Day(app, devnet)
             assert day.run(), "the demo's day did not reconcile"

@@ -5,7 +5,8 @@
 "use strict";
 
 const KEY_STORAGE = "settlement.apiKey";
-const STATUSES = ["UNMATCHED", "PENDING", "LOCKED", "RELEASED", "REFUNDED", "FAILED", "WITHDRAWN", "LAPSED"];
+const STATUSES = ["UNMATCHED", "PENDING", "LOCKED", "RELEASED", "IN_WINDOW", "SETTLED", "REFUNDED", "FAILED", "WITHDRAWN", "LAPSED"];
+const WINDOW_STATUSES = ["OPEN", "CLOSED", "PENDING_SETTLEMENT", "SETTLED"];
 const PAGE_SIZE = 25;
 
 const state = { key: null, viewer: undefined, participants: new Map(), onEvent: null, stream: null };
@@ -57,6 +58,26 @@ function coinsExact(value) {
   return (negative ? "-" : "") + text;
 }
 
+// a - b on 6-decimal coin strings, exactly (BigInt base units), back as a coin string.
+function coinsMinus(a, b) {
+  if (a === null || a === undefined || b === null || b === undefined) return null;
+  const units = (v) => {
+    const negative = v.startsWith("-");
+    const [whole, frac = ""] = v.replace("-", "").split(".");
+    const n = BigInt(whole) * 1000000n + BigInt((frac + "000000").slice(0, 6));
+    return negative ? -n : n;
+  };
+  const d = units(a) - units(b);
+  const abs = d < 0n ? -d : d;
+  return `${d < 0n ? "-" : ""}${abs / 1000000n}.${String(abs % 1000000n).padStart(6, "0")}`;
+}
+// "0.8299" -> "82.99 %"
+function percent(ratio) {
+  if (ratio === null || ratio === undefined || ratio === "") return "—";
+  return `${(Number(ratio) * 100).toFixed(2)} %`;
+}
+function windowLink(id) { return id === null || id === undefined ? "—" : h("a", { href: `#/window/${id}`, class: "window-link" }, `#${id}`); }
+
 function when(iso) { return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", "Z") : "—"; }
 function status(s) { return h("span", { class: `status ${s}` }, s); }
 function check(ok) { return ok ? h("span", { class: "ok", title: "agree" }, "✓") : h("span", { class: "bad", title: "differ" }, "✗"); }
@@ -85,12 +106,12 @@ async function api(path, options = {}) {
 }
 async function getJson(path) { return (await api(path)).json(); }
 
-async function download(path) {
+async function download(path, fallbackName = "export") {
   const response = await api(path);
   const disposition = response.headers.get("Content-Disposition") || "";
   const match = disposition.match(/filename="([^"]+)"/);
   const url = URL.createObjectURL(await response.blob());
-  const a = h("a", { href: url, download: match ? match[1] : "export" });
+  const a = h("a", { href: url, download: match ? match[1] : fallbackName });
   document.body.append(a);
   a.click();
   a.remove();
@@ -166,7 +187,9 @@ function startStream() {
               else if (line.startsWith("event: ")) event.type = line.slice(7);
               else if (line.startsWith("data: ")) event.data += line.slice(6);
             }
-            if (event.type === "trade.status" && state.onEvent) state.onEvent(JSON.parse(event.data));
+            if ((event.type === "trade.status" || event.type.startsWith("window.")) && state.onEvent) {
+              state.onEvent({ ...JSON.parse(event.data || "{}"), kind: event.type });
+            }
           }
         }
       } catch (error) {
@@ -289,10 +312,12 @@ async function tradesPage(view, params) {
       t.instrument,
       `${t.quantity} @ ${t.price} ${t.currency}`,
       coins2(t.settlement_amount),
+      h("span", { class: "mode" }, t.settlement_mode || "gross"),
+      windowLink(t.window_id),
       txLink(t.release_tx_hash || t.refund_tx_hash || t.lock_tx_hash, true),
     ]);
     body.replaceChildren(
-      table(["ref", "status", "buyer ← seller", "instrument", "quantity @ price", "coins", "latest tx"], rows, [5]),
+      table(["ref", "status", "buyer ← seller", "instrument", "quantity @ price", "coins", "mode", "window", "latest tx"], rows, [5]),
       h("div", { class: "toolbar" },
         h("button", { type: "button", disabled: cursors.length === 1, onclick: () => { cursors.pop(); load(); } }, "← previous"),
         h("span", { class: "muted" }, `page ${cursors.length}`),
@@ -303,8 +328,14 @@ async function tradesPage(view, params) {
 }
 
 async function tradePage(view, id) {
+  let shown = null;
   const load = async () => {
     const [t, transitions] = await Promise.all([getJson(`/v1/trades/${id}`), getJson(`/v1/trades/${id}/transitions`)]);
+    const net = t.settlement_mode === "net";
+    // A net trade's coins move in its window's one transaction; its proof exists once that window settled.
+    shown = t;
+    const win = net && t.window_id !== null && t.window_id !== undefined ? await getJson(`/v1/windows/${t.window_id}`).catch(() => null) : null;
+    const proof = net && t.status === "SETTLED" ? await getJson(`/v1/trades/${id}/proof`).catch(() => null) : null;
     const submitter = t.submitted_by === "operator" ? "the operator" : name(t.submitted_by);
     const counterparty = t.submitted_by === t.buyer_id ? t.seller_id : t.buyer_id;
     view.replaceChildren(
@@ -316,6 +347,10 @@ async function tradePage(view, id) {
         ["instrument", t.instrument],
         ["quantity @ price", `${t.quantity} @ ${t.price} ${t.currency}`],
         ["settlement amount", h("span", { id: "settlement-amount" }, `${coinsExact(t.settlement_amount)} coins`)],
+        ["settlement mode", h("span", { id: "settlement-mode" }, net
+          ? "net: settled with its window's other trades, one transaction for all (no escrow lock)"
+          : "gross: its own escrow lock and release")],
+        ["window", h("span", { id: "trade-window" }, windowLink(t.window_id))],
         ["FX rate", `${t.fx_rate} USD per ${t.currency} · source ${t.fx_source} · as of ${when(t.fx_as_of)}`],
         ["deadline", when(t.deadline)],
         ["trade id / on chain", h("span", {}, code(t.id), " / ", code(t.chain_trade_id))],
@@ -328,20 +363,46 @@ async function tradePage(view, id) {
         t.matched_by === "affirm" ? h("li", {}, `affirmed by ${t.affirmed_by ? name(t.affirmed_by) : name(counterparty)} at ${when(t.matched_at)}`)
           : t.matched_by === "instruction" ? h("li", {}, `matched on terms with ${name(counterparty)}'s own instruction at ${when(t.matched_at)}`)
             : t.matched_by === "operator" ? h("li", {}, "submitted matched by the operator") : h("li", { class: "muted" }, "not matched yet"),
-        h("li", {}, t.lock_authorized || t.lock_tx_hash ? "lock authorised by the buyer's EIP-712 signature" : "lock not authorised yet"),
+        net ? h("li", {}, "no escrow lock: reserved against the buyer's net debit cap once matched")
+          : h("li", {}, t.lock_authorized || t.lock_tx_hash ? "lock authorised by the buyer's EIP-712 signature" : "lock not authorised yet"),
         h("li", {}, t.delivered_at ? `delivery reported by the seller at ${when(t.delivered_at)}` : "delivery not reported"),
-        h("li", {}, t.release_requested ? "delivery confirmed (release requested by the buyer or the operator)" : "delivery not confirmed"),
+        net ? h("li", {}, t.window_id !== null && t.window_id !== undefined ? `delivery confirmed: joined window #${t.window_id}` : "delivery not confirmed")
+          : h("li", {}, t.release_requested ? "delivery confirmed (release requested by the buyer or the operator)" : "delivery not confirmed"),
         cancelStep(t)),
       h("h2", {}, "Transactions"),
-      kv([["lock", txLink(t.lock_tx_hash)], ["release", txLink(t.release_tx_hash)], ["refund", txLink(t.refund_tx_hash)]]),
+      net ? kv([["window settlement", win ? txLink(win.settlement_tx_hash) : "—"]])
+        : kv([["lock", txLink(t.lock_tx_hash)], ["release", txLink(t.release_tx_hash)], ["refund", txLink(t.refund_tx_hash)]]),
       h("h2", {}, "Transitions"),
       table(["at", "from", "to", "tx", "block", "error"],
         transitions.map((x) => [when(x.at), x.from_status || "—", status(x.to_status), txLink(x.tx_hash), x.block_number ?? "—", x.error_code || ""]), [4]),
       h("h2", {}, "Proof"),
-      h("p", { class: "muted" }, "no proof: gross trade (inclusion proofs arrive with net settlement windows)"));
+      proofSection(t, proof));
   };
   await load();
-  live(view, (event) => { if (event.trade_id === id) load().catch(showError); });
+  const ofThisWindow = (event) => event.kind.startsWith("window.") && shown && shown.window_id !== null && event.window_id === shown.window_id;
+  live(view, (event) => { if (event.trade_id === id || ofThisWindow(event)) load().catch(showError); });
+}
+
+// A settled net trade's Merkle proof: what a counterparty checks against the chain without trusting us.
+function proofSection(t, proof) {
+  if (t.settlement_mode !== "net") return h("p", { class: "muted", id: "proof" }, "no proof: gross trade (its own lock and release transactions settle it)");
+  if (!proof) {
+    return h("p", { class: "muted", id: "proof" }, t.window_id !== null && t.window_id !== undefined
+      ? `the inclusion proof is available once window #${t.window_id} has settled`
+      : "the inclusion proof is available once the trade's window has settled");
+  }
+  const file = `proof-${t.trade_ref}.json`;
+  return h("div", { id: "proof" },
+    kv([
+      ["window", windowLink(proof.window_id)],
+      ["leaf", h("span", {}, code(proof.chain_trade_id), " · payer ", code(proof.payer), " · payee ", code(proof.payee), ` · ${proof.amount_base_units} base units`)],
+      ["siblings", proof.proof.length ? h("ol", { start: "0" }, proof.proof.map((x) => h("li", {}, code(x)))) : "none (the window's only trade)"],
+      ["root", h("span", { id: "proof-root" }, code(proof.root))],
+      ["contract / chain", h("span", {}, code(proof.contract || "—"), ` · chain id ${proof.chain_id ?? "—"}`)],
+    ]),
+    h("p", {}, h("button", { type: "button", id: "proof-download", onclick: () => download(`/v1/trades/${t.id}/proof`, file).catch(showError) }, "Download proof JSON")),
+    h("p", { class: "muted" }, "Check it against the chain, with nothing but an RPC endpoint:"),
+    h("pre", { class: "mono" }, `python -m settlement verify-proof ${file} --rpc-url <RPC URL> --contract ${proof.contract || "<SettlementNet address>"}`));
 }
 
 function cancelStep(t) {
@@ -350,13 +411,21 @@ function cancelStep(t) {
   return t.cancel_requested ? h("li", {}, "cancelled by the operator") : null;
 }
 
-// Token amounts (6 decimals) also read as coins next to their exact base units.
-const AMOUNT_NAMES = ["value", "amount", "amounts", "total", "totalAmount"];
+// Token amounts (6 decimals) also read as coins next to their exact base units; net positions are signed.
+const AMOUNT_NAMES = ["value", "amount", "amounts", "total", "totalAmount", "netPositions", "position", "balanceAfter"];
+function baseUnitsAsCoins(units) {
+  const negative = units.startsWith("-");
+  const digits = units.replace("-", "").padStart(7, "0");
+  return coins2(`${negative ? "-" : ""}${digits.slice(0, -6)}.${digits.slice(-6)}`);
+}
 function renderArg(arg) {
+  const isAmount = /^u?int256(\[\])?$/.test(arg.type) && AMOUNT_NAMES.includes(arg.name);
+  if (isAmount && Array.isArray(arg.value) && arg.value.every((v) => /^-?[0-9]+$/.test(String(v)))) {
+    return h("ol", { start: "0" }, arg.value.map((v) => h("li", {}, h("span", { class: "mono" }, String(v)), h("span", { class: "muted" }, ` (${baseUnitsAsCoins(String(v))} coins)`))));
+  }
   const shown = renderValue(arg.value);
-  if (arg.type === "uint256" && AMOUNT_NAMES.includes(arg.name) && /^[0-9]+$/.test(arg.value)) {
-    const units = arg.value.padStart(7, "0");
-    return h("span", {}, shown, h("span", { class: "muted" }, ` (${coins2(`${units.slice(0, -6)}.${units.slice(-6)}`)} coins)`));
+  if (isAmount && /^-?[0-9]+$/.test(String(arg.value))) {
+    return h("span", {}, shown, h("span", { class: "muted" }, ` (${baseUnitsAsCoins(String(arg.value))} coins)`));
   }
   return shown;
 }
@@ -432,10 +501,95 @@ async function ledgerPage(view, params) {
   live(view, null);
 }
 
-function windowsPage(view) {
+// ------------------------------------------------------------------ net settlement windows
+
+async function closeWindow(id) {
+  await api(`/v1/windows/${id}/close`, { method: "POST" });
+}
+
+function closeButton(w, after) {
+  if (state.viewer !== null || w.status !== "OPEN") return null;
+  return h("button", { type: "button", class: "primary", "data-close-window": String(w.id),
+    onclick: () => closeWindow(w.id).then(after).catch(showError) }, "Close now");
+}
+
+function savedText(w) {
+  if (w.gross_total === null || w.gross_total === undefined) return "—";
+  return `${percent(w.liquidity_saved_ratio)} (${coins2(coinsMinus(w.gross_total, w.net_total))} coins)`;
+}
+
+async function windowsPage(view, params) {
+  const filter = params.get("status") || "";
   view.replaceChildren(h("h1", {}, "Settlement windows"),
-    h("div", { class: "placeholder" }, "Windows arrive with net settlement: gross vs net per broker, the liquidity saved and each window's settlement transaction will show here. Trades settle gross today, one lock and one release each."));
-  live(view, null);
+    h("p", { class: "muted" }, "Net mode: trades whose delivery is confirmed wait in the open window; when it closes (timer, size, or the operator), "
+      + "each broker pays or receives only its net position, in one SettlementNet transaction for the whole window, "
+      + "which also records the Merkle root of the window's trades."));
+  const statusSelect = h("select", { id: "window-status-filter", onchange: () => {
+    location.hash = statusSelect.value ? `#/windows?status=${statusSelect.value}` : "#/windows";
+  } }, h("option", { value: "" }, "any status"), WINDOW_STATUSES.map((s) => h("option", { value: s, selected: s === filter }, s)));
+  const body = h("div", {});
+  view.append(h("div", { class: "toolbar" }, statusSelect, h("span", { class: "muted" }, "newest first, up to 50")), body);
+  const operator = state.viewer === null;
+  const load = async () => {
+    const query = new URLSearchParams({ limit: "50" });
+    if (filter) query.set("status", filter);
+    const { items } = await getJson(`/v1/windows?${query}`);
+    const headers = ["window", "status", "opened", "closed", "trades", "gross", "net", "liquidity saved", operator ? null : "your net", "settlement tx", "root", ""]
+      .filter((x) => x !== null);
+    const rows = items.map((w) => [
+      h("a", { href: `#/window/${w.id}`, class: "window-link" }, `#${w.id}`),
+      h("span", { "data-window-status": String(w.id) }, status(w.status)),
+      when(w.opened_at), when(w.closed_at),
+      String(w.trade_count), coins2(w.gross_total), coins2(w.net_total), savedText(w),
+      operator ? null : coins2(w.positions.length ? w.positions[0].net : null),
+      txLink(w.settlement_tx_hash, true), shortHash(w.trades_root),
+      closeButton(w, load) || "",
+    ].filter((x) => x !== null));
+    const numeric = operator ? [4, 5, 6, 7] : [4, 5, 6, 7, 8];
+    body.replaceChildren(items.length ? table(headers, rows, numeric)
+      : h("p", { class: "muted", id: "no-windows" }, filter ? `No ${filter} window.` : "No window yet: net trades open one when they join."));
+  };
+  await load();
+  live(view, debounced(() => load().catch(showError)));
+}
+
+async function windowPage(view, id) {
+  const load = async () => {
+    const w = await getJson(`/v1/windows/${id}`);
+    const operator = state.viewer === null;
+    const totals = (field) => w.positions.reduce((sum, p) => coinsMinus(sum, coinsMinus("0", p[field])), "0.000000");
+    const rows = w.positions.map((p) => [
+      h("span", {}, p.name || name(p.participant_id)), h("span", { class: "mono" }, p.address),
+      coins2(p.pays), coins2(p.receives),
+      h("span", { class: p.net.startsWith("-") ? "bad" : "ok" }, coins2(p.net)),
+    ]);
+    if (operator && w.positions.length) {
+      rows.push([h("strong", {}, "total"), "", h("strong", {}, coins2(totals("pays"))), h("strong", {}, coins2(totals("receives"))), h("strong", {}, coins2(totals("net")))]);
+    }
+    view.replaceChildren(
+      h("h1", {}, `Window #${w.id} `, h("span", { id: "window-status" }, status(w.status))),
+      state.viewer === null && w.status === "OPEN" ? h("div", { class: "toolbar" }, closeButton(w, () => load().catch(showError)),
+        h("span", { class: "muted" }, "or it closes on its timer (SETTLEMENT_WINDOW_LENGTH_S) or size limit; the worker then settles it")) : null,
+      kv([
+        ["opened", when(w.opened_at)],
+        ["closed", w.closed_at ? `${when(w.closed_at)}${w.close_block !== null ? ` · at block ${w.close_block}` : ""}` : "open: trades whose delivery is confirmed join it"],
+        ["trades", h("span", { id: "window-trade-count" }, String(w.trade_count))],
+        ["gross (sum of trades)", h("span", { id: "window-gross" }, w.gross_total === null ? "—" : `${coinsExact(w.gross_total)} coins`)],
+        ["net (what moves)", h("span", { id: "window-net" }, w.net_total === null ? "—" : `${coinsExact(w.net_total)} coins`)],
+        ["liquidity saved", h("span", { id: "window-saved" }, savedText(w))],
+        ["settlement tx", h("span", { id: "window-tx" }, txLink(w.settlement_tx_hash))],
+        ["settled", w.settled_at ? `${when(w.settled_at)}${w.settlement_block !== null ? ` · block ${w.settlement_block}` : ""}` : "not yet"],
+        ["trades root", h("span", { id: "window-root" }, w.trades_root ? code(w.trades_root) : "— (set when the window is settled)")],
+      ]),
+      h("h2", {}, operator ? "Positions per broker" : "Your position"),
+      w.positions.length
+        ? table(["broker", "wallet", "pays (gross)", "receives (gross)", "net"], rows, [2, 3, 4])
+        : h("p", { class: "muted" }, "no positions yet"),
+      h("p", { class: "muted" }, "A negative net is debited from the broker's settlement balance, a positive one credited; "
+        + "the nets sum to zero. Each trade's inclusion under the root can be checked on chain from its proof (the trade's page)."));
+  };
+  await load();
+  live(view, debounced(() => load().catch(showError)));
 }
 
 function exportsPage(view) {
@@ -482,7 +636,7 @@ async function render() {
   const [, page, arg] = path.split("/");
   const params = new URLSearchParams(query || "");
   for (const a of document.querySelectorAll("#nav a[data-page]")) {
-    a.classList.toggle("active", a.dataset.page === page || (page === "trade" && a.dataset.page === "trades"));
+    a.classList.toggle("active", a.dataset.page === page || (page === "trade" && a.dataset.page === "trades") || (page === "window" && a.dataset.page === "windows"));
   }
   state.onEvent = null;
   const host = view;
@@ -494,7 +648,8 @@ async function render() {
     else if (page === "trade") await tradePage(pageView, arg);
     else if (page === "tx") await txPage(pageView, arg);
     else if (page === "ledger") await ledgerPage(pageView, params);
-    else if (page === "windows") windowsPage(pageView);
+    else if (page === "windows") await windowsPage(pageView, params);
+    else if (page === "window") await windowPage(pageView, arg);
     else if (page === "exports") exportsPage(pageView);
     else await overviewPage(pageView);
     if (pageView.isConnected) host.dataset.page = page || "overview";

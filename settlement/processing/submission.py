@@ -132,8 +132,7 @@ class BatchSubmission:
             )
         else:
             report.refunded += count
-        for trade in trades:
-            self.publisher.publish(trade)
+        self.publisher.publish_many(trades)  # one transaction for the batch's events
 
     def _apply_failure(self, group: CallGroup, error: errors.SettlementError, report: CycleReport) -> None:
         """A single trade's call reverted. A lock failure fails the trade; release/refund retry later."""

@@ -118,7 +118,8 @@ class BatchSubmission:
         assert outcome.receipt is not None and outcome.record is not None
         tx_hash, block = outcome.record.tx_hash, int(outcome.receipt["blockNumber"])
         with Session(self.db, expire_on_commit=False) as session:
-            trades = [repo.get_trade(session, trade_id) for trade_id in group.trade_ids]
+            by_id = {t.id: t for t in repo.trades_by_ids(session, group.trade_ids)}  # one query a batch
+            trades = [by_id[trade_id] for trade_id in group.trade_ids]
             for trade in trades:
                 repo.transition(session, trade, group.step.target, tx_hash=tx_hash, block_number=block)
             session.commit()

@@ -18,7 +18,18 @@ from fastapi.openapi.utils import get_openapi
 from settlement.api import dashboard, problems
 from settlement.api.events import KEEPALIVE_S, EventHub
 from settlement.api.middleware import BodySizeLimit
-from settlement.api.routes import audit, events, exports, fx_rates, health, ledger, liquidity, participants, trades
+from settlement.api.routes import (
+    audit,
+    events,
+    exports,
+    fx_rates,
+    health,
+    ledger,
+    liquidity,
+    participants,
+    trades,
+    windows,
+)
 from settlement.api.routes import dashboard as dashboard_routes
 from settlement.api.routes import webhooks as webhook_routes
 from settlement.api.throttle import FailedAuthThrottle
@@ -29,6 +40,7 @@ from settlement.views import TradeEvent
 
 API_PREFIX = "/v1"
 API_VERSION = "1.0.0"
+BATCH_BODY_MAX_BYTES = 1024 * 1024
 DESCRIPTION = """\
 Cross-border settlement of brokerage trades in a USD-pegged stablecoin: the buyer's coins are
 locked in an on-chain escrow, released to the seller when delivery is confirmed, refunded on
@@ -96,10 +108,15 @@ def _application(lifespan: Any, body_max_bytes: int) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=body_max_bytes)
+    # A batch of up to 1,000 trades is ~300 bytes a trade.
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=body_max_bytes,
+        path_max_bytes={"/v1/trades/batch": max(body_max_bytes, BATCH_BODY_MAX_BYTES)},
+    )
     problems.install(app)
     v1 = APIRouter(prefix=API_PREFIX)
-    for module in (health, participants, liquidity, fx_rates, trades, ledger, audit, events, webhook_routes):
+    for module in (health, participants, liquidity, fx_rates, trades, windows, ledger, audit, events, webhook_routes):
         v1.include_router(module.router)
     v1.include_router(dashboard_routes.router)
     v1.include_router(exports.router)

@@ -37,24 +37,29 @@ async def _discard_body(receive: Receive) -> None:
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, path_max_bytes: dict[str, int] | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.path_max_bytes = path_max_bytes or {}  # routes whose bodies are larger by design (batches)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.path_max_bytes.get(scope.get("path", ""), self.default_max_bytes)
+        await self._limited(scope, receive, send, limit)
+
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            if int(declared) <= self.max_bytes * DRAIN_FACTOR:
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            if int(declared) <= max_bytes * DRAIN_FACTOR:
                 await _discard_body(receive)
             response = problem(
                 Request(scope),
                 status=413,
                 code="payload_too_large",
                 title="Content Too Large",
-                detail=f"request body exceeds {self.max_bytes} bytes",
+                detail=f"request body exceeds {max_bytes} bytes",
                 headers={"Connection": "close"},
             )
             await response(scope, receive, send)
@@ -67,8 +72,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > max_bytes:
+                    raise BodyTooLarge(max_bytes)
             return message
 
         await self.app(scope, limited_receive, send)

@@ -69,6 +69,18 @@ def problem(
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
+def error_problem(exc: errors.SettlementError, instance: str) -> dict[str, Any]:
+    """A domain error as a problem object, outside a response (each refused item of a batch)."""
+    return {
+        "type": TYPE_PREFIX + exc.code,
+        "title": exc.title,
+        "status": exc.http_status,
+        "detail": exc.detail,
+        "code": exc.code,
+        "instance": instance,
+    }
+
+
 def _settlement_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, errors.SettlementError)
     if exc.http_status >= 500:
@@ -144,6 +156,8 @@ def _http_error(request: Request, exc: Exception) -> ProblemResponse:
 def _allowed_methods(request: Request) -> list[str]:
     paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
     allowed: set[str] = set()
+    if request.url.path in paths:  # a literal path (/v1/trades/batch) is its own resource
+        paths = {request.url.path: paths[request.url.path]}
     for template, operations in paths.items():
         if re.fullmatch(re.sub(r"\{[^/]+\}", "[^/]+", template), request.url.path):
             allowed |= {method.upper() for method in operations}

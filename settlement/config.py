@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -99,6 +100,18 @@ class Settings(BaseSettings):
     fx_rate_age_max_s: int = Field(default=86_400, ge=1)
     fx_rate_jump_max_ratio: Decimal = Field(default=Decimal("0.10"), gt=0)
     sweep_interval_s: float = Field(default=2.0, gt=0)
+    # Net mode (settlement/processing/windows.py). A trade's mode, when its submitter names none,
+    # is this one: gross unless configured, so existing clients keep per-trade escrow locks.
+    default_settlement_mode: Literal["gross", "net"] = "gross"
+    window_length_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=86_400,
+        description="A net settlement window with trades closes this long after it opened.",
+    )
+    window_trades_max: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="A net settlement window closes once it holds this many trades."
+    )
     # How often the worker anchors the journal's head on chain (gross mode; net mode anchors at
     # every window close too). Everything up to the last anchor is then tamper-evident.
     anchor_interval_s: float = Field(default=300.0, gt=0)

@@ -134,6 +134,39 @@ class RemovedFromNetSettlement(SettlementError):
     title = "Removed from net settlement"
 
 
+class NetDebitCapExceeded(SettlementError):
+    """Net mode's liquidity-cover check: the payer's net position in the open window, with what its
+    matched trades reserve, would pass its net debit cap (its settlement balance, or the operator's
+    lower cap). The payer deposits more, or the trade settles gross."""
+
+    code = "net_debit_cap_exceeded"
+    http_status = 409
+    title = "Net debit cap exceeded"
+
+
+class NetModeUnavailable(SettlementError):
+    """A net trade, on a deployment without a net settlement contract, or with client sub-accounts
+    (net mode settles brokers' positions; a trade between clients settles gross)."""
+
+    code = "net_mode_unavailable"
+    http_status = 422
+    title = "Net settlement not available for this trade"
+
+
+class TradeNotSettled(SettlementError):
+    """A proof exists once the trade's window is settled on chain (net trades only)."""
+
+    code = "trade_not_settled"
+    http_status = 409
+    title = "Trade not settled in a window yet"
+
+
+class WindowNotClosable(SettlementError):
+    code = "window_not_closable"
+    http_status = 409
+    title = "Window cannot be closed"
+
+
 class NotCustodial(SettlementError):
     """The service does not hold this broker's key, so it cannot move the broker's coins: the
     broker sends the transaction from its own wallet."""

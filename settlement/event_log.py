@@ -91,6 +91,35 @@ class EventLog:
                 )
         return dataclasses.replace(event, event_id=event_id)
 
+    def record_many(self, events: list[TradeEvent]) -> list[TradeEvent]:
+        """record() for a batch (a window's trades settle together): one transaction, ids in order."""
+        now = utcnow()
+        recorded = []
+        with self.engine.begin() as connection:
+            for event in events:
+                event_id = connection.execute(
+                    insert(TradeEventRecord).values(payload=_payload(event), at=now).returning(col(TradeEventRecord.id))
+                ).scalar_one()
+                assert event_id is not None
+                recorded.append(dataclasses.replace(event, event_id=event_id))
+            if self.webhooks and recorded:
+                connection.execute(
+                    insert(WebhookDelivery),
+                    [
+                        {
+                            "id": str(uuid.uuid4()),
+                            "event_id": event.event_id,
+                            "status": DeliveryStatus.PENDING,
+                            "attempts": 0,
+                            "queued_at": now,
+                            "next_attempt_at": now,
+                            "updated_at": now,
+                        }
+                        for event in recorded
+                    ],
+                )
+        return recorded
+
     def events_after(self, after_id: int, limit: int) -> list[TradeEvent]:
         """Recorded events with an id above `after_id`, oldest first."""
         with Session(self.engine) as session:

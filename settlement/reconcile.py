@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from settlement.chain.client import ChainClient, LockStatus
 from settlement.chain.contract_calls import LockOrder
 from settlement.chain.events import EventDecoder
+from settlement.chain.merkle import TradeLeaf, merkle_root
 from settlement.chain.net_settlement import NetSettlementContract
 from settlement.chain.trade_ids import chain_trade_key
 from settlement.domain.chain_events import NET_POSITION_APPLIED
@@ -31,6 +32,7 @@ from settlement.domain.journal import (
     EntryKind,
     client_account,
     escrow_account,
+    parse_obligation_account,
     settlement_account,
     wallet_account,
 )
@@ -38,7 +40,15 @@ from settlement.domain.posting import window_id_of
 from settlement.domain.trade import TradeStatus
 from settlement.errors import LedgerError
 from settlement.ledger.amounts import exact_sum
-from settlement.ledger.models import ClientAccount, IndexerCursor, JournalEntry, Participant, Posting, Trade
+from settlement.ledger.models import (
+    ClientAccount,
+    IndexerCursor,
+    JournalEntry,
+    Participant,
+    Posting,
+    SettlementWindowRecord,
+    Trade,
+)
 from settlement.money import format_coins
 
 # Blocks per eth_getLogs request when reading a net contract's window events back.
@@ -71,6 +81,9 @@ class BreakKind:
     NET_HELD = "net_held"  # Σ settlement:* accounts vs the token balance SettlementNet holds
     NET_SURPLUS = "net_surplus"  # coins sent to SettlementNet outside a deposit (rescuable)
     NET_WINDOW = "net_window"  # a settled window's position for one broker: ledger vs NetPositionApplied
+    WINDOW_OBLIGATIONS = "window_obligations"  # Σ a window's per-trade obligations vs the position the chain applied
+    WINDOW_ROOT = "window_root"  # the window's Merkle root recomputed from its obligations vs the chain's
+    WINDOW_TRADES = "window_trades"  # how many trades the window's obligations hold vs the chain's count
 
 
 @dataclass(frozen=True)
@@ -115,6 +128,7 @@ def reconcile(chain: ChainClient, engine: Engine, block: int | None = None) -> R
         ]
         addresses = {p.id: p.address for p in participants}
         ledger_windows = _ledger_windows(session, block)
+        obligations = _window_obligations(session, block)
         locked_trades = {
             t.chain_trade_id.lower(): t
             for t in session.exec(
@@ -131,7 +145,8 @@ def reconcile(chain: ChainClient, engine: Engine, block: int | None = None) -> R
     checker.escrow()
     if net is not None:
         checker.settlement_balances(net, {p.address.lower() for p in participants})
-        checker.windows(net, ledger_windows)
+        on_chain_positions = checker.windows(net, ledger_windows)
+        checker.window_obligations(net, obligations, on_chain_positions)
     checker.locks(locked_trades)
     checker.trades(session_trades, addresses)
     checker.supply()
@@ -183,6 +198,57 @@ def _ledger_windows(session: Session, block: int) -> dict[int, dict[str, int]]:
             continue
         windows[window_id][str(account)] += int(amount)
     return {w: dict(p) for w, p in windows.items()}
+
+
+@dataclass(frozen=True)
+class _Obligation:
+    chain_trade_id: str
+    payer: str
+    payee: str
+    amount_base_units: int
+
+
+def _window_obligations(session: Session, block: int) -> dict[int, list[_Obligation]]:
+    """Each window settled by `block` (by the window's record), its trades' obligation entries:
+    what the window's root and net positions are recomputed from."""
+    settled = {
+        int(w.id): w
+        for w in session.exec(
+            select(SettlementWindowRecord).where(
+                col(SettlementWindowRecord.settlement_block).is_not(None),
+                col(SettlementWindowRecord.settlement_block) <= block,
+            )
+        )
+        if w.id is not None
+    }
+    if not settled:
+        return {}
+    rows = session.exec(
+        select(JournalEntry.seq, Trade.chain_trade_id, Posting.account, Posting.amount_base_units)
+        .join(Posting, col(Posting.entry_seq) == col(JournalEntry.seq))
+        .join(Trade, col(Trade.id) == col(JournalEntry.trade_id))
+        .where(col(JournalEntry.kind) == EntryKind.OBLIGATION)
+    )
+    entries: dict[int, dict[str, object]] = defaultdict(dict)
+    for seq, chain_trade_id, account, amount in rows:
+        parsed = parse_obligation_account(str(account))
+        if parsed is None:
+            continue
+        window_id, address = parsed
+        entry = entries[int(seq)]
+        entry["window"], entry["trade"] = window_id, str(chain_trade_id)
+        entry["payer" if int(amount) < 0 else "payee"] = address
+        entry["amount"] = abs(int(amount))
+    windows: dict[int, list[_Obligation]] = {w: [] for w in settled}
+    for entry in entries.values():
+        window_id = int(str(entry["window"]))
+        if window_id in windows:
+            windows[window_id].append(
+                _Obligation(
+                    str(entry["trade"]), str(entry.get("payer")), str(entry.get("payee")), int(str(entry["amount"]))
+                )
+            )
+    return windows
 
 
 class _Checker:
@@ -332,7 +398,9 @@ class _Checker:
                 )
             )
 
-    def windows(self, net: NetSettlementContract, ledger_windows: dict[int, dict[str, int]]) -> None:
+    def windows(
+        self, net: NetSettlementContract, ledger_windows: dict[int, dict[str, int]]
+    ) -> dict[int, dict[str, int]]:
         """Every settled window's net positions, per broker: the journal's NET_SETTLEMENT entry
         against the chain's NetPositionApplied events up to this block."""
         decoder = EventDecoder(self.chain)
@@ -357,6 +425,50 @@ class _Checker:
                     chain_positions.get(account, 0),
                     ledger_positions.get(account, 0),
                     f"window {window_id}: net position",
+                )
+        return {w: dict(p) for w, p in on_chain.items()}
+
+    def window_obligations(
+        self,
+        net: NetSettlementContract,
+        obligations: dict[int, list[_Obligation]],
+        on_chain_positions: dict[int, dict[str, int]],
+    ) -> None:
+        """Each settled window recomputed from the ledger's per-trade obligations: its net positions
+        against what the chain applied, its Merkle root and trade count against what it recorded."""
+        for window_id, trades in sorted(obligations.items()):
+            recorded = net.window(window_id, self.block)
+            leaves = [
+                TradeLeaf(bytes.fromhex(o.chain_trade_id[2:]), o.payer, o.payee, o.amount_base_units) for o in trades
+            ]
+            root = merkle_root(leaves)
+            self._compare(
+                BreakKind.WINDOW_ROOT,
+                f"window:{window_id}",
+                int.from_bytes(recorded.trades_root, "big"),
+                int.from_bytes(root, "big"),
+                f"window {window_id}: trades root 0x{recorded.trades_root.hex()} on chain, 0x{root.hex()} "
+                "recomputed from the ledger's obligations",
+            )
+            self._compare(
+                BreakKind.WINDOW_TRADES,
+                f"window:{window_id}",
+                recorded.trade_count,
+                len(trades),
+                f"window {window_id}: trades settled",
+            )
+            positions: dict[str, int] = defaultdict(int)
+            for o in trades:
+                positions[settlement_account(o.payer)] -= o.amount_base_units
+                positions[settlement_account(o.payee)] += o.amount_base_units
+            chain_positions = on_chain_positions.get(window_id, {})
+            for account in sorted(set(positions) | set(chain_positions)):
+                self._compare(
+                    BreakKind.WINDOW_OBLIGATIONS,
+                    account,
+                    chain_positions.get(account, 0),
+                    positions.get(account, 0),
+                    f"window {window_id}: net of its trades' obligations",
                 )
 
     def locks(self, locked_trades: dict[str, Trade]) -> None:

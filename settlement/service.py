@@ -14,6 +14,7 @@ plus a hand-off to a part that holds the logic. Splitting it would give callers 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from settlement.anchoring import JournalAnchoring
 from settlement.chain.client import ChainClient, LockStatus, connect
 from settlement.chain.custody import Custody
 from settlement.chain.lock_intents import lock_intent_typed_data
+from settlement.chain.merkle import TradeProof
 from settlement.chain.trade_ids import chain_trade_key
 from settlement.chain.tx_decoder import DecodedTransaction, TransactionDecoder, is_tx_hash
 from settlement.config import Settings
@@ -40,6 +42,7 @@ from settlement.domain.fx import DEVNET_FX_RATES, DEVNET_FX_SOURCE, FxQuote, che
 from settlement.domain.journal import ESCROW_PREFIX, WALLET_PREFIX, client_account, escrow_account, wallet_account
 from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import TradeStatus
+from settlement.domain.window import WindowFigures, WindowStatus
 from settlement.event_log import DeliveryView, EventLog
 from settlement.exports import (
     EXPORT_TRADES_MAX,
@@ -57,7 +60,9 @@ from settlement.idempotency import IdempotentOperations, IdempotentResponse
 from settlement.indexer import Indexer, IndexResult
 from settlement.ledger import dashboard_reads as reads
 from settlement.ledger import repository as repo
+from settlement.ledger import window_store
 from settlement.ledger.journal_store import JournalRecord, JournalStore, VerifyResult
+from settlement.ledger.models import SettlementWindowRecord
 from settlement.ledger.outage import DATABASE_FAILURE_TYPES, database_unavailable
 from settlement.ledger.schema import open_database
 from settlement.ledger.tx_journal import SqlTxJournal
@@ -67,23 +72,33 @@ from settlement.manifest import DeploymentManifest
 from settlement.money import supported_currency
 from settlement.overview import BrokerPosition, Overview
 from settlement.participants import ParticipantBalances, ParticipantDirectory
+from settlement.processing.batch_intake import BatchIntake, BatchItemResult
 from settlement.processing.cycle import SettlementCycle
 from settlement.processing.instructions import PartyInstructions
 from settlement.processing.intake import TradeIntake
 from settlement.processing.publisher import TradeEvent, TradeListener, TradePublisher
 from settlement.processing.recovery import Recovery
 from settlement.processing.report import CycleReport
+from settlement.processing.windows import SettlementWindows, obligation
 from settlement.reconcile import ReconciliationReport, reconcile
 from settlement.redaction import install_log_redaction, redact_url
 from settlement.safety import require_safe_settings
 from settlement.startup import with_retries
-from settlement.views import ClientView, ParticipantView, TradeView, TransitionView
+from settlement.views import (
+    ClientView,
+    ParticipantView,
+    TradeView,
+    TransitionView,
+    WindowPositionView,
+    WindowView,
+)
 from settlement.worker import SettlementWorker
 
 log = logging.getLogger(__name__)
 
 SETTLE_ROUNDS_MAX = 50
-OVERVIEW_BROKERS_MAX = 200  # brokers shown on the overview, each read on chain
+OVERVIEW_BROKERS_MAX = 200
+WINDOWS_LISTED_MAX = 200  # brokers shown on the overview, each read on chain
 WEBHOOK_CLAIM_MARGIN_S = 10.0  # a claimed delivery is not re-claimed until well after its send timed out
 
 
@@ -141,6 +156,17 @@ class SettlementService:
             reorg_window_blocks=settings.reorg_window_blocks,
         )
         self.anchoring = JournalAnchoring(self.chain, self.journal, self.custody, settings.anchor_interval_s)
+        self.batch_intake = BatchIntake(self.db, self.chain, self.intake, self.publisher)
+        self.settlement_windows = SettlementWindows(
+            self.db,
+            self.chain,
+            self.custody,
+            self.journal,
+            settings,
+            self.publisher,
+            self.anchoring,
+            confirmed_block=lambda: cursor[0] if (cursor := self.indexer.cursor()) else None,
+        )
         self.indexer.on_rewind = self.cycle.realignment.after_rewind
         self.participants = ParticipantDirectory(self.db, self.chain, self.custody, self.journal)
         self.liquidity = Liquidity(self.db, self.chain, self.custody, self.journal)
@@ -322,6 +348,106 @@ class SettlementService:
         if changed:
             self.worker.wake()
         return trade, changed
+
+    def submit_trades(self, actor: Actor, requests: list[TradeRequest]) -> list[BatchItemResult]:
+        """Up to 1,000 trades, each with its own result (processing/batch_intake.py). A broker may
+        submit only trades it is party to: any other item is refused, the rest proceed."""
+        self._require_settling()
+        allowed: list[TradeRequest] = []
+        refused: dict[int, BatchItemResult] = {}
+        positions: list[int] = []
+        for index, request in enumerate(requests):
+            if access.may_submit(actor, request.buyer_id, request.seller_id):
+                positions.append(index)
+                allowed.append(request)
+            else:
+                refused[index] = BatchItemResult(
+                    index, None, error=errors.Forbidden("a broker may only submit trades it is the buyer or seller of")
+                )
+        answered = self.batch_intake.submit(allowed, actor) if allowed else []
+        for index, result in zip(positions, answered, strict=True):
+            refused[index] = replace(result, index=index)
+        if answered:
+            self.worker.wake()
+        return [refused[i] for i in range(len(requests))]
+
+    # ----------------------------------------------------------------- net settlement windows
+
+    def windows(self, actor: Actor, status: WindowStatus | None = None, limit: int = 50) -> list[WindowView]:
+        with Session(self.db) as session:
+            rows = list(window_store.newest(session, status, min(max(limit, 1), WINDOWS_LISTED_MAX)))
+            participants = {p.id: p for p in repo.list_participants(session)}
+        return [self._window_view(actor, row, participants) for row in rows]
+
+    def window(self, actor: Actor, window_id: int) -> WindowView:
+        with Session(self.db) as session:
+            row = window_store.get(session, window_id)
+            participants = {p.id: p for p in repo.list_participants(session)}
+        return self._window_view(actor, row, participants)
+
+    def close_window(self, actor: Actor, window_id: int) -> WindowView:
+        """The operator closes an open window now; the worker then settles it. Idempotent."""
+        access.require_operator(actor)
+        self.settlement_windows.require_net()
+        self.settlement_windows.close(window_id)
+        self.worker.wake()
+        return self.window(actor, window_id)
+
+    def net_settlement_address(self) -> str:
+        return self.settlement_windows.require_net().address
+
+    def trade_proof(self, actor: Actor, trade_id: str) -> TradeProof:
+        """The Merkle proof of a net trade's inclusion in its window's root, as recorded on chain."""
+        self.trade(actor, trade_id)
+        with Session(self.db, expire_on_commit=False) as session:
+            trade = repo.get_trade(session, trade_id)
+            window, leaves, leaf = self.settlement_windows.proof_leaves(session, trade)
+        assert window.id is not None and window.trades_root is not None
+        return TradeProof(
+            window.id,
+            leaf,
+            tuple(self.settlement_windows.proof_of(leaves, leaf)),
+            bytes.fromhex(window.trades_root[2:]),
+        )
+
+    def _window_view(self, actor: Actor, row: SettlementWindowRecord, participants: dict[str, Any]) -> WindowView:
+        """Gross and net per broker from the window's recorded figures (or, while it is open or
+        closed, from its trades); a broker sees only its own row."""
+        assert row.id is not None
+        if row.positions_json is not None:
+            figures = WindowFigures.from_json(json.loads(row.positions_json))
+        else:
+            with Session(self.db) as session:
+                trades = window_store.trades_of(session, row.id, [TradeStatus.IN_WINDOW, TradeStatus.SETTLED])
+                figures = WindowFigures.of(obligation(t) for t in trades)
+        positions = [
+            WindowPositionView(
+                participant_id=pid,
+                name=participants[pid].name if pid in participants else "",
+                address=participants[pid].address if pid in participants else "",
+                pays_base_units=f.pays_base_units,
+                receives_base_units=f.receives_base_units,
+                net_base_units=f.net_base_units,
+            )
+            for pid, f in figures.participants.items()
+            if actor.is_operator or pid == actor.participant_id
+        ]
+        return WindowView(
+            id=row.id,
+            status=row.status,
+            opened_at=row.opened_at,
+            closed_at=row.closed_at,
+            close_block=row.close_block,
+            trade_count=row.trade_count,
+            gross_total_base_units=figures.gross_total_base_units if actor.is_operator else None,
+            net_total_base_units=figures.net_total_base_units if actor.is_operator else None,
+            liquidity_saved_ratio=figures.liquidity_saved_ratio() if actor.is_operator else None,
+            trades_root=row.trades_root,
+            settlement_tx_hash=row.settlement_tx_hash,
+            settlement_block=row.settlement_block,
+            settled_at=row.settled_at,
+            positions=positions,
+        )
 
     def _require_settling(self) -> None:
         """A started server takes new trades only while some worker settles this ledger, healthy:
@@ -668,6 +794,7 @@ class SettlementService:
         with self._cycle_lock:
             self.custody.follow_chain()  # nothing is signed above a nonce the chain will not reach
             report = self.cycle.run_once()
+            report.add(self.settlement_windows.run_once())
             self.indexer.run_once()
             self.anchoring.anchor_if_due()
             self.worker.cycle_done()
@@ -732,6 +859,7 @@ class SettlementService:
             claim_lease_s=2 * settings.webhook_timeout_s + WEBHOOK_CLAIM_MARGIN_S,
         )
         self.publisher.recorder = self.event_log.record
+        self.publisher.batch_recorder = self.event_log.record_many
 
     def trade_events_after(self, actor: Actor, after_event_id: int, scan_max: int) -> tuple[list[TradeEvent], int]:
         """Recorded events after an id that the actor may see, oldest first, and the last id scanned

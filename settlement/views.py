@@ -7,9 +7,12 @@ structurally, so no copy is made on the way out.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
+from settlement.chain.merkle import TradeProof
 from settlement.chain.tx_decoder import DecodedEvent, DecodedTransaction, DecodedValue
 from settlement.domain.anchors import AnchoredHead
 from settlement.domain.delivery import DeliveryStatus
@@ -21,11 +24,13 @@ from settlement.ledger.journal_store import JournalRecord, VerifyResult
 from settlement.liquidity import SettlementBalance
 from settlement.overview import BrokerPosition, Overview
 from settlement.participants import ClientBalance, ParticipantBalances
+from settlement.processing.batch_intake import BatchItemResult
 from settlement.processing.publisher import TradeEvent, TradeListener
 from settlement.reconcile import Break, ReconciliationReport
 
 __all__ = [
     "AnchoredHead",
+    "BatchItemResult",
     "Break",
     "BrokerPosition",
     "ClientBalance",
@@ -48,6 +53,7 @@ __all__ = [
     "SettlementBalance",
     "TradeEvent",
     "TradeListener",
+    "TradeProof",
     "TradeView",
     "TransitionView",
     "VerifyResult",
@@ -110,6 +116,8 @@ class TradeView(Protocol):
     refund_block: int | None
     created_at: datetime
     updated_at: datetime
+    settlement_mode: str
+    window_id: int | None
 
 
 class TransitionView(Protocol):
@@ -120,3 +128,36 @@ class TransitionView(Protocol):
     error_code: str | None
     reason: str | None
     at: datetime
+
+
+@dataclass(frozen=True)
+class WindowPositionView:
+    """One broker's part of a window: gross pays and receives, and the net (positive: receives)."""
+
+    participant_id: str
+    name: str
+    address: str
+    pays_base_units: int
+    receives_base_units: int
+    net_base_units: int
+
+
+@dataclass(frozen=True)
+class WindowView:
+    """A settlement window as callers see it. For a broker, `positions` holds only its own row and
+    the totals are None: other brokers' figures are theirs."""
+
+    id: int
+    status: str
+    opened_at: datetime
+    closed_at: datetime | None
+    close_block: int | None
+    trade_count: int
+    gross_total_base_units: int | None
+    net_total_base_units: int | None
+    liquidity_saved_ratio: Decimal | None
+    trades_root: str | None
+    settlement_tx_hash: str | None
+    settlement_block: int | None
+    settled_at: datetime | None
+    positions: list[WindowPositionView]

@@ -18,14 +18,19 @@ from fastapi import APIRouter, Header, Query, Response
 from settlement import errors
 from settlement.api.deps import ActorDep, ServiceDep
 from settlement.api.idempotency import KEY_HEADER, KEY_PATTERN, REPLAY_HEADER, idempotent
-from settlement.api.problems import responses
+from settlement.api.problems import error_problem, responses
 from settlement.api.schemas import (
     ID_PATTERN,
     AffirmCreate,
+    BatchItemPublic,
     LockAuthorizationCreate,
     Page,
+    Problem,
+    TradeBatchCreate,
+    TradeBatchPublic,
     TradeCreate,
     TradeIdPath,
+    TradeProofPublic,
     TradePublic,
     TransitionPublic,
 )
@@ -75,6 +80,8 @@ def _request(body: TradeCreate) -> TradeRequest:
         buyer_client_id=body.buyer_client_id,
         seller_client_id=body.seller_client_id,
         permit=permit,
+        settlement_mode=body.settlement_mode,
+        delivery_confirmed=body.delivery_confirmed,
     )
 
 
@@ -108,6 +115,51 @@ def submit_trade(
     if not created:
         response.headers[REPLAY_HEADER] = "true"
     return TradePublic.of(trade)
+
+
+@router.post(
+    "/batch",
+    response_model=TradeBatchPublic,
+    responses=responses(403, 409, 503),
+    summary="Submit up to 1,000 trades at once, each with its own result",
+)
+@idempotent("trade_batch")
+def submit_trade_batch(body: TradeBatchCreate, service: ServiceDep, actor: ActorDep) -> TradeBatchPublic:
+    """Each trade is accepted (new, or an identical resubmission of the same trade_ref: `replayed`)
+    or refused with its own problem; the others proceed. The Idempotency-Key replays the whole
+    answer. The operator's batch is checked and written set-wise (one chain read per broker)."""
+    results = service.submit_trades(actor, [_request(item) for item in body.trades])
+    return TradeBatchPublic(
+        results=[
+            BatchItemPublic(
+                index=r.index,
+                ok=r.trade is not None,
+                trade_id=r.trade.id if r.trade else None,
+                status=TradeStatus(r.trade.status) if r.trade else None,
+                window_id=r.trade.window_id if r.trade else None,
+                replayed=r.replayed,
+                problem=Problem(**error_problem(r.error, "/v1/trades/batch")) if r.error else None,
+            )
+            for r in results
+        ]
+    )
+
+
+@router.get(
+    "/{trade_id}/proof",
+    response_model=TradeProofPublic,
+    responses=responses(404, 409),
+    summary="Merkle proof of a net trade's inclusion in its settled window's on-chain root",
+)
+def trade_proof(trade_id: TradeIdPath, service: ServiceDep, actor: ActorDep) -> TradeProofPublic:
+    """Check it with nothing but the chain: `python -m settlement verify-proof proof.json --rpc-url URL
+    --contract ADDRESS` (409 `trade_not_settled` until the trade's window has settled)."""
+    proof = service.trade_proof(actor, trade_id)
+    return TradeProofPublic(
+        **proof.as_json(),  # type: ignore[arg-type]
+        contract=service.net_settlement_address(),
+        chain_id=service.manifest.chain_id,
+    )
 
 
 @router.get("", response_model=Page[TradePublic], summary="List trades, oldest first (cursor pagination)")

@@ -51,15 +51,20 @@ from settlement.api.schemas.participants import (
 )
 from settlement.api.schemas.trades import (
     AffirmCreate,
+    BatchItemPublic,
     LockAuthorizationCreate,
     MismatchPublic,
     PermitCreate,
+    TradeBatchCreate,
+    TradeBatchPublic,
     TradeCreate,
     TradeEventPublic,
+    TradeProofPublic,
     TradePublic,
     TransitionPublic,
 )
 from settlement.api.schemas.webhooks import WebhookDeliveryPublic
+from settlement.api.schemas.windows import WindowPositionPublic, WindowPublic, WindowsPublic
 
 __all__ = [
     "DECIMAL_PATTERN",
@@ -71,6 +76,7 @@ __all__ = [
     "AllocationPublic",
     "AnchorPublic",
     "BalancesPublic",
+    "BatchItemPublic",
     "ClientBalancePublic",
     "ClientCreate",
     "ClientIdPath",
@@ -95,15 +101,21 @@ __all__ = [
     "Problem",
     "ReconciliationBreakPublic",
     "ReconciliationPublic",
+    "TradeBatchCreate",
+    "TradeBatchPublic",
     "TradeCreate",
     "TradeEventPublic",
     "TradeIdPath",
+    "TradeProofPublic",
     "TradePublic",
     "TransitionPublic",
     "UtcDatetime",
     "VerifyProblemPublic",
     "VerifyPublic",
     "WebhookDeliveryPublic",
+    "WindowPositionPublic",
+    "WindowPublic",
+    "WindowsPublic",
     "coins",
     "sequence_cursor",
     "utc",

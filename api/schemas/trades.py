@@ -15,13 +15,14 @@ from settlement.api.schemas.common import (
     TEXT_PATTERN,
     DecimalString,
     Id,
+    Problem,
     RequestModel,
     UtcDatetime,
     coins,
     format_decimal,
     utc,
 )
-from settlement.domain.trade import TradeStatus
+from settlement.domain.trade import SettlementMode, TradeStatus
 from settlement.views import (
     TradeEvent,
     TradeView,
@@ -55,6 +56,20 @@ class TradeCreate(RequestModel):
     buyer_client_id: Id | None = None
     seller_client_id: Id | None = None
     permit: PermitCreate | None = None
+    settlement_mode: SettlementMode | None = Field(
+        default=None,
+        description="gross: the trade's own escrow lock; net: settled in a window on net positions. "
+        "Omitted: the service's default (SETTLEMENT_DEFAULT_SETTLEMENT_MODE, gross unless configured).",
+    )
+    delivery_confirmed: bool = Field(
+        default=False,
+        description="Operator only: the trade is matched and its delivery confirmed at once "
+        "(a net trade joins the open settlement window).",
+    )
+
+
+class TradeBatchCreate(RequestModel):
+    trades: list[TradeCreate] = Field(min_length=1, max_length=1000)
 
 
 class AffirmCreate(RequestModel):
@@ -119,6 +134,8 @@ class TradePublic(BaseModel):
     refund_block: int | None
     created_at: datetime
     updated_at: datetime
+    settlement_mode: SettlementMode
+    window_id: int | None = Field(description="Net mode: the settlement window the trade is in.")
 
     @classmethod
     def of(cls, trade: TradeView) -> TradePublic:
@@ -163,7 +180,39 @@ class TradePublic(BaseModel):
             refund_block=trade.refund_block,
             created_at=utc(trade.created_at),
             updated_at=utc(trade.updated_at),
+            settlement_mode=SettlementMode(trade.settlement_mode),
+            window_id=trade.window_id,
         )
+
+
+class BatchItemPublic(BaseModel):
+    """One trade of a batch: accepted (new or replayed) or refused with its problem."""
+
+    index: int
+    ok: bool
+    trade_id: str | None
+    status: TradeStatus | None
+    window_id: int | None
+    replayed: bool
+    problem: Problem | None
+
+
+class TradeBatchPublic(BaseModel):
+    results: list[BatchItemPublic]
+
+
+class TradeProofPublic(BaseModel):
+    """What `python -m settlement verify-proof` reads, plus where to check it."""
+
+    window_id: int
+    chain_trade_id: str
+    payer: str
+    payee: str
+    amount_base_units: str
+    proof: list[str]
+    root: str
+    contract: str = Field(description="The SettlementNet contract that recorded the window's root.")
+    chain_id: int
 
 
 class TransitionPublic(BaseModel):

@@ -125,6 +125,21 @@ contract LedgerAnchorTest is TestBase {
         assertEq(anchors.anchorCount(), 1);
     }
 
+    /// @notice The anchor key anchors and nothing more: it cannot hand the role on or take the admin's.
+    function test_anchor_anchorerCannotGrantRoles() public {
+        bytes32 adminRole = anchors.DEFAULT_ADMIN_ROLE();
+        bytes memory notAdmin =
+            abi.encodeWithSelector(IAccessControl.AccessControlUnauthorizedAccount.selector, anchorer, adminRole);
+        vm.prank(anchorer);
+        vm.expectRevert(notAdmin);
+        anchors.grantRole(anchorRole, stranger);
+        vm.prank(anchorer);
+        vm.expectRevert(notAdmin);
+        anchors.grantRole(adminRole, anchorer);
+        assertFalse(anchors.hasRole(anchorRole, stranger));
+        assertFalse(anchors.hasRole(adminRole, anchorer));
+    }
+
     // ---------------------------------------------------------------- views
 
     function test_latestAnchor_revertsBeforeTheFirst() public {
@@ -140,6 +155,15 @@ contract LedgerAnchorTest is TestBase {
     }
 
     // ---------------------------------------------------------------- fuzz
+
+    /// @notice No caller but the anchor key can anchor, whatever the sequence and hash.
+    function testFuzz_anchor_revertsForAnyoneButTheAnchorer(address caller, uint64 sequence, bytes32 head) public {
+        vm.assume(caller != anchorer);
+        vm.prank(caller);
+        vm.expectRevert(_roleError(caller));
+        anchors.anchor(sequence, head);
+        assertEq(anchors.anchorCount(), 0);
+    }
 
     /// @notice Whatever sequences are offered, the stored ones strictly increase and each
     ///         accepted call is exactly one that exceeded the latest.

@@ -348,6 +348,59 @@ contract SettlementNetTest is NetFixture {
         assertEq(net.windowsSettled(), 0);
     }
 
+    /// @notice All or nothing when the shortfall is the last participant's: the balances of
+    ///         the ones before it were already written in the loop, and the revert undoes them.
+    function test_settleWindow_revertsOnShortfallOfTheLastParticipant_allOrNothing() public {
+        address[] memory parts = new address[](4);
+        int256[] memory positions = new int256[](4);
+        for (uint256 i = 0; i < 4; i++) {
+            parts[i] = brokers[i];
+        }
+        (parts, positions) = _sorted(parts, positions);
+        int256 credit = int256(FUNDED / 3 + 1);
+        for (uint256 i = 0; i < 3; i++) {
+            positions[i] = credit;
+        }
+        positions[3] = -3 * credit; // one unit per credit beyond the last one's balance
+        uint256[] memory before = _balances();
+        vm.prank(agent);
+        vm.expectRevert(
+            abi.encodeWithSelector(SettlementNet.InsufficientSettlementBalance.selector, parts[3], FUNDED, -3 * credit)
+        );
+        net.settleWindow(1, parts, positions, ROOT, 3);
+        _assertBalances(before);
+        _assertBacked();
+        assertFalse(net.isWindowSettled(1));
+        assertEq(net.windowsSettled(), 0);
+    }
+
+    /// @notice A reverted window records nothing: no root (its trades do not verify), no
+    ///         counters, and its id stays free for the resubmission without the defaulter.
+    function test_settleWindow_revertedWindowRecordsNoRootAndItsIdStaysFree() public {
+        bytes32 id = keccak256("trade in a window that reverts first");
+        bytes32 leaf = _leaf(id, alice, bob, ONE);
+        int256 overdraft = -int256(FUNDED + ONE);
+        (address[] memory parts, int256[] memory positions) = _pair(alice, overdraft, bob, -overdraft);
+        vm.prank(agent);
+        vm.expectRevert(
+            abi.encodeWithSelector(SettlementNet.InsufficientSettlementBalance.selector, alice, FUNDED, overdraft)
+        );
+        net.settleWindow(1, parts, positions, leaf, 1);
+        SettlementNet.Window memory w = net.getWindow(1);
+        assertEq(w.tradesRoot, bytes32(0));
+        assertEq(uint256(w.settledAt), 0);
+        assertEq(uint256(w.tradeCount), 0);
+        assertTrue(!net.verifyTrade(1, id, alice, bob, ONE, new bytes32[](0)), "no root after a revert");
+        assertEq(net.windowsSettled(), 0);
+
+        (parts, positions) = _pair(alice, -int256(ONE), bob, int256(ONE));
+        vm.prank(agent);
+        net.settleWindow(1, parts, positions, leaf, 1);
+        assertEq(net.getWindow(1).tradesRoot, leaf);
+        assertTrue(net.verifyTrade(1, id, alice, bob, ONE, new bytes32[](0)), "root recorded on success");
+        assertEq(net.windowsSettled(), 1);
+    }
+
     function test_settleWindow_revertsWhenBalanceWithdrawnDuringTheWindow() public {
         vm.prank(alice);
         net.withdraw(FUNDED - 10 * ONE);
@@ -559,6 +612,26 @@ contract SettlementNetTest is NetFixture {
             assertTrue(net.isWindowSettled(1));
         }
         _assertBacked();
+    }
+
+    /// @notice Positions off by any non-zero amount, either way, revert naming that sum and
+    ///         change nothing, although every balance was written before the check.
+    function testFuzz_settleWindow_revertsWhenPositionsDoNotSumToZero(uint256 rawDebit, uint256 rawOff, bool below)
+        public
+    {
+        int256 debit = int256(bound(rawDebit, 0, FUNDED));
+        int256 off = int256(bound(rawOff, 1, FUNDED));
+        if (below) off = -off;
+        (address[] memory parts, int256[] memory positions) = _triple(alice, -debit, bob, debit, carol, off);
+        uint256[] memory before = _balances();
+        vm.prank(agent);
+        vm.expectRevert(abi.encodeWithSelector(SettlementNet.PositionsDoNotSumToZero.selector, off));
+        net.settleWindow(1, parts, positions, ROOT, 2);
+        _assertBalances(before);
+        _assertBacked();
+        assertFalse(net.isWindowSettled(1));
+        assertEq(net.getWindow(1).tradesRoot, bytes32(0));
+        assertEq(net.windowsSettled(), 0);
     }
 
     // ---------------------------------------------------------------- trades root and proofs

@@ -12,7 +12,7 @@ from eth_typing import BlockIdentifier, ChecksumAddress
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import BlockNotFound
+from web3.exceptions import BlockNotFound, TransactionNotFound
 from web3.types import FilterParams, LogReceipt
 
 from settlement.chain.calldata import CalldataEncoder
@@ -131,6 +131,14 @@ class ChainClient:
             return None
         block_hash = block.get("hash")
         return None if block_hash is None else HexBytes(block_hash).to_0x_hex()
+
+    def receipt_status(self, tx_hash: str) -> int | None:
+        """1 mined and succeeded, 0 mined and reverted, None not mined (or unknown to this node)."""
+        try:
+            receipt = self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+        except TransactionNotFound:
+            return None
+        return int(receipt["status"])
 
     def get_logs(
         self, from_block: int, to_block: int, addresses: Sequence[str], event_topics: Sequence[bytes]

@@ -131,9 +131,10 @@ class NetSettlementContract:
 
     def settle_window(self, window_id: int, positions: Mapping[str, int], trades_root: bytes, trade_count: int) -> Call:
         """One call for the whole window: participants in ascending address order, as the contract
-        requires; zero positions are left out (they change nothing)."""
+        requires. Zero positions stay in: a window whose trades net to nothing still records its
+        root (and each trade's proof), and the contract checks every party's standing."""
         ordered = sorted(
-            ((Web3.to_checksum_address(a), p) for a, p in positions.items() if p != 0),
+            ((Web3.to_checksum_address(a), p) for a, p in positions.items()),
             key=lambda item: int(item[0], 16),
         )
         if len(ordered) > PARTICIPANTS_PER_WINDOW_MAX:

@@ -25,6 +25,7 @@ ESCROW_UNASSIGNED_ACCOUNT = ESCROW_PREFIX + "unassigned"
 SETTLEMENT_PREFIX = "settlement:"
 # Coins the net settlement contract holds beyond every settlement balance (sent to it directly).
 SETTLEMENT_UNASSIGNED_ACCOUNT = SETTLEMENT_PREFIX + "unassigned"
+OBLIGATION_PREFIX = "obligation:"
 
 
 def wallet_account(address: str) -> str:
@@ -48,6 +49,21 @@ def settlement_account(address: str) -> str:
     return f"{SETTLEMENT_PREFIX}{address.lower()}"
 
 
+def obligation_account(window_id: int, address: str) -> str:
+    """What a broker owes (negative) or is owed in one net settlement window, trade by trade: a
+    memo account. Summed per window it is the broker's net position, which reconcile compares
+    with the position the chain applied."""
+    return f"{OBLIGATION_PREFIX}{window_id}:{address.lower()}"
+
+
+def parse_obligation_account(account: str) -> tuple[int, str] | None:
+    """(window id, address) of an obligation account, else None."""
+    if not account.startswith(OBLIGATION_PREFIX):
+        return None
+    window, _, address = account.removeprefix(OBLIGATION_PREFIX).partition(":")
+    return (int(window), address) if window.isdigit() and address else None
+
+
 class EntryKind:
     MINT = "MINT"
     BURN = "BURN"
@@ -59,6 +75,7 @@ class EntryKind:
     DEPOSIT = "DEPOSIT"  # wallet -> settlement balance (net mode's lock)
     WITHDRAWAL = "WITHDRAWAL"  # settlement balance -> wallet (net mode's release)
     NET_SETTLEMENT = "NET_SETTLEMENT"  # one window's net positions between settlement balances
+    OBLIGATION = "OBLIGATION"  # one net trade's obligation, settled by its window (memo accounts)
     ALLOCATION = "ALLOCATION"
     REVERSAL = "REVERSAL"
 

@@ -31,3 +31,7 @@ class TradeRequest:
     buyer_client_id: str | None = None
     seller_client_id: str | None = None
     permit: PermitSignature | None = None
+    settlement_mode: str | None = None  # gross | net; None: the service's default (a setting)
+    # The operator, as matching utility and depository, submits the trade with its delivery
+    # confirmed: matched and confirmed at once (a net trade joins the open window).
+    delivery_confirmed: bool = False

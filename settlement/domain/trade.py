@@ -5,6 +5,13 @@ REFUNDED; UNMATCHED -> WITHDRAWN (by its submitter) | LAPSED (nobody affirmed it
 window); PENDING -> FAILED (with a stable error code). Nothing else: released, refunded,
 withdrawn, lapsed and failed trades are final, and only a matched trade is ever locked.
 
+Net mode (settlement_mode "net") never locks a trade in the escrow: PENDING (matched; it
+reserves against the payer's net debit cap) -> IN_WINDOW (delivery confirmed; waiting in a
+settlement window) -> SETTLED (its window's one net settlement transaction is mined), or
+PENDING | IN_WINDOW -> FAILED (cancelled, expired, or refused for a participant that cannot
+settle). The engine keeps the two paths apart: a gross trade never enters a window and a net
+trade is never locked.
+
 The chain is the source of truth, so it may impose a few more moves the service never makes
 on its own (REALIGNMENTS): a lock recovered by the escrow's admin (LOCKED -> RECOVERED), a lock
 or a payout undone by a reorg (LOCKED -> PENDING, RELEASED | REFUNDED -> LOCKED). They are
@@ -36,6 +43,15 @@ class TradeStatus(StrEnum):
     WITHDRAWN = "WITHDRAWN"
     LAPSED = "LAPSED"
     RECOVERED = "RECOVERED"  # the escrow's timelocked recovery paid the lock out (both parties blacklisted)
+    IN_WINDOW = "IN_WINDOW"  # net: delivery confirmed, waiting for its window's settlement
+    SETTLED = "SETTLED"  # net: settled by its window's one net settlement transaction
+
+
+class SettlementMode(StrEnum):
+    """How a trade's coins move: its own escrow lock (gross) or its window's net positions (net)."""
+
+    GROSS = "gross"
+    NET = "net"
 
 
 class MatchedBy(StrEnum):
@@ -79,7 +95,8 @@ _STEP_TARGETS = {
 
 ALLOWED_TRANSITIONS: dict[TradeStatus, frozenset[TradeStatus]] = {
     TradeStatus.UNMATCHED: frozenset({TradeStatus.PENDING, TradeStatus.WITHDRAWN, TradeStatus.LAPSED}),
-    TradeStatus.PENDING: frozenset({TradeStatus.LOCKED, TradeStatus.FAILED}),
+    TradeStatus.PENDING: frozenset({TradeStatus.LOCKED, TradeStatus.IN_WINDOW, TradeStatus.FAILED}),
+    TradeStatus.IN_WINDOW: frozenset({TradeStatus.SETTLED, TradeStatus.FAILED}),
     TradeStatus.LOCKED: frozenset({TradeStatus.RELEASED, TradeStatus.REFUNDED}),
     TradeStatus.RELEASED: frozenset(),
     TradeStatus.REFUNDED: frozenset(),
@@ -87,6 +104,7 @@ ALLOWED_TRANSITIONS: dict[TradeStatus, frozenset[TradeStatus]] = {
     TradeStatus.WITHDRAWN: frozenset(),
     TradeStatus.LAPSED: frozenset(),
     TradeStatus.RECOVERED: frozenset(),
+    TradeStatus.SETTLED: frozenset(),
 }
 FINAL_STATUSES = frozenset(s for s, targets in ALLOWED_TRANSITIONS.items() if not targets)
 
@@ -155,7 +173,9 @@ def is_matched(status: TradeStatus) -> bool:
 
 def confirm_is_noop(trade: TradeIntents) -> bool:
     """Confirming again what is already released or confirmed changes nothing (a safe retry)."""
-    return trade.status == TradeStatus.RELEASED or (trade.release_requested and not trade.cancel_requested)
+    if trade.status in (TradeStatus.RELEASED, TradeStatus.IN_WINDOW, TradeStatus.SETTLED):
+        return True
+    return trade.release_requested and not trade.cancel_requested
 
 
 def check_can_confirm(trade: TradeIntents) -> None:

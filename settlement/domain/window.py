@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 
 from settlement.domain.netting import Obligation
@@ -22,11 +23,12 @@ class WindowStatus(StrEnum):
     SETTLED = "SETTLED"
 
 
-# A CLOSED window whose participants cannot all settle goes back to CLOSED with fewer trades (the
-# defaulter's trades roll to the next window) before it is sent; a sent one that reverts likewise.
+# A CLOSED window whose participants cannot all settle loses the defaulters' trades before it is
+# sent (they roll to the next window, or are refused); a sent one that reverts goes back to CLOSED
+# and is split again. A window all of whose trades left settles with nothing to send.
 WINDOW_TRANSITIONS: dict[WindowStatus, frozenset[WindowStatus]] = {
     WindowStatus.OPEN: frozenset({WindowStatus.CLOSED}),
-    WindowStatus.CLOSED: frozenset({WindowStatus.PENDING_SETTLEMENT}),
+    WindowStatus.CLOSED: frozenset({WindowStatus.PENDING_SETTLEMENT, WindowStatus.SETTLED}),
     WindowStatus.PENDING_SETTLEMENT: frozenset({WindowStatus.SETTLED, WindowStatus.CLOSED}),
     WindowStatus.SETTLED: frozenset(),
 }
@@ -88,17 +90,76 @@ def split_settleable(
     """CLS-style: drop every trade of a participant that cannot settle, recompute, repeat.
 
     A participant cannot settle when it is blocked (blacklisted since, say) or when its settlement
-    balance would go negative. Removing its trades changes the others' positions, which can push
-    another participant below zero, so the removal runs to a fixed point (at most one round per
-    participant)."""
+    balance would go negative. Removing its trades changes the others' positions, so the removal
+    runs to a fixed point, one short participant a round: the one furthest below zero (ties by
+    id), since dropping it may be what pushed the others short (its payments to them go too, but
+    so do theirs to it). At most one round per participant."""
     everything = tuple(obligations)
     excluded = set(blocked)
     while True:
         settling = [o for o in everything if o.payer_id not in excluded and o.payee_id not in excluded]
         positions = net_positions(settling)
-        short = {p for p, position in positions.items() if balances.get(p, 0) + position < 0}
+        shortfalls = {p: balances.get(p, 0) + position for p, position in positions.items()}
+        short = [p for p, after in shortfalls.items() if after < 0]
         if not short:
             break
-        excluded |= short
+        excluded.add(min(short, key=lambda p: (shortfalls[p], p)))
     leaving = tuple(o for o in everything if o.payer_id in excluded or o.payee_id in excluded)
     return WindowSplit(tuple(settling), leaving, frozenset(excluded), positions)
+
+
+@dataclass(frozen=True)
+class ParticipantFigures:
+    """One participant's part of a window: what its trades pay and receive gross, and the net."""
+
+    pays_base_units: int
+    receives_base_units: int
+
+    @property
+    def net_base_units(self) -> int:
+        return self.receives_base_units - self.pays_base_units
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    """What a window comes to: gross per participant, the net positions, and the liquidity saved."""
+
+    participants: dict[str, ParticipantFigures]
+
+    @classmethod
+    def of(cls, obligations: Iterable[Obligation]) -> WindowFigures:
+        pays: dict[str, int] = {}
+        receives: dict[str, int] = {}
+        for o in obligations:
+            pays[o.payer_id] = pays.get(o.payer_id, 0) + o.amount_base_units
+            receives[o.payee_id] = receives.get(o.payee_id, 0) + o.amount_base_units
+        return cls(
+            {p: ParticipantFigures(pays.get(p, 0), receives.get(p, 0)) for p in sorted(pays.keys() | receives.keys())}
+        )
+
+    @property
+    def gross_total_base_units(self) -> int:
+        return sum(f.pays_base_units for f in self.participants.values())
+
+    @property
+    def net_total_base_units(self) -> int:
+        """What actually moves: the sum of the net payers' debits (equal to the receivers' credits)."""
+        return sum(-f.net_base_units for f in self.participants.values() if f.net_base_units < 0)
+
+    def liquidity_saved_ratio(self) -> Decimal:
+        """1 - net/gross, to 4 decimals: the share of gross payments netting made unnecessary."""
+        gross = self.gross_total_base_units
+        if gross == 0:
+            return Decimal(0)
+        return (1 - Decimal(self.net_total_base_units) / Decimal(gross)).quantize(Decimal("0.0001"))
+
+    def as_json(self) -> dict[str, object]:
+        return {p: [str(f.pays_base_units), str(f.receives_base_units)] for p, f in self.participants.items()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> WindowFigures:
+        parsed: dict[str, ParticipantFigures] = {}
+        for participant, pair in data.items():
+            pays, receives = pair if isinstance(pair, list) else (0, 0)
+            parsed[participant] = ParticipantFigures(int(pays), int(receives))
+        return cls(parsed)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from settlement.ledger.amounts import BaseUnits
@@ -106,6 +106,39 @@ class Trade(SQLModel, table=True):
     refund_block: int | None = None
     created_at: datetime = Field(default_factory=utcnow, index=True)
     updated_at: datetime = Field(default_factory=utcnow)
+    settlement_mode: str = Field(default="gross", max_length=8, index=True)  # gross | net
+    window_id: int | None = Field(default=None, index=True)  # net: the window it settles in
+
+
+class SettlementWindowRecord(SQLModel, table=True):
+    """A net settlement window (settlement/processing/windows.py). `open_slot` is 1 while the window
+    is OPEN and NULL after: its unique constraint makes "at most one open window" the database's
+    rule, so two writers opening one at the same moment cannot both succeed."""
+
+    __tablename__ = "settlement_window"
+
+    id: int | None = Field(default=None, primary_key=True)
+    status: str = Field(max_length=24, index=True)
+    open_slot: int | None = Field(default=None, sa_column=Column(Integer, unique=True, nullable=True))
+    trade_count: int = 0
+    opened_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+    close_block: int | None = None
+    trades_root: str | None = Field(default=None, max_length=66)
+    positions_json: str | None = Field(default=None, sa_column=Column(Text))
+    settlement_tx_hash: str | None = Field(default=None, max_length=66)
+    settlement_block: int | None = None
+    settled_at: datetime | None = None
+
+
+class NetExposure(SQLModel, table=True):
+    """A net-mode payer's running exposure against its net debit cap: what its matched and
+    windowed net trades make it pay, less what its windowed ones make it receive."""
+
+    __tablename__ = "net_exposure"
+
+    participant_id: str = Field(foreign_key="participant.id", primary_key=True, max_length=36)
+    exposure_base_units: int = Field(sa_column=Column(BaseUnits(), nullable=False))
 
 
 class TradeTransition(SQLModel, table=True):

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select, update
 
 from settlement import errors
 from settlement.domain.fx import FxQuote
-from settlement.domain.trade import TradeStatus, check_transition
+from settlement.domain.trade import SettlementMode, TradeStatus, check_transition
 from settlement.ledger.amounts import BaseUnits, exact_add, exact_sum
 from settlement.ledger.models import (
     PAYER_TOTAL,
@@ -29,6 +29,7 @@ from settlement.ledger.models import (
     FxRate,
     IdempotencyRecord,
     LedgerIdentity,
+    NetExposure,
     Participant,
     PayerReservation,
     Trade,
@@ -165,10 +166,14 @@ def trades_alleged_before(session: Session, before: datetime, limit: int) -> Seq
     ).all()
 
 
-def trades_in_status(session: Session, status: TradeStatus, limit: int) -> Sequence[Trade]:
-    return session.exec(
-        select(Trade).where(Trade.status == status).order_by(col(Trade.created_at), col(Trade.id)).limit(limit)
-    ).all()
+def trades_in_status(
+    session: Session, status: TradeStatus, limit: int, mode: SettlementMode | None = None
+) -> Sequence[Trade]:
+    """Oldest first; `mode` keeps the gross path (escrow locks) and the net path (windows) apart."""
+    query = select(Trade).where(Trade.status == status)
+    if mode is not None:
+        query = query.where(Trade.settlement_mode == mode)
+    return session.exec(query.order_by(col(Trade.created_at), col(Trade.id)).limit(limit)).all()
 
 
 def trades_due_for_release(session: Session, limit: int) -> Sequence[Trade]:
@@ -195,7 +200,11 @@ def open_trades_marked(session: Session, error_code: str, limit: int) -> Sequenc
     """Ids of PENDING or LOCKED trades still marked with this error code, oldest first."""
     return session.exec(
         select(Trade.id)
-        .where(col(Trade.status).in_([TradeStatus.PENDING, TradeStatus.LOCKED]), Trade.error_code == error_code)
+        .where(
+            col(Trade.status).in_([TradeStatus.PENDING, TradeStatus.LOCKED]),
+            Trade.error_code == error_code,
+            Trade.settlement_mode == SettlementMode.GROSS,
+        )
         .order_by(col(Trade.created_at), col(Trade.id))
         .limit(limit)
     ).all()
@@ -256,7 +265,7 @@ def reservation_drift(session: Session) -> list[ReservationDrift]:
     recomputed: dict[tuple[str, str], int] = defaultdict(int)
     pending = session.exec(
         select(Trade.buyer_id, Trade.buyer_client_id, Trade.settlement_amount_base_units).where(
-            Trade.status == TradeStatus.PENDING
+            Trade.status == TradeStatus.PENDING, Trade.settlement_mode == SettlementMode.GROSS
         )
     )
     for payer_id, client_id, amount in pending:
@@ -278,17 +287,91 @@ def _track_reservation(session: Session, trade: Trade, before: str, after: str) 
     """Keep the payer's running reservation in step with a status change into or out of PENDING.
 
     Called by every function here that records a status change, in the caller's transaction, so
-    the figure commits (or rolls back) with the change itself."""
+    the figure commits (or rolls back) with the change itself. A net trade reserves against its
+    payer's net debit cap instead (its wallet is never debited by it)."""
+    if trade.settlement_mode == SettlementMode.NET:
+        _track_net_exposure(session, trade, before, after)
+        return
     entering, leaving = after == TradeStatus.PENDING, before == TradeStatus.PENDING
     if entering == leaving:
         return
     amount = trade.settlement_amount_base_units if entering else -trade.settlement_amount_base_units
     keys = [PAYER_TOTAL] if trade.buyer_client_id is None else [PAYER_TOTAL, trade.buyer_client_id]
     for client_id in keys:  # always the payer's row first: one lock order for every writer
-        _add_to_reservation(session, trade.buyer_id, client_id, amount)
+        add_to_reservation(session, trade.buyer_id, client_id, amount)
 
 
-def _add_to_reservation(session: Session, payer_id: str, client_id: str, amount: int) -> None:
+def net_exposure_share(trade_status: str, amount_base_units: int) -> tuple[int, int]:
+    """What one net trade adds to (payer's, payee's) exposure in this status: a matched or windowed
+    trade is owed by its payer; a windowed one (delivery confirmed) is also the payee's to receive."""
+    payer = amount_base_units if trade_status in (TradeStatus.PENDING, TradeStatus.IN_WINDOW) else 0
+    payee = -amount_base_units if trade_status == TradeStatus.IN_WINDOW else 0
+    return payer, payee
+
+
+def _track_net_exposure(session: Session, trade: Trade, before: str, after: str) -> None:
+    amount = trade.settlement_amount_base_units
+    payer_after, payee_after = net_exposure_share(after, amount)
+    payer_before, payee_before = net_exposure_share(before, amount)
+    add_net_exposure(session, {trade.buyer_id: payer_after - payer_before, trade.seller_id: payee_after - payee_before})
+
+
+def add_net_exposure(session: Session, deltas: dict[str, int]) -> None:
+    """Apply many participants' exposure changes, in participant order (one lock order for every writer)."""
+    upsert = _exposure_upsert(session.get_bind().dialect.name)
+    for participant_id in sorted(deltas):
+        if deltas[participant_id]:
+            session.connection().execute(upsert, {"participant_id": participant_id, "amount": deltas[participant_id]})
+
+
+def net_exposure(session: Session, participant_ids: Sequence[str]) -> dict[str, int]:
+    """Participants' running net exposure, rows locked until the caller commits (like reservations)."""
+    rows = session.exec(
+        select(NetExposure)
+        .where(col(NetExposure.participant_id).in_(sorted(participant_ids)))
+        .order_by(col(NetExposure.participant_id))
+        .with_for_update()
+    ).all()
+    found = {row.participant_id: int(row.exposure_base_units) for row in rows}
+    return {p: found.get(p, 0) for p in participant_ids}
+
+
+def net_exposure_drift(session: Session) -> dict[str, tuple[int, int]]:
+    """Participants whose recorded exposure differs from the one recomputed from their net trades:
+    {participant: (recorded, recomputed)} (a full scan, for tests and reconciliation)."""
+    recomputed: dict[str, int] = defaultdict(int)
+    open_net = session.exec(
+        select(Trade.buyer_id, Trade.seller_id, Trade.status, Trade.settlement_amount_base_units).where(
+            Trade.settlement_mode == SettlementMode.NET,
+            col(Trade.status).in_([TradeStatus.PENDING, TradeStatus.IN_WINDOW]),
+        )
+    )
+    for payer_id, payee_id, status, amount in open_net:
+        payer, payee = net_exposure_share(status, int(amount))
+        recomputed[payer_id] += payer
+        recomputed[payee_id] += payee
+    recorded = {row.participant_id: int(row.exposure_base_units) for row in session.exec(select(NetExposure))}
+    return {
+        p: (recorded.get(p, 0), recomputed.get(p, 0))
+        for p in sorted(recorded.keys() | recomputed.keys())
+        if recorded.get(p, 0) != recomputed.get(p, 0)
+    }
+
+
+@functools.cache
+def _exposure_upsert(dialect: str) -> Executable:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    table = cast(Table, NetExposure.__table__)  # type: ignore[attr-defined]
+    statement = insert(table).values(
+        participant_id=bindparam("participant_id"), exposure_base_units=bindparam("amount", type_=BaseUnits())
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["participant_id"],
+        set_={"exposure_base_units": exact_add(table.c.exposure_base_units, statement.excluded.exposure_base_units)},
+    )
+
+
+def add_to_reservation(session: Session, payer_id: str, client_id: str, amount: int) -> None:
     """One atomic upsert, the sum made by the database (exact_add: NUMERIC on PostgreSQL, a Python
     function on SQLite where amounts are text), so concurrent writers never lose an update."""
     upsert = _reservation_upsert(session.get_bind().dialect.name)

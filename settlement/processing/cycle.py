@@ -23,7 +23,7 @@ from settlement.chain.trade_ids import chain_trade_key
 from settlement.config import Settings
 from settlement.domain.batching import chunks
 from settlement.domain.requests import PermitSignature
-from settlement.domain.trade import SettlementStep, TradeStatus, is_due_for_refund, is_due_for_release
+from settlement.domain.trade import SettlementMode, SettlementStep, TradeStatus, is_due_for_refund, is_due_for_release
 from settlement.errors import ChainUnavailable
 from settlement.ledger import repository as repo
 from settlement.ledger.models import Participant, Trade
@@ -93,7 +93,7 @@ class SettlementCycle:
     def _lock_pending(self) -> CycleReport:
         report = CycleReport()
         with Session(self.db, expire_on_commit=False) as session:
-            pending = list(repo.trades_in_status(session, TradeStatus.PENDING, CYCLE_TRADES_MAX))
+            pending = list(repo.trades_in_status(session, TradeStatus.PENDING, CYCLE_TRADES_MAX, SettlementMode.GROSS))
             cancelled = [t for t in pending if t.cancel_requested and t.id not in self.submission.unresolved]
             for trade in cancelled:
                 # Ask the escrow first: a lock whose receipt was lost may be on chain, and then the

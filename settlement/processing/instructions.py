@@ -18,6 +18,7 @@ from settlement.chain.contract_calls import LockOrder
 from settlement.chain.lock_intents import lock_intent_signer
 from settlement.domain.access import Actor
 from settlement.domain.trade import (
+    SettlementMode,
     Side,
     TradeStatus,
     cancel_is_noop,
@@ -28,6 +29,7 @@ from settlement.domain.trade import (
     is_matched,
 )
 from settlement.ledger import repository as repo
+from settlement.ledger import window_store
 from settlement.ledger.models import Trade, utcnow
 from settlement.processing.matching import TradeMatching
 from settlement.processing.publisher import TradePublisher
@@ -79,6 +81,8 @@ class PartyInstructions:
             trade.release_requested = True
             trade.updated_at = utcnow()
             session.add(trade)
+            if trade.settlement_mode == SettlementMode.NET:  # joins the open window (settled with it)
+                window_store.join(session, [trade])
             session.commit()
             return trade
 

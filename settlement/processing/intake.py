@@ -22,6 +22,7 @@ from sqlmodel import Session
 from settlement import errors
 from settlement.chain.client import ChainClient, PreflightState
 from settlement.chain.custody import Custody
+from settlement.chain.net_settlement import NetSettlementContract
 from settlement.chain.permits import permit_signer
 from settlement.chain.trade_ids import chain_trade_id
 from settlement.config import Settings
@@ -29,10 +30,12 @@ from settlement.domain.access import Actor
 from settlement.domain.fx import FxQuote, check_fresh
 from settlement.domain.journal import client_account
 from settlement.domain.requests import PermitSignature, TradeRequest
-from settlement.domain.trade import MatchedBy, Side, TradeStatus, new_trade_id
+from settlement.domain.trade import MatchedBy, SettlementMode, Side, TradeStatus, new_trade_id
+from settlement.domain.window import LiquidityCover
 from settlement.ledger import repository as repo
+from settlement.ledger import window_store
 from settlement.ledger.journal_store import JournalStore
-from settlement.ledger.models import IdempotencyRecord, Participant, Trade, utcnow
+from settlement.ledger.models import IdempotencyRecord, NetDebitCap, Participant, Trade, utcnow
 from settlement.money import canonical_decimal, format_coins, settlement_base_units, supported_currency
 from settlement.processing.matching import TradeMatching
 from settlement.processing.publisher import TradePublisher
@@ -116,6 +119,8 @@ class TradeIntake:
 
     def _record(self, session: Session, request: TradeRequest, actor: Actor) -> tuple[Trade, list[Trade]]:
         """Validate, then create the trade or match the counterparty's; (trade, other trades touched)."""
+        if request.delivery_confirmed and not actor.is_operator:
+            raise errors.Forbidden("only the operator submits a trade with its delivery already confirmed")
         terms = self._terms(session, request)
         if actor.is_operator:
             for party in (terms.buyer, terms.seller):
@@ -126,6 +131,8 @@ class TradeIntake:
             trade.matched_by, trade.matched_at = MatchedBy.OPERATOR, utcnow()
             self._preflight(session, state, trade, terms.buyer.address)
             self._insert(session, trade)
+            if request.delivery_confirmed:
+                self.confirm_at_once(session, [trade])
             return trade, []
         side = Side.BUYER if actor.participant_id == terms.buyer.id else Side.SELLER
         self._check_ref_free(session, actor.id, request.trade_ref)
@@ -154,6 +161,35 @@ class TradeIntake:
         if record.request_hash != fingerprint:
             raise errors.IdempotencyConflict("this Idempotency-Key was used with a different request body")
         return repo.get_trade(session, record.trade_id)
+
+    def confirm_at_once(self, session: Session, trades: list[Trade]) -> None:
+        """The operator's matched-and-delivered submission: a net trade joins the open window, a
+        gross one is released as soon as its lock lands."""
+        net = [t for t in trades if t.settlement_mode == SettlementMode.NET]
+        for trade in trades:
+            trade.release_requested = True
+            session.add(trade)
+        if net:
+            window_store.join(session, net)
+
+    def settlement_mode(self, request: TradeRequest) -> SettlementMode:
+        """The trade's mode (the default setting when the submitter names none), if it can settle so."""
+        try:
+            mode = SettlementMode(request.settlement_mode or self.settings.default_settlement_mode)
+        except ValueError:
+            raise errors.ValidationFailed("settlement_mode is gross or net") from None
+        if mode == SettlementMode.NET:
+            if self.chain.manifest.net is None:
+                raise errors.NetModeUnavailable("this deployment has no net settlement contract: settle gross")
+            if request.buyer_client_id is not None or request.seller_client_id is not None:
+                raise errors.NetModeUnavailable(
+                    "net mode settles brokers' positions; a trade for a client sub-account settles gross"
+                )
+            if request.permit is not None:
+                raise errors.NetModeUnavailable(
+                    "a permit authorises an escrow lock; a net trade draws on the settlement balance"
+                )
+        return mode
 
     def _terms(self, session: Session, request: TradeRequest) -> TradeTerms:
         currency = supported_currency(request.currency)
@@ -209,9 +245,10 @@ class TradeIntake:
             fx_source=terms.quote.source,
             fx_as_of=terms.quote.as_of,
             settlement_amount_base_units=terms.amount_base_units,
-            deadline=self._deadline(request.deadline, chain_now_s),
+            deadline=self.deadline_for(request.deadline, chain_now_s),
             status=status,
             permit_json=json.dumps(request.permit.__dict__) if request.permit else None,
+            settlement_mode=self.settlement_mode(request),
         )
 
     @staticmethod
@@ -220,7 +257,7 @@ class TradeIntake:
         session.flush()
         repo.transition_created(session, trade)
 
-    def _deadline(self, requested: datetime | None, chain_now_s: int) -> datetime:
+    def deadline_for(self, requested: datetime | None, chain_now_s: int) -> datetime:
         """The requested deadline, or the default window from now; in the future by both clocks."""
         wall_now = datetime.now(UTC)
         deadline = requested or (
@@ -244,11 +281,19 @@ class TradeIntake:
         self._preflight(session, state, trade, buyer.address)
 
     def _preflight(self, session: Session, state: PreflightState, trade: Trade, payer: str) -> None:
-        if state.token_paused or state.escrow_paused:
+        net = trade.settlement_mode == SettlementMode.NET
+        if state.token_paused or (state.escrow_paused and not net):
             raise errors.Paused("the token or the escrow is paused")
         if state.payer_blacklisted or state.payee_blacklisted:
             raise errors.Blacklisted("a party to this trade is blacklisted by the token issuer")
         amount = trade.settlement_amount_base_units
+        if net:
+            if not self.cover_fits(session, {trade.buyer_id: [amount]}, {trade.buyer_id: payer})[trade.buyer_id][0]:
+                raise errors.NetDebitCapExceeded(
+                    f"the buyer's net debit cap does not cover {format_coins(amount)} coins on top of its open net "
+                    "trades: it deposits more into its settlement balance, or the trade settles gross"
+                )
+            return
         reserved = repo.reserved_base_units(session, trade.buyer_id)
         if state.payer_balance_base_units - reserved < amount:
             raise errors.InsufficientFunds(
@@ -272,6 +317,28 @@ class TradeIntake:
                 f"the buyer's allowance to the escrow does not cover {format_coins(amount)} coins; "
                 "the buyer approves the escrow or sends a permit"
             )
+
+    def cover_fits(
+        self, session: Session, debits: dict[str, list[int]], addresses: dict[str, str]
+    ) -> dict[str, list[bool]]:
+        """Mojaloop's liquidity-cover check for net trades, once per payer: each payer's new debits,
+        in order, on top of its running exposure, within its net debit cap (each debit that fits
+        counts toward the next). The caller refuses the debits that do not fit."""
+        exposure = repo.net_exposure(session, list(debits))
+        net = NetSettlementContract(self.chain)
+        fits: dict[str, list[bool]] = {}
+        for payer_id, amounts in debits.items():
+            operator_cap = session.get(NetDebitCap, payer_id)
+            cover = LiquidityCover(
+                net.balance_of(addresses[payer_id]), None if operator_cap is None else int(operator_cap.cap_base_units)
+            )
+            owed, answers = exposure[payer_id], []
+            for amount in amounts:
+                ok = cover.covers(owed, amount)
+                owed += amount if ok else 0
+                answers.append(ok)
+            fits[payer_id] = answers
+        return fits
 
     def _check_permit(self, payer: str, amount: int, permit: PermitSignature) -> None:
         if permit.value_base_units < amount:

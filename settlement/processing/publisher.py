@@ -30,6 +30,7 @@ class TradeEvent:
 
 TradeListener = Callable[[TradeEvent], None]
 EventRecorder = Callable[[TradeEvent], TradeEvent]
+BatchRecorder = Callable[[list[TradeEvent]], list[TradeEvent]]
 
 
 class TradePublisher:
@@ -38,6 +39,7 @@ class TradePublisher:
     def __init__(self) -> None:
         self.listeners: list[TradeListener] = []
         self.recorder: EventRecorder | None = None  # stores the event before listeners see it
+        self.batch_recorder: BatchRecorder | None = None  # the same, for many events in one transaction
         self._order = threading.Lock()  # one event at a time: recorded and heard in the same order
 
     def subscribe(self, listener: TradeListener) -> None:
@@ -47,8 +49,38 @@ class TradePublisher:
         if listener in self.listeners:
             self.listeners.remove(listener)
 
+    def publish_many(self, trades: list[Trade], kind: str = "trade.status") -> None:
+        """publish() for a batch of trades (a batch submission, a settled window): recorded together."""
+        events = [self._event(trade, kind) for trade in trades]
+        with self._order:
+            if self.batch_recorder is not None and events:
+                try:
+                    events = self.batch_recorder(events)
+                except Exception:
+                    log.exception("recording the trade events failed")
+            for event in events:
+                self._tell(event)
+
     def publish(self, trade: Trade, kind: str = "trade.status") -> None:
-        event = TradeEvent(
+        event = self._event(trade, kind)
+        with self._order:
+            if self.recorder is not None:
+                try:
+                    event = self.recorder(event)
+                except Exception:  # the change is committed already: report it, tell listeners anyway
+                    log.exception("recording the trade event failed")
+            self._tell(event)
+
+    def _tell(self, event: TradeEvent) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(event)
+            except Exception:  # a broken subscriber must not stop settlement
+                log.exception("trade event listener failed")
+
+    @staticmethod
+    def _event(trade: Trade, kind: str) -> TradeEvent:
+        return TradeEvent(
             trade_id=trade.id,
             status=trade.status,
             buyer_id=trade.buyer_id,
@@ -58,14 +90,3 @@ class TradePublisher:
             at=utcnow(),
             kind=kind,
         )
-        with self._order:
-            if self.recorder is not None:
-                try:
-                    event = self.recorder(event)
-                except Exception:  # the change is committed already: report it, tell listeners anyway
-                    log.exception("recording the trade event failed")
-            for listener in list(self.listeners):
-                try:
-                    listener(event)
-                except Exception:  # a broken subscriber must not stop settlement
-                    log.exception("trade event listener failed")

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from settlement.chain.client import ChainClient, LockStatus, OnChainLock
 from settlement.chain.custody import Custody
 from settlement.chain.trade_ids import chain_trade_key
-from settlement.domain.trade import TradeStatus, is_expired, realignment_path
+from settlement.domain.trade import SettlementMode, TradeStatus, is_expired, realignment_path
 from settlement.ledger import repository as repo
 from settlement.ledger.models import Trade
 from settlement.processing.instructions import lock_order
@@ -66,7 +66,9 @@ class Recovery:
         self.custody.recover()
         with Session(self.db, expire_on_commit=False) as session:
             open_trades = [
-                *repo.trades_in_status(session, TradeStatus.PENDING, OPEN_TRADES_PER_RECOVERY_MAX),
+                *repo.trades_in_status(
+                    session, TradeStatus.PENDING, OPEN_TRADES_PER_RECOVERY_MAX, SettlementMode.GROSS
+                ),
                 *repo.trades_in_status(session, TradeStatus.LOCKED, OPEN_TRADES_PER_RECOVERY_MAX),
             ]
             moved = self.realign_trades(session, open_trades)
@@ -86,7 +88,9 @@ class Recovery:
         return moved
 
     def realign_trades(self, session: Session, trades: Sequence[Trade]) -> list[Trade]:
-        """realign() inside the caller's session (it commits and publishes): one batched read."""
+        """realign() inside the caller's session (it commits and publishes): one batched read.
+        Net trades are never escrowed, so the escrow has nothing to say about them."""
+        trades = [t for t in trades if t.settlement_mode == SettlementMode.GROSS]
         locks = self.chain.get_locks([chain_trade_key(t.chain_trade_id) for t in trades])
         return [trade for trade, lock in zip(trades, locks, strict=True) if self._adopt(session, trade, lock)]
 

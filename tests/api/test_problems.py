@@ -211,7 +211,7 @@ OTHER_CASES: list[tuple[str, str, str, Any, int, str]] = [
     ("allocate to a stranger",    "POST", "/v1/participants/{buyer}/clients/{nobody}/allocate", {"amount": "1"},     404, "not_found"),
     ("bad cursor",                "GET",  "/v1/trades?cursor=not-a-cursor",     None,                                  422, "validation"),
     ("limit zero",                "GET",  "/v1/trades?limit=0",                 None,                                  422, "validation"),
-    ("unknown status",            "GET",  "/v1/trades?status=SETTLED",          None,                                  422, "validation"),
+    ("unknown status",            "GET",  "/v1/trades?status=SETTLING",         None,                                  422, "validation"),
     ("trade id with junk",        "GET",  "/v1/trades/a%00b",                   None,                                  422, "validation"),
     ("unknown trade",             "GET",  "/v1/trades/{nobody}",                None,                                  404, "not_found"),
     ("unknown route",             "GET",  "/v1/nowhere",                        None,                                  404, "not_found"),

@@ -110,11 +110,16 @@ def test_the_migration_backfills_the_figure_from_pending_trades(engine: Engine) 
     big = 2**255  # beyond 64 bits: summed exactly
     downgrade_engine(engine, "0008_realign")  # the revision before reservations
     rows = [(TradeStatus.PENDING, big, None), (TradeStatus.PENDING, 9, client.id), (TradeStatus.LOCKED, 1_000, None)]
+    # The trade table as it was at 0008 (later revisions added columns).
+    columns = Trade.__table__.columns  # type: ignore[attr-defined]
+    trade_0008 = sa.Table(
+        "trade", sa.MetaData(), *[c._copy() for c in columns if c.name not in ("settlement_mode", "window_id")]
+    )
     with engine.begin() as connection:
         for status, amount, client_id in rows:
             trade_id = str(uuid.uuid4())
             connection.execute(
-                sa.insert(Trade).values(
+                sa.insert(trade_0008).values(
                     id=trade_id,
                     chain_trade_id="0x" + uuid.uuid4().hex * 2,
                     trade_ref=trade_id,

@@ -38,6 +38,9 @@ ALLOWED = [
     (S.PENDING, S.FAILED),
     (S.LOCKED, S.RELEASED),
     (S.LOCKED, S.REFUNDED),
+    (S.PENDING, S.IN_WINDOW),  # net: delivery confirmed, joins the open window
+    (S.IN_WINDOW, S.SETTLED),  # net: its window's one transaction mined
+    (S.IN_WINDOW, S.FAILED),  # net: refused (a party blocked, or expired waiting for cover)
 ]
 FORBIDDEN = [pair for pair in itertools.product(S, S) if pair not in ALLOWED]
 
@@ -61,7 +64,7 @@ def test_exactly_the_lifecycle_is_allowed() -> None:
 
 
 def test_final_statuses_have_no_way_out() -> None:
-    assert {S.RELEASED, S.REFUNDED, S.FAILED, S.WITHDRAWN, S.LAPSED, S.RECOVERED} == FINAL_STATUSES
+    assert {S.RELEASED, S.REFUNDED, S.FAILED, S.WITHDRAWN, S.LAPSED, S.RECOVERED, S.SETTLED} == FINAL_STATUSES
 
 
 REALIGNED_ONLY = [

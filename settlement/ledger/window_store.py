@@ -1,0 +1,212 @@
+"""SQL reads and writes of net settlement windows, and the bulk moves of a window's trades.
+
+Why its own module: the window-close race (mojaloop/project#2105) is decided here, in SQL. A
+trade joins the open window by a conditional UPDATE of the window's row (`trade_count + n
+WHERE status = 'OPEN'`), and a close is the same kind of UPDATE (`status = 'CLOSED' WHERE
+status = 'OPEN'`). Both take the row's lock, so on PostgreSQL a close waits for every join in
+flight and a join that comes after the close finds no row to update and goes to the next
+window; SQLite has one writer at a time. Either way a trade is in exactly one window, and the
+close sees every trade that joined before it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import cast
+
+from sqlalchemy import Table, bindparam, insert
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select, update
+
+from settlement import errors
+from settlement.domain.trade import SettlementMode, TradeStatus
+from settlement.domain.window import WindowStatus, can_move
+from settlement.ledger import repository as repo
+from settlement.ledger.models import SettlementWindowRecord, Trade, TradeTransition, utcnow
+
+OPEN_SLOT = 1
+JOIN_ATTEMPTS_MAX = 5  # a join that keeps meeting a closing window gives up (the caller's error)
+BULK_ROWS_MAX = 500  # rows per statement in bulk moves (SQLite's bound parameters)
+
+
+def open_window(session: Session) -> SettlementWindowRecord:
+    """The open window, created if there is none (a unique slot makes concurrent creators agree)."""
+    for _ in range(JOIN_ATTEMPTS_MAX):
+        row = session.exec(select(SettlementWindowRecord).where(SettlementWindowRecord.open_slot == OPEN_SLOT)).first()
+        if row is not None:
+            return row
+        savepoint = session.begin_nested()
+        try:
+            row = SettlementWindowRecord(status=WindowStatus.OPEN, open_slot=OPEN_SLOT)
+            session.add(row)
+            session.flush()
+            savepoint.commit()
+            return row
+        except IntegrityError:
+            savepoint.rollback()  # another writer opened it first: read theirs
+    raise errors.SettlementUnavailable("could not open a settlement window; retry")
+
+
+def claim_open_window(session: Session, trade_count: int) -> int:
+    """Count `trade_count` more trades into the open window by a conditional UPDATE (see the
+    module docstring: the close race); returns its id."""
+    for _ in range(JOIN_ATTEMPTS_MAX):
+        window = open_window(session)
+        claimed = session.exec(  # type: ignore[call-overload]
+            update(SettlementWindowRecord)
+            .where(col(SettlementWindowRecord.id) == window.id, col(SettlementWindowRecord.status) == WindowStatus.OPEN)
+            .values(trade_count=SettlementWindowRecord.trade_count + trade_count)
+        )
+        if claimed.rowcount == 1:
+            assert window.id is not None
+            return window.id
+        session.expire(window)  # closed meanwhile: the next one
+    raise errors.SettlementUnavailable("the settlement window kept closing; retry")
+
+
+def join(session: Session, trades: Sequence[Trade]) -> int:
+    """Put confirmed net trades (PENDING) into the open window, IN_WINDOW; returns the window's id.
+    The caller commits: the trades and the window's count commit together."""
+    if not trades:
+        raise ValueError("nothing to join")
+    window_id = claim_open_window(session, len(trades))
+    for trade in trades:
+        trade.window_id = window_id
+        repo.transition(session, trade, TradeStatus.IN_WINDOW)
+    return window_id
+
+
+def roll(session: Session, trades: Sequence[Trade], from_window_id: int) -> int:
+    """Move windowed trades a defaulter held up into the open window (they stay IN_WINDOW)."""
+    window_id = claim_open_window(session, len(trades))
+    for trade in trades:
+        trade.window_id = window_id
+        trade.error_code = "rolled_to_next_window"
+        trade.error_detail = f"a party could not cover window {from_window_id}"
+        trade.updated_at = utcnow()
+        session.add(trade)
+    return window_id
+
+
+def close(session: Session, window_id: int, close_block: int | None) -> bool:
+    """OPEN -> CLOSED at `close_block` (the block the indexer had confirmed). False if not open."""
+    closed = session.exec(  # type: ignore[call-overload]
+        update(SettlementWindowRecord)
+        .where(col(SettlementWindowRecord.id) == window_id, col(SettlementWindowRecord.status) == WindowStatus.OPEN)
+        .values(status=WindowStatus.CLOSED, open_slot=None, closed_at=utcnow(), close_block=close_block)
+    )
+    return bool(closed.rowcount == 1)
+
+
+def due_to_close(session: Session, now: datetime, length_s: float, trades_max: int) -> list[int]:
+    """The open window, if it holds trades and is old enough or full."""
+    row = session.exec(select(SettlementWindowRecord).where(SettlementWindowRecord.open_slot == OPEN_SLOT)).first()
+    if row is None or row.id is None or row.trade_count == 0:
+        return []
+    if row.trade_count >= trades_max or repo.as_utc(row.opened_at) + timedelta(seconds=length_s) <= now:
+        return [row.id]
+    return []
+
+
+def get(session: Session, window_id: int) -> SettlementWindowRecord:
+    row = session.get(SettlementWindowRecord, window_id)
+    if row is None:
+        raise errors.NotFound(f"no settlement window {window_id}")
+    return row
+
+
+def ids_in_status(session: Session, status: WindowStatus, limit: int) -> list[int]:
+    """Oldest first."""
+    rows = session.exec(
+        select(SettlementWindowRecord.id)
+        .where(SettlementWindowRecord.status == status)
+        .order_by(col(SettlementWindowRecord.id))
+        .limit(limit)
+    ).all()
+    return [int(window_id) for window_id in rows if window_id is not None]
+
+
+def newest(session: Session, status: WindowStatus | None, limit: int) -> Sequence[SettlementWindowRecord]:
+    query = select(SettlementWindowRecord)
+    if status is not None:
+        query = query.where(SettlementWindowRecord.status == status)
+    return session.exec(query.order_by(col(SettlementWindowRecord.id).desc()).limit(limit)).all()
+
+
+def trades_of(session: Session, window_id: int, statuses: Sequence[TradeStatus]) -> Sequence[Trade]:
+    return session.exec(
+        select(Trade)
+        .where(Trade.window_id == window_id, col(Trade.status).in_(list(statuses)))
+        .order_by(col(Trade.chain_trade_id))
+    ).all()
+
+
+def net_trades_to_drop(session: Session, chain_now: datetime, limit: int) -> Sequence[Trade]:
+    """Net trades matched but not confirmed that were cancelled or whose deadline passed."""
+    return session.exec(
+        select(Trade)
+        .where(
+            Trade.settlement_mode == SettlementMode.NET,
+            Trade.status == TradeStatus.PENDING,
+            col(Trade.cancel_requested) | (col(Trade.deadline) < chain_now),
+        )
+        .order_by(col(Trade.created_at), col(Trade.id))
+        .limit(limit)
+    ).all()
+
+
+def record_figures(session: Session, window: SettlementWindowRecord, figures: dict[str, object]) -> None:
+    window.positions_json = json.dumps(figures, sort_keys=True)
+    session.add(window)
+
+
+def move(session: Session, window: SettlementWindowRecord, target: WindowStatus) -> None:
+    """Move a window along its lifecycle (domain/window.py's transitions), in the caller's session."""
+    current = WindowStatus(window.status)
+    if not can_move(current, target):
+        raise errors.InvalidTransition(f"window {window.id} cannot go from {current} to {target}")
+    window.status = target
+    session.add(window)
+
+
+def settle_trades(session: Session, trades: Sequence[Trade], tx_hash: str, block_number: int) -> None:
+    """IN_WINDOW -> SETTLED for a whole window in bulk statements (a window holds thousands of
+    trades: one ORM flush per trade would dominate the settlement), with each trade's transition
+    row and the exposure its payer and payee held released in one update each."""
+    now = utcnow()
+    exposure: dict[str, int] = defaultdict(int)
+    for trade in trades:
+        if trade.status != TradeStatus.IN_WINDOW or trade.settlement_mode != SettlementMode.NET:
+            raise errors.InvalidTransition(f"trade {trade.id} is {trade.status}; only windowed net trades settle")
+        payer, payee = repo.net_exposure_share(TradeStatus.IN_WINDOW, trade.settlement_amount_base_units)
+        exposure[trade.buyer_id] -= payer
+        exposure[trade.seller_id] -= payee
+    ids = [t.id for t in trades]
+    for start in range(0, len(ids), BULK_ROWS_MAX):
+        chunk = ids[start : start + BULK_ROWS_MAX]
+        moved = session.exec(  # type: ignore[call-overload]
+            update(Trade)
+            .where(col(Trade.id).in_(chunk), col(Trade.status) == TradeStatus.IN_WINDOW)
+            .values(status=TradeStatus.SETTLED, updated_at=now, error_code=None, error_detail=None)
+        )
+        if moved.rowcount != len(chunk):
+            raise errors.InvalidTransition("a window's trade moved while its settlement was recorded")
+    transitions = cast(Table, TradeTransition.__table__)  # type: ignore[attr-defined]
+    session.connection().execute(
+        insert(transitions).values(
+            trade_id=bindparam("trade_id"),
+            from_status=TradeStatus.IN_WINDOW.value,
+            to_status=TradeStatus.SETTLED.value,
+            tx_hash=tx_hash,
+            block_number=block_number,
+            at=now,
+        ),
+        [{"trade_id": trade_id} for trade_id in ids],
+    )
+    repo.add_net_exposure(session, dict(exposure))
+    for trade in trades:  # the caller's objects now say what the rows say
+        trade.status = TradeStatus.SETTLED
+        trade.updated_at = now

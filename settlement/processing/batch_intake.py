@@ -1,0 +1,349 @@
+"""Batch submission: up to 1,000 trades in one request, each with its own result.
+
+Why a set-based path: the single-trade intake reads the chain (a 7-call pre-flight), the FX rate
+and both participants for every trade, and writes each trade in its own transaction. A batch
+from the operator (the matching utility) reads each of those once per batch instead: one
+pre-flight per participant, each FX rate and the participant list once, each payer's running
+reservation or net exposure once, and writes every trade, its transitions and the figures in one
+transaction. A broker's batch goes through the single-trade rules one instruction at a time
+(alleged, matched), since each may match a different counterparty's instruction.
+
+Idempotency: the batch key replays the whole answer (the API's Idempotency-Key); per trade,
+(submitter, trade_ref) is unique, so an identical trade submitted again is returned as a replay
+and a different one under a used reference is refused for that item only.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import cast
+
+from sqlalchemy import Table, insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, or_, select
+
+from settlement import errors
+from settlement.chain.client import ChainClient, PreflightState
+from settlement.chain.trade_ids import chain_trade_id
+from settlement.domain.access import Actor
+from settlement.domain.fx import FxQuote, check_fresh
+from settlement.domain.requests import TradeRequest
+from settlement.domain.trade import MatchedBy, SettlementMode, TradeStatus, new_trade_id
+from settlement.ledger import repository as repo
+from settlement.ledger import window_store
+from settlement.ledger.models import PAYER_TOTAL, Participant, Trade, TradeTransition, utcnow
+from settlement.money import canonical_decimal, format_coins, settlement_base_units, supported_currency
+from settlement.processing.intake import TradeIntake
+from settlement.processing.publisher import TradePublisher
+
+BATCH_TRADES_MAX = 1_000
+REF_QUERY_CHUNK = 400  # refs per IN (...) query
+
+
+@dataclass(frozen=True)
+class BatchItemResult:
+    """One trade's answer: the trade (new or replayed) or the problem that refused it."""
+
+    index: int
+    trade: Trade | None
+    replayed: bool = False
+    error: errors.SettlementError | None = None
+
+
+@dataclass
+class _Item:
+    index: int
+    request: TradeRequest
+    buyer: Participant
+    seller: Participant
+    currency: str
+    quote: FxQuote
+    amount_base_units: int
+    mode: SettlementMode
+
+
+class BatchIntake:
+    def __init__(self, db: Engine, chain: ChainClient, intake: TradeIntake, publisher: TradePublisher) -> None:
+        self.db = db
+        self.chain = chain
+        self.intake = intake
+        self.publisher = publisher
+
+    def submit(self, requests: Sequence[TradeRequest], actor: Actor) -> list[BatchItemResult]:
+        if not 1 <= len(requests) <= BATCH_TRADES_MAX:
+            raise errors.ValidationFailed(f"a batch holds 1 to {BATCH_TRADES_MAX} trades")
+        if not actor.is_operator:
+            return [self._one_by_one(i, request, actor) for i, request in enumerate(requests)]
+        try:
+            return self._operator_batch(requests, actor)
+        except IntegrityError:
+            # A concurrent submission took one of the references between our checks and the
+            # insert: nothing of this batch was written; decide each trade on its own instead.
+            return [self._one_by_one(i, request, actor) for i, request in enumerate(requests)]
+
+    def _one_by_one(self, index: int, request: TradeRequest, actor: Actor) -> BatchItemResult:
+        existing = self._replay(request, actor)
+        if existing is not None:
+            return existing if existing.error is not None else BatchItemResult(index, existing.trade, replayed=True)
+        try:
+            trade, _ = self.intake.submit(request, actor)
+        except errors.SettlementError as exc:
+            return BatchItemResult(index, None, error=exc)
+        return BatchItemResult(index, trade)
+
+    def _replay(self, request: TradeRequest, actor: Actor) -> BatchItemResult | None:
+        with Session(self.db, expire_on_commit=False) as session:
+            trade = repo.trade_by_ref(session, actor.id, request.trade_ref)
+        if trade is None:
+            return None
+        if _same_trade(trade, request, self.intake.settings.default_settlement_mode):
+            return BatchItemResult(0, trade, replayed=True)
+        return BatchItemResult(0, None, error=_duplicate(request.trade_ref))
+
+    # ----------------------------------------------------------------- the operator's fast path
+
+    def _operator_batch(self, requests: Sequence[TradeRequest], actor: Actor) -> list[BatchItemResult]:
+        results: dict[int, BatchItemResult] = {}
+        slow: list[int] = []  # permits and client sub-accounts: the single-trade rules
+        with Session(self.db, expire_on_commit=False) as session:
+            participants = {p.id: p for p in repo.list_participants(session)}
+            quotes: dict[str, FxQuote | None] = {}
+            existing, used_refs = self._existing(session, actor, requests)
+            items: list[_Item] = []
+            seen_refs: set[str] = set()
+            for index, request in enumerate(requests):
+                try:
+                    if request.trade_ref in seen_refs:
+                        raise _duplicate(request.trade_ref)
+                    seen_refs.add(request.trade_ref)
+                    known = existing.get(request.trade_ref)
+                    if known is not None:
+                        if not _same_trade(known, request, self.intake.settings.default_settlement_mode):
+                            raise _duplicate(request.trade_ref)
+                        results[index] = BatchItemResult(index, known, replayed=True)
+                        continue
+                    if request.permit is not None or request.buyer_client_id or request.seller_client_id:
+                        slow.append(index)
+                        continue
+                    item = self._validate(index, request, participants, quotes, used_refs)
+                    items.append(item)
+                except errors.SettlementError as exc:
+                    results[index] = BatchItemResult(index, None, error=exc)
+            accepted, chain_now_s = self._preflight(session, items, results)
+            trades = self._insert(session, actor, accepted, chain_now_s)
+            session.commit()
+        for item, trade in zip(accepted, trades, strict=True):
+            results[item.index] = BatchItemResult(item.index, trade)
+        for index in slow:
+            result = self._one_by_one(index, requests[index], actor)
+            results[index] = BatchItemResult(index, result.trade, result.replayed, result.error)
+        self.publisher.publish_many(trades)
+        return [results[i] for i in range(len(requests))]
+
+    def _existing(
+        self, session: Session, actor: Actor, requests: Sequence[TradeRequest]
+    ) -> tuple[dict[str, Trade], set[tuple[str, str]]]:
+        """This submitter's trades under the batch's references, and (participant, ref) pairs used."""
+        refs = sorted({r.trade_ref for r in requests})
+        mine: dict[str, Trade] = {}
+        used: set[tuple[str, str]] = set()
+        for start in range(0, len(refs), REF_QUERY_CHUNK):
+            chunk = refs[start : start + REF_QUERY_CHUNK]
+            for trade in session.exec(
+                select(Trade).where(
+                    or_(
+                        col(Trade.trade_ref).in_(chunk),
+                        col(Trade.buyer_ref).in_(chunk),
+                        col(Trade.seller_ref).in_(chunk),
+                    )
+                )
+            ).all():
+                if trade.submitted_by == actor.id and trade.trade_ref in chunk:
+                    mine[trade.trade_ref] = trade
+                if trade.buyer_ref is not None:
+                    used.add((trade.buyer_id, trade.buyer_ref))
+                if trade.seller_ref is not None:
+                    used.add((trade.seller_id, trade.seller_ref))
+        return mine, used
+
+    def _validate(
+        self,
+        index: int,
+        request: TradeRequest,
+        participants: dict[str, Participant],
+        quotes: dict[str, FxQuote | None],
+        used_refs: set[tuple[str, str]],
+    ) -> _Item:
+        currency = supported_currency(request.currency)
+        if currency not in quotes:
+            with Session(self.db) as session:
+                quotes[currency] = repo.latest_fx_rate(session, currency)
+        quote = quotes[currency]
+        if quote is None:
+            raise errors.MissingFxRate(f"no FX rate recorded for {currency}")
+        check_fresh(quote, datetime.now(UTC), self.intake.fx_limits)
+        if request.buyer_id == request.seller_id:
+            raise errors.SameParty("buyer and seller are the same broker")
+        buyer, seller = participants.get(request.buyer_id), participants.get(request.seller_id)
+        if buyer is None or seller is None:
+            missing = request.buyer_id if buyer is None else request.seller_id
+            raise errors.UnknownParticipant(f"no participant {missing}")
+        for party in (buyer, seller):
+            if (party.id, request.trade_ref) in used_refs:
+                raise _duplicate(request.trade_ref)
+        amount = settlement_base_units(request.quantity, request.price, quote.rate_to_usd)
+        return _Item(index, request, buyer, seller, currency, quote, amount, self.intake.settlement_mode(request))
+
+    def _preflight(
+        self, session: Session, items: list[_Item], results: dict[int, BatchItemResult]
+    ) -> tuple[list[_Item], int]:
+        """One chain read per participant and one cover or funds check per payer, for the batch."""
+        addresses = {p.id: p.address for item in items for p in (item.buyer, item.seller)}
+        states: dict[str, PreflightState] = {pid: self.chain.preflight(a, a) for pid, a in sorted(addresses.items())}
+        refusals: dict[int, errors.SettlementError] = {}
+        for item in items:
+            buyer, seller = states[item.buyer.id], states[item.seller.id]
+            if buyer.token_paused or (buyer.escrow_paused and item.mode == SettlementMode.GROSS):
+                refusals[item.index] = errors.Paused("the token or the escrow is paused")
+            elif buyer.payer_blacklisted or seller.payer_blacklisted:
+                refusals[item.index] = errors.Blacklisted("a party to this trade is blacklisted by the token issuer")
+        open_items = [i for i in items if i.index not in refusals]
+        net_debits: dict[str, list[int]] = defaultdict(list)
+        for item in open_items:
+            if item.mode == SettlementMode.NET:
+                net_debits[item.buyer.id].append(item.amount_base_units)
+        fits = self.intake.cover_fits(session, dict(net_debits), addresses) if net_debits else {}
+        positions: dict[str, int] = defaultdict(int)
+        reserved: dict[str, int] = {}
+        for item in open_items:
+            payer = item.buyer.id
+            if item.mode == SettlementMode.NET:
+                if not fits[payer][positions[payer]]:
+                    refusals[item.index] = errors.NetDebitCapExceeded(
+                        f"the buyer's net debit cap does not cover {format_coins(item.amount_base_units)} coins on "
+                        "top of its open net trades"
+                    )
+                positions[payer] += 1
+                continue
+            if payer not in reserved:
+                reserved[payer] = repo.reserved_base_units(session, payer)
+            state = states[payer]
+            free = state.payer_balance_base_units - reserved[payer]
+            allowance_free = state.payer_allowance_base_units - reserved[payer]
+            if free < item.amount_base_units:
+                refusals[item.index] = errors.InsufficientFunds(
+                    f"the buyer's free balance does not cover {format_coins(item.amount_base_units)} coins "
+                    "(its balance minus what its matched trades reserve)"
+                )
+            elif not self.intake.custody.holds_key(item.buyer.address) and allowance_free < item.amount_base_units:
+                refusals[item.index] = errors.InsufficientAllowance(
+                    f"the buyer's allowance to the escrow does not cover {format_coins(item.amount_base_units)} coins"
+                )
+            else:
+                reserved[payer] += item.amount_base_units
+        for index, error in refusals.items():
+            results[index] = BatchItemResult(index, None, error=error)
+        chain_now_s = max(s.latest_timestamp for s in states.values()) if states else 0
+        accepted = []
+        for item in open_items:
+            if item.index in refusals:
+                continue
+            try:
+                self.intake.deadline_for(item.request.deadline, chain_now_s)
+            except errors.SettlementError as exc:
+                results[item.index] = BatchItemResult(item.index, None, error=exc)
+                continue
+            accepted.append(item)
+        return accepted, chain_now_s
+
+    def _insert(self, session: Session, actor: Actor, items: list[_Item], chain_now_s: int) -> list[Trade]:
+        """Every accepted trade, its transitions and the running figures, in the caller's transaction."""
+        if not items:
+            return []
+        now = utcnow()
+        window_id = None
+        confirmed_net = [i for i in items if i.mode == SettlementMode.NET and i.request.delivery_confirmed]
+        if confirmed_net:
+            window_id = window_store.claim_open_window(session, len(confirmed_net))
+        trades: list[Trade] = []
+        transitions: list[dict[str, object]] = []
+        reservations: dict[str, int] = defaultdict(int)
+        exposure: dict[str, int] = defaultdict(int)
+        for item in items:
+            request = item.request
+            trade_id = new_trade_id()
+            in_window = item.mode == SettlementMode.NET and request.delivery_confirmed
+            status = TradeStatus.IN_WINDOW if in_window else TradeStatus.PENDING
+            trade = Trade(
+                id=trade_id,
+                chain_trade_id="0x" + chain_trade_id(trade_id).hex(),
+                trade_ref=request.trade_ref,
+                submitted_by=actor.id,
+                buyer_id=item.buyer.id,
+                seller_id=item.seller.id,
+                instrument=request.instrument,
+                quantity=canonical_decimal(Decimal(request.quantity)),
+                price=canonical_decimal(Decimal(request.price)),
+                currency=item.currency,
+                fx_rate=str(item.quote.rate_to_usd),
+                fx_source=item.quote.source,
+                fx_as_of=item.quote.as_of,
+                settlement_amount_base_units=item.amount_base_units,
+                deadline=self.intake.deadline_for(request.deadline, chain_now_s),
+                status=status,
+                buyer_ref=request.trade_ref,
+                seller_ref=request.trade_ref,
+                matched_by=MatchedBy.OPERATOR,
+                matched_at=now,
+                release_requested=request.delivery_confirmed,
+                settlement_mode=item.mode,
+                window_id=window_id if in_window else None,
+                created_at=now,
+                updated_at=now,
+            )
+            trades.append(trade)
+            transitions.append({"trade_id": trade_id, "from_status": "", "to_status": TradeStatus.PENDING, "at": now})
+            if in_window:
+                transitions.append(
+                    {"trade_id": trade_id, "from_status": TradeStatus.PENDING, "to_status": status, "at": now}
+                )
+            if item.mode == SettlementMode.NET:
+                payer, payee = repo.net_exposure_share(status, item.amount_base_units)
+                exposure[item.buyer.id] += payer
+                exposure[item.seller.id] += payee
+            else:
+                reservations[item.buyer.id] += item.amount_base_units
+        session.add_all(trades)
+        session.flush()
+        table = cast(Table, TradeTransition.__table__)  # type: ignore[attr-defined]
+        session.connection().execute(insert(table), transitions)
+        for payer_id in sorted(reservations):
+            repo.add_to_reservation(session, payer_id, PAYER_TOTAL, reservations[payer_id])
+        repo.add_net_exposure(session, dict(exposure))
+        return trades
+
+
+def _duplicate(ref: str) -> errors.DuplicateTrade:
+    return errors.DuplicateTrade(f"trade_ref {ref!r} is already used by this broker for another trade")
+
+
+def _same_trade(trade: Trade, request: TradeRequest, default_mode: str) -> bool:
+    """An identical resubmission (a retry): the same parties, terms and mode."""
+    try:
+        quantity, price = canonical_decimal(Decimal(request.quantity)), canonical_decimal(Decimal(request.price))
+        currency = supported_currency(request.currency)
+    except (errors.SettlementError, ArithmeticError, ValueError):
+        return False
+    return (trade.buyer_id, trade.seller_id, trade.instrument, trade.quantity, trade.price, trade.currency) == (
+        request.buyer_id,
+        request.seller_id,
+        request.instrument,
+        quantity,
+        price,
+        currency,
+    ) and trade.settlement_mode == (request.settlement_mode or default_mode)

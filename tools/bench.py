@@ -50,7 +50,6 @@ from settlement.chain.client import checksum
 from settlement.chain.contract_calls import LockOrder
 from settlement.chain.lock_intents import sign_lock_intent
 from settlement.chain.trade_ids import chain_trade_id
-from settlement.config import Settings
 from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.devnet import Devnet
 from settlement.text_table import render_table
@@ -63,7 +62,7 @@ TRANSFER_GAS = 80_000
 MINE_BATCH_TXS = 500  # transfers per mined block (30M gas / ~41k used each leaves room)
 RPC_BATCH_TXS = 100  # raw transactions per JSON-RPC batch
 RECEIPT_POLL_S = 0.005  # the naive baseline's receipt poll (web3's default 0.1 s would flatter us 4-10x)
-STATUS_POLL_S = 0.02  # how often the bench looks at windows / trades while it waits
+STATUS_POLL_S = 0.05  # how often the bench looks at windows / trades while it waits
 WAIT_TIMEOUT_S = 900.0
 GROSS_OPEN = ("UNMATCHED", "PENDING", "LOCKED")
 NET_OPEN = ("UNMATCHED", "PENDING", "IN_WINDOW")
@@ -135,22 +134,14 @@ class Stack:
     http: httpx.Client  # the operator's
 
 
-def window_overrides(window_s: float | None) -> dict[str, Any]:
-    """The settlement window's length, for a service that has net mode (no-op before it)."""
-    if window_s is None:
-        return {}
-    for name in ("settlement_window_length_s", "window_length_s"):
-        if name in Settings.model_fields:
-            return {name: window_s}
-    return {}
-
-
 @contextlib.contextmanager
 def fresh_stack(workdir: Path, name: str, window_s: float | None = None) -> Iterator[Stack]:
-    """A fresh anvil with the contracts, and the API serving a fresh ledger on it over loopback."""
+    """A fresh anvil with the contracts, and the API serving a fresh ledger on it over loopback.
+    `window_s`: the net settlement window's length (None: the service's default)."""
+    overrides: dict[str, Any] = {} if window_s is None else {"window_length_s": window_s}
     devnet = Devnet.start()
     try:
-        with running_app(devnet.manifest, devnet.rpc_url, workdir / name, **window_overrides(window_s)) as app:
+        with running_app(devnet.manifest, devnet.rpc_url, workdir / name, **overrides) as app:
             yield Stack(devnet, app, app.client())
     finally:
         devnet.stop()
@@ -241,7 +232,6 @@ def submit_all(app: SettlementApp, bodies: Sequence[dict[str, Any]], batch_trade
     pool: queue.Queue[httpx.Client] = queue.Queue()
     for _ in range(clients):
         pool.put(app.client(timeout=300))
-    batched = _batch_route(app)
 
     def send(start: int) -> None:
         chunk = bodies[start : start + batch_trades]
@@ -250,12 +240,8 @@ def submit_all(app: SettlementApp, bodies: Sequence[dict[str, Any]], batch_trade
             t0 = time.perf_counter()
             for i in range(start, start + len(chunk)):
                 sent_at[i] = t0
-            if batched:
-                answer = expect(http.post("/v1/trades/batch", json={"trades": list(chunk)}, headers=idempotency()))
-                items = answer["results"]
-            else:
-                items = [_submit_one(http, body) for body in chunk]
-            for offset, item in enumerate(items):
+            answer = expect(http.post("/v1/trades/batch", json={"trades": list(chunk)}, headers=idempotency()))
+            for offset, item in enumerate(answer["results"]):
                 results[start + offset] = item
         finally:
             pool.put(http)
@@ -269,20 +255,6 @@ def submit_all(app: SettlementApp, bodies: Sequence[dict[str, Any]], batch_trade
     if refused:
         raise BenchFailed(f"{len(refused)} of {len(bodies)} trades refused, first: {refused[0].get('problem')}")
     return Submission(sent_at, results, started, finished)
-
-
-def _batch_route(app: SettlementApp) -> bool:
-    """Whether the server has POST /v1/trades/batch (it came with net mode)."""
-    probe = app.client().post("/v1/trades/batch", json={"trades": []}, headers=idempotency())
-    return probe.status_code not in (404, 405)
-
-
-def _submit_one(http: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
-    """A server without the batch route: submit matched, then confirm delivery, one trade at a time."""
-    legacy = {k: v for k, v in body.items() if k not in ("settlement_mode", "delivery_confirmed")}
-    trade = expect(http.post("/v1/trades", json=legacy, headers=idempotency()), 202)
-    expect(http.post(f"/v1/trades/{trade['id']}/confirm", headers=idempotency()), 202)
-    return {"ok": True, "trade_id": trade["id"], "status": trade["status"], "window_id": None}
 
 
 def any_trades(http: httpx.Client, statuses: Sequence[str]) -> bool:
@@ -342,7 +314,6 @@ class WindowWatcher:
         self.http = app.client()
         self.settled_at: dict[int, float] = {}
         self.mirrored_at: dict[int, float] = {}
-        self.windows: dict[int, dict[str, Any]] = {}
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-windows", daemon=True)
@@ -365,14 +336,16 @@ class WindowWatcher:
     def poll(self) -> None:
         items = expect(self.http.get("/v1/windows", params={"status": "SETTLED", "limit": 200}))["items"]
         seen = time.perf_counter()
+        for window in items:
+            self.settled_at.setdefault(int(window["id"]), seen)
+        unmirrored = [w for w in items if int(w["id"]) not in self.mirrored_at]
+        if not unmirrored:  # the health check only when a settled window waits for the ledger
+            return
         _, head = indexer_head(self.http)
         mirrored = time.perf_counter()
-        for window in items:
-            wid = int(window["id"])
-            self.windows[wid] = window
-            self.settled_at.setdefault(wid, seen)
-            if window["settlement_block"] is not None and head >= int(window["settlement_block"]):
-                self.mirrored_at.setdefault(wid, mirrored)
+        for window in unmirrored:
+            if head >= int(window["settlement_block"]):
+                self.mirrored_at[int(window["id"])] = mirrored
 
     def wait(self, window_ids: set[int]) -> float:
         """Until every window in `window_ids` is settled and mirrored; returns the last mirror time."""
@@ -403,15 +376,11 @@ class NetResult:
     submit_seconds: float
     reconcile_s: float
     balanced: bool
-    window_length_s: float | None
+    window_length_s: float
 
 
-def net_run(
-    stack: Stack, trades: int, brokers: int, batch_trades: int, clients: int, window_s: float | None
-) -> NetResult:
+def net_run(stack: Stack, trades: int, brokers: int, batch_trades: int, clients: int) -> NetResult:
     http = stack.http
-    if not _batch_route(stack.app):
-        raise BenchFailed("this server has no POST /v1/trades/batch: no net mode yet")
     parties = register_brokers(http, brokers)
     plan = plan_trades(trades, brokers, "net")
     fund_brokers(http, parties, payments_due(http, plan, brokers), deposit=True)
@@ -457,7 +426,7 @@ def net_run(
         submit_seconds=submission.finished - submission.started,
         reconcile_s=reconcile_s,
         balanced=balanced,
-        window_length_s=window_s,
+        window_length_s=stack.app.service.settings.window_length_s,
     )
 
 
@@ -473,7 +442,6 @@ class GrossResult:
     gas_per_trade: float
     chain_txs: int
     submit_seconds: float
-    batch_route: bool
 
 
 def gross_run(stack: Stack, trades: int, brokers: int, batch_trades: int, clients: int) -> GrossResult:
@@ -483,7 +451,6 @@ def gross_run(stack: Stack, trades: int, brokers: int, batch_trades: int, client
     fund_brokers(http, parties, payments_due(http, plan, brokers), deposit=False)
     bodies = [trade_body(t, parties, "gross") for t in plan]
     first_block = int(stack.devnet.w3.eth.block_number) + 1
-    batched = _batch_route(stack.app)
     submission = submit_all(stack.app, bodies, batch_trades, clients)
     wait_until("the gross trades to be released", lambda: not any_trades(http, GROSS_OPEN))
     last_block, _ = indexer_head(http)
@@ -503,7 +470,6 @@ def gross_run(stack: Stack, trades: int, brokers: int, batch_trades: int, client
         gas_per_trade=usage.gas / trades,
         chain_txs=usage.txs,
         submit_seconds=submission.finished - submission.started,
-        batch_route=batched,
     )
 
 
@@ -649,7 +615,7 @@ def net_rows(r: NetResult, naive_rate: float | None, chain_rate: float | None) -
             f"{r.chain_txs / r.trades:.4f}",
             f"{r.gas_per_trade:,.0f}",
             f"{r.p99_settle_latency_s:.2f} s",
-            f"{r.brokers} brokers, {r.windows} windows, {r.settlement_txs} settlement txs "
+            f"{r.brokers} brokers, {r.windows} windows of {r.window_length_s:g} s, {r.settlement_txs} settlement txs "
             f"({r.settle_calls_on_chain} txs to SettlementNet), liquidity saved {r.liquidity_saved_ratio:.1%}, "
             f"submit {r.submit_seconds:.1f} s, reconcile {r.reconcile_s:.2f} s "
             f"{'balanced' if r.balanced else 'BREAKS'}",
@@ -665,9 +631,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--brokers", type=int, default=10)
     parser.add_argument("--naive-trades", type=int, help="naive baseline sample (100; quick 20)")
     parser.add_argument("--chain-transfers", type=int, help="chain-limit transfers (10,000; quick 2,000)")
-    parser.add_argument("--batch-trades", type=int, default=200, help="trades per POST /v1/trades/batch")
+    parser.add_argument("--batch-trades", type=int, default=1_000, help="trades per POST /v1/trades/batch")
     parser.add_argument("--clients", type=int, default=2, help="concurrent HTTP clients")
-    parser.add_argument("--window-s", type=float, default=1.0, help="settlement window length (s)")
+    parser.add_argument("--window-s", type=float, help="net settlement window length (s; the service's default)")
     parser.add_argument("--net-trades", type=int, help="run only the net scenario, at this size")
     parser.add_argument("--scale", help="run only the net scenario at each size, e.g. 1000,10000,100000")
     parser.add_argument("--output", type=Path, default=Path(RESULTS_FILE))
@@ -745,17 +711,16 @@ def full_run(args: argparse.Namespace, quick: bool, workdir: Path, results: dict
         "gas_per_trade": round(gross.gas_per_trade, 1),
         "chain_txs": gross.chain_txs,
         "submit_seconds": round(gross.submit_seconds, 3),
-        "submitted_by": "POST /v1/trades/batch" if gross.batch_route else "POST /v1/trades + /confirm per trade",
         "vs_naive": ratio(gross.trades_per_s, naive_rate),
         "vs_chain_limit": ratio(gross.trades_per_s, chain_rate),
     }
 
     net: NetResult | None = None
     net_error = None
-    say(f"net: {net_trades:,} trades among {args.brokers} brokers over HTTP, window {args.window_s} s, fresh anvil")
+    say(f"net: {net_trades:,} trades among {args.brokers} brokers over HTTP, fresh anvil")
     try:
         with fresh_stack(workdir, "net", args.window_s) as stack:
-            net = net_run(stack, net_trades, args.brokers, args.batch_trades, args.clients, args.window_s)
+            net = net_run(stack, net_trades, args.brokers, args.batch_trades, args.clients)
         scenarios["net"] = net_json(net, naive_rate, chain_rate)
     except BenchFailed as exc:
         net_error = str(exc)
@@ -774,7 +739,7 @@ def full_run(args: argparse.Namespace, quick: bool, workdir: Path, results: dict
             f"{gross.txs_per_trade:.4f}",
             f"{gross.gas_per_trade:,.0f}",
             "-",
-            f"locked -> released -> mirrored; {scenarios['gross']['submitted_by']}, submit {gross.submit_seconds:.1f} s",
+            f"locked -> released -> mirrored; submit {gross.submit_seconds:.1f} s",
         ],
         [
             "naive (web3)",
@@ -815,9 +780,9 @@ def scale_runs(args: argparse.Namespace, sizes: Sequence[int], workdir: Path, re
     runs = []
     rows = []
     for size in sizes:
-        say(f"net: {size:,} trades among {args.brokers} brokers over HTTP, window {args.window_s} s, fresh anvil")
+        say(f"net: {size:,} trades among {args.brokers} brokers over HTTP, fresh anvil")
         with fresh_stack(workdir, f"net-{size}", args.window_s) as stack:
-            r = net_run(stack, size, args.brokers, args.batch_trades, args.clients, args.window_s)
+            r = net_run(stack, size, args.brokers, args.batch_trades, args.clients)
         runs.append(net_json(r, None, None))
         rows.append(
             [

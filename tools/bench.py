@@ -65,7 +65,6 @@ RECEIPT_POLL_S = 0.005  # the naive baseline's receipt poll (web3's default 0.1 
 STATUS_POLL_S = 0.05  # how often the bench looks at windows / trades while it waits
 WAIT_TIMEOUT_S = 900.0
 GROSS_OPEN = ("UNMATCHED", "PENDING", "LOCKED")
-NET_OPEN = ("UNMATCHED", "PENDING", "IN_WINDOW")
 FUNDING_MARGIN = Decimal("1.05")
 
 TARGETS = {
@@ -592,6 +591,7 @@ def net_json(r: NetResult, naive_rate: float | None, chain_rate: float | None) -
         "window_length_s": r.window_length_s,
         "windows": r.windows,
         "settlement_txs": r.settlement_txs,
+        "one_settlement_tx_per_window": r.settlement_txs == r.windows == r.settle_calls_on_chain,
         "settlement_calls_on_chain": r.settle_calls_on_chain,
         "chain_txs": r.chain_txs,
         "gas_per_trade": round(r.gas_per_trade, 1),

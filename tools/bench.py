@@ -1,30 +1,48 @@
-"""`make bench`: end-to-end settlement throughput against a naive baseline, on a fresh devnet.
+"""`make bench`: settlement throughput over real HTTP, each figure against a naive baseline and the chain's limit.
 
-Prints a table (machine noted). Everything runs in one process against one throwaway anvil:
-1. the engine settles N gross trades: accepted -> locked -> released on chain -> mirrored in the ledger;
-2. a naive baseline on the same devnet: per trade approve, lock, release, each waited for with
-   web3's default receipt polling;
-3. the indexer ingests >= 10,000 events into an empty ledger;
-4. reconcile after all of it.
+Every scenario runs on a fresh anvil of its own (anvil slows as its chain grows):
+
+1. net: N matched trades among B brokers, submitted by the operator in batches
+   (POST /v1/trades/batch, `delivery_confirmed: true`) to a real server (uvicorn on loopback,
+   the engine's worker, a SQLite file), with a few concurrent HTTP clients. Brokers pre-fund
+   their settlement balances first. Timed from the first submission to the last window seen
+   SETTLED on chain and mirrored in the ledger (the indexer head at or past its settlement
+   block). A trade's latency: its batch's submission -> its window seen SETTLED.
+2. gross: the same trades in gross mode: submitted -> locked -> RELEASED -> mirrored.
+3. naive: per trade approve, lock, release, each sent with web3 and awaited (5 ms receipt poll).
+4. chain limit: pre-signed token transfers sent raw to anvil in JSON-RPC batches, mined
+   explicitly: the most transfers/s this chain takes, whatever the software above it.
+
+Prints a table and writes bench-results.json. `--scale 1000,10000,100000` (or `--net-trades N`)
+runs only the net scenario at each size and reports trades/s and reconcile time per size.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import math
 import os
 import platform
+import queue
 import random
+import shutil
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
-from decimal import Decimal
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 
@@ -32,31 +50,31 @@ from settlement.chain.client import checksum
 from settlement.chain.contract_calls import LockOrder
 from settlement.chain.lock_intents import sign_lock_intent
 from settlement.chain.trade_ids import chain_trade_id
-from settlement.config import Settings
-from settlement.domain.access import Actor
-from settlement.domain.requests import TradeRequest
-from settlement.service import SettlementService
+from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.devnet import Devnet
 from settlement.text_table import render_table
 
-BROKERS = 6
+RESULTS_FILE = "bench-results.json"
 CURRENCIES = ("HKD", "CNH", "USD", "SGD")
+PRICE = Decimal("12.34")
+QUANTITY_MAX = 50
 TRANSFER_GAS = 80_000
-MINE_BATCH_TXS = 500
-# The events the indexer turns into journal entries (approvals are not money movements).
-INDEXED_EVENTS = (
-    "Transfer(address,address,uint256)",
-    "Locked(bytes32,address,address,uint256,uint64)",
-    "Released(bytes32,address,uint256)",
-    "Refunded(bytes32,address,uint256,address)",
-)
+MINE_BATCH_TXS = 500  # transfers per mined block (30M gas / ~41k used each leaves room)
+RPC_BATCH_TXS = 100  # raw transactions per JSON-RPC batch
+RECEIPT_POLL_S = 0.005  # the naive baseline's receipt poll (web3's default 0.1 s would flatter us 4-10x)
+STATUS_POLL_S = 0.05  # how often the bench looks at windows / trades while it waits
+WAIT_TIMEOUT_S = 900.0
+GROSS_OPEN = ("UNMATCHED", "PENDING", "LOCKED")
+FUNDING_MARGIN = Decimal("1.05")
 
-
-@dataclass
-class Row:
-    metric: str
-    value: str
-    note: str = ""
+TARGETS = {
+    "net_trades": 10_000,
+    "net_brokers": 10,
+    "net_trades_per_s_min": 2_000,
+    "net_p99_settle_latency_s_max": "window length + 1 s",
+    "net_settlement_txs_per_window": 1,
+    "gross_trades_per_s_min": 500,
+}
 
 
 def machine() -> str:
@@ -71,36 +89,394 @@ def machine() -> str:
     return f"{platform.node()} | {os.cpu_count()} cores | {cpu} | Python {platform.python_version()}"
 
 
-def engine_run(service: SettlementService, trades: int) -> tuple[float, int, int]:
-    """Accept, lock, confirm, release and mirror `trades` trades; returns (seconds, txs, gas)."""
-    brokers = [service.participants.register(f"Bench broker {i}", "HK")[0] for i in range(BROKERS)]
-    rng = random.Random(7)
-    started = time.perf_counter()
-    accepted = []
-    for i in range(trades):
-        buyer, seller = rng.sample(brokers, 2)
-        request = TradeRequest(
-            trade_ref=f"bench-{i}",
-            buyer_id=buyer.id,
-            seller_id=seller.id,
-            instrument="0700.HK",
-            quantity=Decimal(rng.randint(1, 50)),
-            price=Decimal("12.34"),
-            currency=CURRENCIES[i % len(CURRENCIES)],
+class BenchFailed(Exception):
+    """A scenario did not settle as it should; the message says how."""
+
+
+# ---------------------------------------------------------------------------------- HTTP helpers
+
+
+def expect(response: httpx.Response, status: int = 200) -> Any:
+    if response.status_code != status:
+        raise BenchFailed(
+            f"{response.request.method} {response.request.url.path} -> {response.status_code}: {response.text[:500]}"
         )
-        # As a matching utility would: trades arrive matched (consent is measured by the tests).
-        accepted.append(service.submit_trade(Actor.operator(), request, None)[0])
-    report = service.settle_until_idle()
-    for trade in accepted:
-        service.confirm_delivery(Actor.operator(), trade.id)
-    report.add(service.settle_until_idle())
-    seconds = time.perf_counter() - started
-    assert report.locked == trades and report.released == trades, report
-    return seconds, report.transactions, report.gas_used
+    return response.json()
+
+
+def idempotency() -> dict[str, str]:
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout_s: float = WAIT_TIMEOUT_S) -> float:
+    """Poll `check` until true; returns the perf_counter time it was first seen true."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise BenchFailed(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(STATUS_POLL_S)
+    return time.perf_counter()
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+# ---------------------------------------------------------------------------------- stack
+
+
+@dataclass
+class Stack:
+    devnet: Devnet
+    app: SettlementApp
+    http: httpx.Client  # the operator's
+
+
+@contextlib.contextmanager
+def fresh_stack(workdir: Path, name: str, window_s: float | None = None) -> Iterator[Stack]:
+    """A fresh anvil with the contracts, and the API serving a fresh ledger on it over loopback.
+    `window_s`: the net settlement window's length (None: the service's default)."""
+    overrides: dict[str, Any] = {} if window_s is None else {"window_length_s": window_s}
+    devnet = Devnet.start()
+    try:
+        with running_app(devnet.manifest, devnet.rpc_url, workdir / name, **overrides) as app:
+            yield Stack(devnet, app, app.client())
+    finally:
+        devnet.stop()
+
+
+# ---------------------------------------------------------------------------------- trades
+
+
+@dataclass(frozen=True)
+class Broker:
+    id: str
+    address: str
+
+
+@dataclass(frozen=True)
+class PlannedTrade:
+    ref: str
+    buyer: int  # index into the brokers; the buyer pays
+    seller: int
+    quantity: int
+    currency: str
+
+
+def plan_trades(count: int, brokers: int, tag: str, seed: int = 7) -> list[PlannedTrade]:
+    rng = random.Random(seed)
+    trades = []
+    for i in range(count):
+        buyer, seller = rng.sample(range(brokers), 2)
+        trades.append(
+            PlannedTrade(f"bench-{tag}-{i:06d}", buyer, seller, rng.randint(1, QUANTITY_MAX), CURRENCIES[i % 4])
+        )
+    return trades
+
+
+def trade_body(trade: PlannedTrade, brokers: Sequence[Broker], mode: str) -> dict[str, Any]:
+    return {
+        "trade_ref": trade.ref,
+        "buyer_id": brokers[trade.buyer].id,
+        "seller_id": brokers[trade.seller].id,
+        "instrument": "0700.HK",
+        "quantity": str(trade.quantity),
+        "price": str(PRICE),
+        "currency": trade.currency,
+        "settlement_mode": mode,
+        "delivery_confirmed": True,
+    }
+
+
+def register_brokers(http: httpx.Client, count: int) -> list[Broker]:
+    brokers = []
+    for i in range(count):
+        created = expect(http.post("/v1/participants", json={"name": f"Bench broker {i}", "jurisdiction": "HK"}), 201)
+        brokers.append(Broker(created["id"], created["address"]))
+    return brokers
+
+
+def payments_due(http: httpx.Client, trades: Sequence[PlannedTrade], brokers: int) -> list[Decimal]:
+    """What each broker pays as buyer, in coins, with a margin: enough that nothing is refused."""
+    rates = {r["currency"]: Decimal(r["rate_to_usd"]) for r in expect(http.get("/v1/fx-rates"))}
+    due = [Decimal(0)] * brokers
+    for trade in trades:
+        due[trade.buyer] += trade.quantity * PRICE * rates[trade.currency]
+    return [(d * FUNDING_MARGIN + 10).quantize(Decimal(1), rounding=ROUND_CEILING) for d in due]
+
+
+def fund_brokers(http: httpx.Client, brokers: Sequence[Broker], due: Sequence[Decimal], *, deposit: bool) -> None:
+    """Issue each broker what it will pay (the spare devnet accounts start with no coins) and, for
+    net mode, move it into its settlement balance."""
+    for broker, amount in zip(brokers, due, strict=True):
+        path = f"/v1/participants/{broker.id}"
+        expect(http.post(f"{path}/issue", json={"amount": str(amount)}, headers=idempotency()))
+        if deposit:
+            expect(http.post(f"{path}/settlement-balance/deposit", json={"amount": str(amount)}, headers=idempotency()))
+
+
+@dataclass
+class Submission:
+    sent_at: list[float]  # per trade: when its batch was sent (perf_counter)
+    results: list[dict[str, Any]]  # per trade: the batch item result
+    started: float
+    finished: float
+
+
+def submit_all(app: SettlementApp, bodies: Sequence[dict[str, Any]], batch_trades: int, clients: int) -> Submission:
+    """POST the trades in batches from `clients` concurrent HTTP clients (one thread each)."""
+    sent_at = [0.0] * len(bodies)
+    results: list[dict[str, Any]] = [{} for _ in bodies]
+    pool: queue.Queue[httpx.Client] = queue.Queue()
+    for _ in range(clients):
+        pool.put(app.client(timeout=300))
+
+    def send(start: int) -> None:
+        chunk = bodies[start : start + batch_trades]
+        http = pool.get()
+        try:
+            t0 = time.perf_counter()
+            for i in range(start, start + len(chunk)):
+                sent_at[i] = t0
+            answer = expect(http.post("/v1/trades/batch", json={"trades": list(chunk)}, headers=idempotency()))
+            for offset, item in enumerate(answer["results"]):
+                results[start + offset] = item
+        finally:
+            pool.put(http)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=clients, thread_name_prefix="bench-client") as executor:
+        for future in [executor.submit(send, s) for s in range(0, len(bodies), batch_trades)]:
+            future.result()
+    finished = time.perf_counter()
+    refused = [r for r in results if not r.get("ok")]
+    if refused:
+        raise BenchFailed(f"{len(refused)} of {len(bodies)} trades refused, first: {refused[0].get('problem')}")
+    return Submission(sent_at, results, started, finished)
+
+
+def any_trades(http: httpx.Client, statuses: Sequence[str]) -> bool:
+    return any(expect(http.get("/v1/trades", params={"status": s, "limit": 1}))["items"] for s in statuses)
+
+
+def indexer_head(http: httpx.Client) -> tuple[int, int]:
+    """(latest block, indexer head); 200 or 503 (degraded) both carry the body."""
+    health = http.get("/v1/health").json()
+    return int(health["latest_block"] or 0), int(health["indexer_head"] or -1)
+
+
+def trade_counts(http: httpx.Client) -> dict[str, int]:
+    return {k: int(v) for k, v in expect(http.get("/v1/overview"))["trade_counts"].items()}
+
+
+def reconcile(http: httpx.Client) -> tuple[float, bool, int]:
+    """GET /v1/reconciliation (it indexes to the head first): seconds, balanced, breaks."""
+    started = time.perf_counter()
+    report = expect(http.get("/v1/reconciliation", timeout=600))
+    return time.perf_counter() - started, bool(report["balanced"]), len(report["breaks"])
+
+
+@dataclass
+class ChainUsage:
+    txs: int = 0
+    gas: int = 0
+    failed: int = 0
+    by_target: dict[str, int] = field(default_factory=dict)
+
+
+def chain_usage(rpc_url: str, first_block: int, last_block: int) -> ChainUsage:
+    """Every transaction mined in [first_block, last_block]: count, gas, reverts, per target address."""
+    usage = ChainUsage()
+    with httpx.Client(timeout=120) as client:
+        for start in range(first_block, last_block + 1, 100):
+            blocks = range(start, min(last_block, start + 99) + 1)
+            batch = [{"jsonrpc": "2.0", "id": b, "method": "eth_getBlockReceipts", "params": [hex(b)]} for b in blocks]
+            for answer in client.post(rpc_url, json=batch).raise_for_status().json():
+                for receipt in answer.get("result") or []:
+                    usage.txs += 1
+                    usage.gas += int(receipt["gasUsed"], 16)
+                    usage.failed += int(receipt["status"], 16) == 0
+                    target = str(receipt.get("to") or "create").lower()
+                    usage.by_target[target] = usage.by_target.get(target, 0) + 1
+    return usage
+
+
+# ---------------------------------------------------------------------------------- net
+
+
+class WindowWatcher:
+    """Polls GET /v1/windows and /v1/health: when each window was first seen SETTLED, and when the
+    ledger had mirrored it (the indexer head at or past its settlement block)."""
+
+    def __init__(self, app: SettlementApp) -> None:
+        self.http = app.client()
+        self.settled_at: dict[int, float] = {}
+        self.mirrored_at: dict[int, float] = {}
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-windows", daemon=True)
+
+    def __enter__(self) -> WindowWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(STATUS_POLL_S):
+                self.poll()
+        except BaseException as exc:  # surfaced by wait()
+            self.error = exc
+
+    def poll(self) -> None:
+        items = expect(self.http.get("/v1/windows", params={"status": "SETTLED", "limit": 200}))["items"]
+        seen = time.perf_counter()
+        for window in items:
+            self.settled_at.setdefault(int(window["id"]), seen)
+        unmirrored = [w for w in items if int(w["id"]) not in self.mirrored_at]
+        if not unmirrored:  # the health check only when a settled window waits for the ledger
+            return
+        _, head = indexer_head(self.http)
+        mirrored = time.perf_counter()
+        for window in unmirrored:
+            if head >= int(window["settlement_block"]):
+                self.mirrored_at[int(window["id"])] = mirrored
+
+    def wait(self, window_ids: set[int]) -> float:
+        """Until every window in `window_ids` is settled and mirrored; returns the last mirror time."""
+
+        def done() -> bool:
+            if self.error is not None:
+                raise BenchFailed(f"watching windows failed: {self.error!r}")
+            return window_ids <= self.mirrored_at.keys()
+
+        wait_until(f"{len(window_ids)} windows to settle", done)
+        return max(self.mirrored_at[w] for w in window_ids)
+
+
+@dataclass
+class NetResult:
+    trades: int
+    brokers: int
+    seconds: float
+    trades_per_s: float
+    p50_settle_latency_s: float
+    p99_settle_latency_s: float
+    windows: int
+    settlement_txs: int
+    settle_calls_on_chain: int
+    chain_txs: int
+    gas_per_trade: float
+    liquidity_saved_ratio: float
+    submit_seconds: float
+    reconcile_s: float
+    balanced: bool
+    window_length_s: float
+
+
+def net_run(stack: Stack, trades: int, brokers: int, batch_trades: int, clients: int) -> NetResult:
+    http = stack.http
+    parties = register_brokers(http, brokers)
+    plan = plan_trades(trades, brokers, "net")
+    fund_brokers(http, parties, payments_due(http, plan, brokers), deposit=True)
+    bodies = [trade_body(t, parties, "net") for t in plan]
+    first_block = int(stack.devnet.w3.eth.block_number) + 1
+    with WindowWatcher(stack.app) as watcher:
+        submission = submit_all(stack.app, bodies, batch_trades, clients)
+        window_of = [r.get("window_id") for r in submission.results]
+        if None in window_of:
+            raise BenchFailed(f"a net trade came back without a window: {submission.results[window_of.index(None)]}")
+        window_ids = {int(w) for w in window_of if w is not None}
+        finished = watcher.wait(window_ids)
+    seconds = finished - submission.started
+    latencies = [
+        watcher.settled_at[int(w)] - sent
+        for w, sent in zip(window_of, submission.sent_at, strict=True)
+        if w is not None
+    ]
+    windows = [expect(http.get(f"/v1/windows/{w}")) for w in sorted(window_ids)]
+    settled_trades = sum(int(w["trade_count"]) for w in windows)
+    counts = trade_counts(http)
+    if counts.get("SETTLED", 0) != trades or settled_trades != trades:
+        raise BenchFailed(f"expected {trades} SETTLED trades, windows hold {settled_trades}; counts {counts}")
+    last_block = max(int(w["settlement_block"]) for w in windows)
+    usage = chain_usage(stack.devnet.rpc_url, first_block, last_block)
+    net_address = (stack.devnet.manifest.net.address if stack.devnet.manifest.net else "").lower()
+    gross_total = sum(Decimal(w["gross_total"]) for w in windows)
+    net_total = sum(Decimal(w["net_total"]) for w in windows)
+    reconcile_s, balanced, _ = reconcile(http)
+    return NetResult(
+        trades=trades,
+        brokers=brokers,
+        seconds=seconds,
+        trades_per_s=trades / seconds,
+        p50_settle_latency_s=percentile(latencies, 0.50),
+        p99_settle_latency_s=percentile(latencies, 0.99),
+        windows=len(windows),
+        settlement_txs=len({w["settlement_tx_hash"] for w in windows}),
+        settle_calls_on_chain=usage.by_target.get(net_address, 0),
+        chain_txs=usage.txs,
+        gas_per_trade=usage.gas / trades,
+        liquidity_saved_ratio=float(1 - net_total / gross_total) if gross_total else 0.0,
+        submit_seconds=submission.finished - submission.started,
+        reconcile_s=reconcile_s,
+        balanced=balanced,
+        window_length_s=stack.app.service.settings.window_length_s,
+    )
+
+
+# ---------------------------------------------------------------------------------- gross
+
+
+@dataclass
+class GrossResult:
+    trades: int
+    seconds: float
+    trades_per_s: float
+    txs_per_trade: float
+    gas_per_trade: float
+    chain_txs: int
+    submit_seconds: float
+
+
+def gross_run(stack: Stack, trades: int, brokers: int, batch_trades: int, clients: int) -> GrossResult:
+    http = stack.http
+    parties = register_brokers(http, brokers)
+    plan = plan_trades(trades, brokers, "gross")
+    fund_brokers(http, parties, payments_due(http, plan, brokers), deposit=False)
+    bodies = [trade_body(t, parties, "gross") for t in plan]
+    first_block = int(stack.devnet.w3.eth.block_number) + 1
+    submission = submit_all(stack.app, bodies, batch_trades, clients)
+    wait_until("the gross trades to be released", lambda: not any_trades(http, GROSS_OPEN))
+    last_block, _ = indexer_head(http)
+    finished = wait_until("the ledger to mirror the releases", lambda: indexer_head(http)[1] >= last_block)
+    seconds = finished - submission.started
+    counts = trade_counts(http)
+    if counts.get("RELEASED", 0) != trades:
+        raise BenchFailed(f"expected {trades} RELEASED trades; counts {counts}")
+    usage = chain_usage(stack.devnet.rpc_url, first_block, last_block)
+    if usage.failed:
+        raise BenchFailed(f"{usage.failed} transactions reverted during the gross run")
+    return GrossResult(
+        trades=trades,
+        seconds=seconds,
+        trades_per_s=trades / seconds,
+        txs_per_trade=usage.txs / trades,
+        gas_per_trade=usage.gas / trades,
+        chain_txs=usage.txs,
+        submit_seconds=submission.finished - submission.started,
+    )
+
+
+# ---------------------------------------------------------------------------------- baselines
 
 
 def naive_run(devnet: Devnet, trades: int) -> tuple[float, int]:
-    """Per trade: approve, lock, release; each sent with web3 defaults and waited for (0.1 s poll)."""
+    """Per trade: approve, lock, release; each sent with web3 and awaited (5 ms receipt poll)."""
     w3 = Web3(Web3.HTTPProvider(devnet.rpc_url))
     chain = devnet.chain()
     manifest = devnet.manifest
@@ -125,131 +501,310 @@ def naive_run(devnet: Devnet, trades: int) -> tuple[float, int]:
             )
             signed = account.sign_transaction(dict(tx))  # type: ignore[arg-type]
             tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-            gas += int(w3.eth.wait_for_transaction_receipt(tx_hash)["gasUsed"])
+            receipt = w3.eth.wait_for_transaction_receipt(tx_hash, poll_latency=RECEIPT_POLL_S)
+            if receipt["status"] != 1:
+                raise BenchFailed(f"naive trade {i}: a transaction reverted")
+            gas += int(receipt["gasUsed"])
     return time.perf_counter() - started, gas
 
 
-def flood_transfers(devnet: Devnet, count: int) -> None:
-    """Add `count` token transfers quickly: automine off, one JSON-RPC batch per block's worth, mine."""
-
+def presigned_transfers(devnet: Devnet, count: int) -> list[str]:
+    """`count` token transfers among the devnet brokers, signed ahead (signing is not the chain's cost)."""
     chain = devnet.chain()
-    senders: list[LocalAccount] = [Account.from_key(b.private_key) for b in devnet.manifest.brokers[:4]]
-    nonces: dict[str, int] = {s.address: int(devnet.w3.eth.get_transaction_count(s.address)) for s in senders}
+    senders: list[LocalAccount] = [Account.from_key(b.private_key) for b in devnet.manifest.brokers]
+    nonces = {s.address: int(devnet.w3.eth.get_transaction_count(s.address)) for s in senders}
     base_fee = int(devnet.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
+    raws = []
+    for i in range(count):
+        sender = senders[i % len(senders)]
+        receiver = senders[(i + 1) % len(senders)].address
+        tx: dict[str, Any] = {
+            "chainId": devnet.manifest.chain_id,
+            "nonce": nonces[sender.address],
+            "to": chain.token.address,
+            "data": HexBytes(chain.token.encode_abi("transfer", [receiver, 1])),
+            "value": 0,
+            "gas": TRANSFER_GAS,
+            "maxFeePerGas": 4 * base_fee + 10**9,
+            "maxPriorityFeePerGas": 10**9,
+            "type": 2,
+        }
+        nonces[sender.address] += 1
+        raws.append(sender.sign_transaction(tx).raw_transaction.to_0x_hex())
+    return raws
+
+
+def send_raw_batches(client: httpx.Client, rpc_url: str, raws: Sequence[str]) -> None:
+    for start in range(0, len(raws), RPC_BATCH_TXS):
+        batch = [
+            {"jsonrpc": "2.0", "id": start + i, "method": "eth_sendRawTransaction", "params": [raw]}
+            for i, raw in enumerate(raws[start : start + RPC_BATCH_TXS])
+        ]
+        errors = [a["error"] for a in client.post(rpc_url, json=batch).raise_for_status().json() if "error" in a]
+        if errors:
+            raise BenchFailed(f"{len(errors)} raw transfers refused, first: {errors[0]}")
+
+
+def chain_limit_run(devnet: Devnet, count: int) -> tuple[float, int, int]:
+    """Pre-signed transfers, JSON-RPC batches, automine off, one explicit mine per block's worth;
+    returns (seconds from the first send to the last transfer mined, transfers mined, gas used)."""
+    raws = presigned_transfers(devnet, count)
+    first_block = int(devnet.w3.eth.block_number) + 1
     devnet.rpc("evm_setAutomine", False)
     try:
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(timeout=120) as client:
+            started = time.perf_counter()
             for start in range(0, count, MINE_BATCH_TXS):
-                batch = []
-                for i in range(start, min(count, start + MINE_BATCH_TXS)):
-                    sender = senders[i % len(senders)]
-                    receiver = senders[(i + 1) % len(senders)].address
-                    tx: dict[str, Any] = {
-                        "chainId": devnet.manifest.chain_id,
-                        "nonce": nonces[sender.address],
-                        "to": chain.token.address,
-                        "data": HexBytes(chain.token.encode_abi("transfer", [receiver, 1])),
-                        "value": 0,
-                        "gas": TRANSFER_GAS,
-                        "maxFeePerGas": 4 * base_fee + 10**9,
-                        "maxPriorityFeePerGas": 10**9,
-                        "type": 2,
-                    }
-                    nonces[sender.address] += 1
-                    raw = sender.sign_transaction(tx).raw_transaction.to_0x_hex()
-                    batch.append({"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction", "params": [raw]})
-                client.post(devnet.rpc_url, json=batch).raise_for_status()
+                send_raw_batches(client, devnet.rpc_url, raws[start : start + MINE_BATCH_TXS])
                 devnet.rpc("evm_mine")
+            while int(devnet.rpc("txpool_status")["pending"], 16):  # a block that could not take them all
+                devnet.rpc("evm_mine")
+            seconds = time.perf_counter() - started
     finally:
         devnet.rpc("evm_setAutomine", True)
+    usage = chain_usage(devnet.rpc_url, first_block, int(devnet.w3.eth.block_number))
+    mined = usage.txs - usage.failed
+    if mined != count:
+        raise BenchFailed(f"chain limit: {mined} of {count} transfers mined successfully")
+    return seconds, mined, usage.gas
+
+
+# ---------------------------------------------------------------------------------- report
+
+
+def ratio(value: float, base: float | None) -> float | None:
+    return round(value / base, 3) if base else None
+
+
+def fmt_ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f}x"
+
+
+def net_json(r: NetResult, naive_rate: float | None, chain_rate: float | None) -> dict[str, Any]:
+    return {
+        "trades": r.trades,
+        "brokers": r.brokers,
+        "seconds": round(r.seconds, 3),
+        "trades_per_s": round(r.trades_per_s, 1),
+        "p50_settle_latency_s": round(r.p50_settle_latency_s, 3),
+        "p99_settle_latency_s": round(r.p99_settle_latency_s, 3),
+        "window_length_s": r.window_length_s,
+        "windows": r.windows,
+        "settlement_txs": r.settlement_txs,
+        "one_settlement_tx_per_window": r.settlement_txs == r.windows == r.settle_calls_on_chain,
+        "settlement_calls_on_chain": r.settle_calls_on_chain,
+        "chain_txs": r.chain_txs,
+        "gas_per_trade": round(r.gas_per_trade, 1),
+        "liquidity_saved_ratio": round(r.liquidity_saved_ratio, 4),
+        "submit_seconds": round(r.submit_seconds, 3),
+        "reconcile_s": round(r.reconcile_s, 3),
+        "balanced": r.balanced,
+        "vs_naive": ratio(r.trades_per_s, naive_rate),
+        "vs_chain_limit": ratio(r.trades_per_s, chain_rate),
+    }
+
+
+def net_rows(r: NetResult, naive_rate: float | None, chain_rate: float | None) -> list[list[str]]:
+    return [
+        [
+            "net (HTTP)",
+            f"{r.trades:,}",
+            f"{r.trades_per_s:,.1f}",
+            fmt_ratio(ratio(r.trades_per_s, naive_rate)),
+            fmt_ratio(ratio(r.trades_per_s, chain_rate)),
+            f"{r.chain_txs / r.trades:.4f}",
+            f"{r.gas_per_trade:,.0f}",
+            f"{r.p99_settle_latency_s:.2f} s",
+            f"{r.brokers} brokers, {r.windows} windows of {r.window_length_s:g} s, {r.settlement_txs} settlement txs "
+            f"({r.settle_calls_on_chain} txs to SettlementNet), liquidity saved {r.liquidity_saved_ratio:.1%}, "
+            f"submit {r.submit_seconds:.1f} s, reconcile {r.reconcile_s:.2f} s "
+            f"{'balanced' if r.balanced else 'BREAKS'}",
+        ]
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--trades", type=int, default=1_000)
-    parser.add_argument("--naive-trades", type=int, default=100, help="baseline sample (rate extrapolates)")
-    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--quick", action="store_true", help="small sizes, under a minute (CI smoke)")
+    parser.add_argument("--trades", type=int, help="net trades (10,000; quick 1,000)")
+    parser.add_argument("--gross-trades", type=int, help="gross trades (as --trades; quick 300)")
+    parser.add_argument("--brokers", type=int, default=10)
+    parser.add_argument("--naive-trades", type=int, help="naive baseline sample (100; quick 20)")
+    parser.add_argument("--chain-transfers", type=int, help="chain-limit transfers (10,000; quick 2,000)")
+    parser.add_argument("--batch-trades", type=int, default=1_000, help="trades per POST /v1/trades/batch")
+    parser.add_argument("--clients", type=int, default=2, help="concurrent HTTP clients")
+    parser.add_argument("--window-s", type=float, help="net settlement window length (s; the service's default)")
+    parser.add_argument("--net-trades", type=int, help="run only the net scenario, at this size")
+    parser.add_argument("--scale", help="run only the net scenario at each size, e.g. 1000,10000,100000")
+    parser.add_argument("--output", type=Path, default=Path(RESULTS_FILE))
     args = parser.parse_args(argv)
 
-    rows: list[Row] = []
-    devnet = Devnet.start()
+    quick = args.quick
     workdir = Path(tempfile.mkdtemp(prefix="settlement-bench-"))
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "chain": "anvil, fresh per scenario (automine; chain limit: --no-mining style, explicit mines)",
+        "database": "SQLite file",
+        "targets": TARGETS,
+        "scenarios": {},
+    }
     try:
-        settings = Settings(
-            rpc_url=devnet.rpc_url,
-            database_url=f"sqlite:///{workdir / 'bench.db'}",
-            data_dir=workdir,
-            deployments_dir=workdir,
-        )
-        service = SettlementService(settings, manifest=devnet.manifest)
-        seconds, txs, gas = engine_run(service, args.trades)
-        engine_rate = args.trades / seconds
-        rows += [
-            Row(
-                "engine: gross trades settled end to end", f"{args.trades}", "accepted -> locked -> released -> ledger"
-            ),
-            Row("engine: wall time", f"{seconds:.1f} s"),
-            Row("engine: trades/s", f"{engine_rate:.1f}"),
-            Row("engine: on-chain txs per trade", f"{txs / args.trades:.3f}", f"{txs} txs incl. approvals"),
-            Row("engine: gas per trade", f"{gas // args.trades:,}"),
-        ]
-        service.close()
+        if args.scale or args.net_trades:
+            sizes = [int(s) for s in args.scale.split(",")] if args.scale else [args.net_trades]
+            return scale_runs(args, sizes, workdir, results)
+        return full_run(args, quick, workdir, results)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
-        naive_seconds, naive_gas = naive_run(devnet, args.naive_trades)
-        naive_rate = args.naive_trades / naive_seconds
-        rows += [
-            Row(
-                "naive: trades/s", f"{naive_rate:.2f}", f"{args.naive_trades} trades, approve+lock+release each awaited"
-            ),
-            Row("naive: on-chain txs per trade", "3.000"),
-            Row("naive: gas per trade", f"{naive_gas // args.naive_trades:,}"),
-            Row("speed-up engine / naive", f"{engine_rate / naive_rate:.1f}x", "target >= 10x"),
-        ]
 
-        existing_logs = len(
-            devnet.w3.eth.get_logs(
-                {
-                    "fromBlock": devnet.manifest.deploy_block,
-                    "toBlock": "latest",
-                    "address": [checksum(devnet.manifest.token.address), checksum(devnet.manifest.escrow.address)],
-                    "topics": [["0x" + keccak(text=signature).hex() for signature in INDEXED_EVENTS]],
-                }
-            )
-        )
-        if existing_logs < args.events:
-            flood_transfers(devnet, args.events - existing_logs)
-        replay = SettlementService(
-            settings.model_copy(update={"database_url": f"sqlite:///{workdir / 'replay.db'}"}), manifest=devnet.manifest
-        )
-        started = time.perf_counter()
-        result = replay.index()
-        index_seconds = time.perf_counter() - started
-        rows += [
-            Row("indexer: events ingested into an empty ledger", f"{result.events_applied:,}"),
-            Row("indexer: events/s", f"{result.events_applied / index_seconds:,.0f}", f"{index_seconds:.1f} s"),
-        ]
-        replay.close()
+def write_results(path: Path, results: dict[str, Any]) -> None:
+    path.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nresults: {path.resolve()}")
 
-        service = SettlementService(settings, manifest=devnet.manifest)
-        started = time.perf_counter()
-        report = service.reconcile(Actor.operator())
-        rows.append(
-            Row(
-                "reconcile after the run",
-                f"{time.perf_counter() - started:.2f} s",
-                "balanced" if report.balanced else f"{len(report.breaks)} breaks",
-            )
-        )
-        service.close()
+
+def full_run(args: argparse.Namespace, quick: bool, workdir: Path, results: dict[str, Any]) -> int:
+    net_trades = args.trades or (1_000 if quick else 10_000)
+    gross_trades = args.gross_trades or (300 if quick else net_trades)
+    naive_trades = args.naive_trades or (20 if quick else 100)
+    chain_transfers = args.chain_transfers or (2_000 if quick else 10_000)
+    scenarios = results["scenarios"]
+
+    say(f"chain limit: {chain_transfers:,} pre-signed transfers on a fresh anvil")
+    devnet = Devnet.start()
+    try:
+        chain_seconds, mined, chain_gas = chain_limit_run(devnet, chain_transfers)
     finally:
         devnet.stop()
+    chain_rate = mined / chain_seconds
+    scenarios["chain_limit"] = {
+        "transfers": mined,
+        "seconds": round(chain_seconds, 3),
+        "trades_per_s": round(chain_rate, 1),
+        "gas_per_transfer": chain_gas // mined,
+    }
 
-    print(f"\nmachine: {machine()}")
+    say(f"naive: {naive_trades} trades, approve + lock + release each awaited (5 ms poll), fresh anvil")
+    devnet = Devnet.start()
+    try:
+        naive_seconds, naive_gas = naive_run(devnet, naive_trades)
+    finally:
+        devnet.stop()
+    naive_rate = naive_trades / naive_seconds
+    scenarios["naive"] = {
+        "trades": naive_trades,
+        "seconds": round(naive_seconds, 3),
+        "trades_per_s": round(naive_rate, 2),
+        "txs_per_trade": 3,
+        "gas_per_trade": naive_gas // naive_trades,
+        "receipt_poll_s": RECEIPT_POLL_S,
+    }
+
+    say(f"gross: {gross_trades:,} trades over HTTP, fresh anvil and ledger")
+    with fresh_stack(workdir, "gross") as stack:
+        gross = gross_run(stack, gross_trades, args.brokers, args.batch_trades, args.clients)
+    scenarios["gross"] = {
+        "trades": gross.trades,
+        "seconds": round(gross.seconds, 3),
+        "trades_per_s": round(gross.trades_per_s, 1),
+        "txs_per_trade": round(gross.txs_per_trade, 4),
+        "gas_per_trade": round(gross.gas_per_trade, 1),
+        "chain_txs": gross.chain_txs,
+        "submit_seconds": round(gross.submit_seconds, 3),
+        "vs_naive": ratio(gross.trades_per_s, naive_rate),
+        "vs_chain_limit": ratio(gross.trades_per_s, chain_rate),
+    }
+
+    net: NetResult | None = None
+    net_error = None
+    say(f"net: {net_trades:,} trades among {args.brokers} brokers over HTTP, fresh anvil")
+    try:
+        with fresh_stack(workdir, "net", args.window_s) as stack:
+            net = net_run(stack, net_trades, args.brokers, args.batch_trades, args.clients)
+        scenarios["net"] = net_json(net, naive_rate, chain_rate)
+    except BenchFailed as exc:
+        net_error = str(exc)
+        scenarios["net"] = {"error": net_error}
+
+    rows = []
+    if net is not None:
+        rows += net_rows(net, naive_rate, chain_rate)
+    rows += [
+        [
+            "gross (HTTP)",
+            f"{gross.trades:,}",
+            f"{gross.trades_per_s:,.1f}",
+            fmt_ratio(ratio(gross.trades_per_s, naive_rate)),
+            fmt_ratio(ratio(gross.trades_per_s, chain_rate)),
+            f"{gross.txs_per_trade:.4f}",
+            f"{gross.gas_per_trade:,.0f}",
+            "-",
+            f"locked -> released -> mirrored; submit {gross.submit_seconds:.1f} s",
+        ],
+        [
+            "naive (web3)",
+            f"{naive_trades:,}",
+            f"{naive_rate:,.2f}",
+            "1.00x",
+            fmt_ratio(ratio(naive_rate, chain_rate)),
+            "3.0000",
+            f"{naive_gas // naive_trades:,}",
+            "-",
+            "approve, lock, release: each sent and awaited, 5 ms receipt poll",
+        ],
+        [
+            "chain limit",
+            f"{mined:,}",
+            f"{chain_rate:,.1f}",
+            fmt_ratio(ratio(chain_rate, naive_rate)),
+            "1.00x",
+            "1.0000",
+            f"{chain_gas // mined:,}",
+            "-",
+            f"one token transfer per trade; pre-signed transfers, JSON-RPC batches of {RPC_BATCH_TXS}, a mine per {MINE_BATCH_TXS}",
+        ],
+    ]
+    print(f"\nmachine: {results['machine']}")
     print(
-        f"chain: anvil (fresh, automine) | database: SQLite file | batch {settings.batch_trades_max} trades, window {settings.in_flight_txs_max} txs\n"
+        f"chain: anvil, fresh per scenario | database: SQLite file | {args.clients} HTTP clients, batches of {args.batch_trades}\n"
     )
-    print(render_table(["metric", "value", "note"], [[r.metric, r.value, r.note] for r in rows], markdown=True))
+    headers = ["scenario", "trades", "trades/s", "vs naive", "vs chain limit", "txs/trade", "gas/trade", "p99", "note"]
+    print(render_table(headers, rows, {1, 2, 3, 4, 5, 6, 7}, markdown=True))
+    if net_error:
+        print(f"\nnet scenario failed: {net_error}")
+    write_results(args.output, results)
+    return 1 if net_error else 0
+
+
+def scale_runs(args: argparse.Namespace, sizes: Sequence[int], workdir: Path, results: dict[str, Any]) -> int:
+    runs = []
+    rows = []
+    for size in sizes:
+        say(f"net: {size:,} trades among {args.brokers} brokers over HTTP, fresh anvil")
+        with fresh_stack(workdir, f"net-{size}", args.window_s) as stack:
+            r = net_run(stack, size, args.brokers, args.batch_trades, args.clients)
+        runs.append(net_json(r, None, None))
+        rows.append(
+            [
+                f"{size:,}",
+                f"{r.trades_per_s:,.1f}",
+                f"{r.reconcile_s:.2f} s",
+                f"{r.p99_settle_latency_s:.2f} s",
+                f"{r.windows}",
+                f"{r.gas_per_trade:,.0f}",
+                "balanced" if r.balanced else "BREAKS",
+            ]
+        )
+    results["scenarios"]["net_scale"] = runs
+    print(f"\nmachine: {results['machine']}\n")
+    headers = ["net trades", "trades/s", "reconcile", "p99 latency", "windows", "gas/trade", "reconciliation"]
+    print(render_table(headers, rows, {0, 1, 2, 3, 4, 5}, markdown=True))
+    write_results(args.output, results)
     return 0
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
 
 
 if __name__ == "__main__":

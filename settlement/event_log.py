@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, insert, select, update
 from sqlmodel.sql.expression import Select
@@ -99,16 +99,19 @@ class EventLog:
             return []
         now = utcnow()
         table = cast(Table, TradeEventRecord.__table__)  # type: ignore[attr-defined]
+        rows = [{"payload": _payload(event), "at": now} for event in events]
         with self.engine.begin() as connection:
-            ids = (
-                connection.execute(
-                    insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                    [{"payload": _payload(event), "at": now} for event in events],
-                )
-                .scalars()
-                .all()
-            )
-            recorded = [dataclasses.replace(event, event_id=int(i)) for event, i in zip(events, ids, strict=True)]
+            if connection.dialect.name == "sqlite":
+                # SQLite answers RETURNING one statement per row when the order must match the
+                # parameters; but it has one writer at a time, so rows inserted in one transaction
+                # take consecutive ids, ending at the largest id once they are in.
+                connection.execute(insert(table), rows)
+                last = int(connection.execute(select(func.max(table.c.id))).scalar_one())
+                ids = list(range(last - len(rows) + 1, last + 1))
+            else:
+                returning = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+                ids = [int(i) for i in connection.execute(returning, rows).scalars()]
+            recorded = [dataclasses.replace(event, event_id=i) for event, i in zip(events, ids, strict=True)]
             if self.webhooks:
                 connection.execute(
                     insert(cast(Table, WebhookDelivery.__table__)),  # type: ignore[attr-defined]

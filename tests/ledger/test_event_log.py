@@ -37,6 +37,19 @@ def test_events_get_increasing_ids_and_read_back_whole(engine: Engine) -> None:
     assert log.claim_due(10) == []  # no webhook URL: nothing queued
 
 
+def test_a_batch_of_events_gets_the_ids_its_rows_were_stored_under_in_order(engine: Engine) -> None:
+    """record_many (a batch submission, a settled window): one insert, and each event's id is the
+    id its row has, in the events' order, between single records on either side."""
+    log = outbox(engine)
+    before = log.record(event(0))
+    batch = log.record_many([event(n, "SETTLED") for n in range(1, 40)])
+    after = log.record(event(40))
+    assert [e.trade_id for e in batch] == [f"trade-{n}" for n in range(1, 40)]
+    assert log.events_after(0, 100) == [before, *batch, after]
+    assert len(log.claim_due(100)) == 41  # each one's webhook delivery queued
+    assert log.record_many([]) == []
+
+
 def test_a_delivery_is_claimed_once_retried_with_backoff_then_delivered(engine: Engine) -> None:
     log = outbox(engine)
     recorded = log.record(event(1))

@@ -84,7 +84,7 @@ def idempotent(operation: str) -> Callable[[Endpoint], Endpoint]:
             status = getattr(request.scope.get("route"), "status_code", None) or 200
 
             def action() -> tuple[int, Any]:
-                return status, jsonable_encoder(endpoint(*args, **kwargs))
+                return status, _json_ready(endpoint(*args, **kwargs))
 
             response = service.run_idempotent(actor, operation, key, request_fingerprint(operation, kwargs), action)
             headers = {REPLAY_HEADER: "true"} if response.replayed else None
@@ -96,10 +96,18 @@ def idempotent(operation: str) -> Callable[[Endpoint], Endpoint]:
     return decorate
 
 
+def _json_ready(value: Any) -> Any:
+    """A model's own JSON dump (pydantic's, in Rust) where it is one: FastAPI's jsonable_encoder
+    walks a 1,000-trade batch in Python at ~30 ms a time."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return jsonable_encoder(value)
+
+
 def request_fingerprint(operation: str, arguments: dict[str, Any]) -> str:
     """sha256 of the operation and the route's validated inputs (path parameters, body), canonical JSON."""
     inputs = {
-        name: jsonable_encoder(value)
+        name: _json_ready(value)
         for name, value in arguments.items()
         if value is None or isinstance(value, BaseModel | str | int | Decimal)
     }

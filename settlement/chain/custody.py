@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -100,6 +101,17 @@ class Custody:
         for sender in self.all_senders():
             sender.recover()
 
+    def _chain_nonces(self, senders: list[TxSender]) -> dict[str, int]:
+        """Every signer's nonce on chain in one JSON-RPC batch (a cycle starts with this); empty if
+        the batch fails, and each signer then reads its own (and reports its own failure)."""
+        batch: list[tuple[Any, Any]] = [("eth_getTransactionCount", [s.address, "latest"]) for s in senders]
+        try:
+            responses = self.chain.w3.provider.make_batch_request(batch)  # type: ignore[attr-defined]
+            by_id = sorted(responses, key=lambda r: int(r["id"]))
+            return {s.address: int(str(r["result"]), 16) for s, r in zip(senders, by_id, strict=True)}
+        except Exception:  # a transport error, an error entry, a short answer: read one by one
+            return {}
+
     def follow_chain(self) -> list[TxRecord]:
         """Each signer's journal against the chain (see TxSender.follow_chain): a tx a reorg or a
         faulty RPC dropped is sent again, byte for byte. Returns what was sent again.
@@ -109,9 +121,11 @@ class Custody:
         mined): a mint or a broker's approval that cannot be re-sent yet is logged and tried
         again next cycle, without holding up every trade's settlement."""
         resent: list[TxRecord] = []
-        for sender in self.all_senders():
+        senders = self.all_senders()
+        nonces = self._chain_nonces(senders)
+        for sender in senders:
             try:
-                resent += sender.follow_chain(wait=False)
+                resent += sender.follow_chain(wait=False, chain_nonce=nonces.get(sender.address))
             except errors.ChainUnavailable as exc:
                 if sender is self.agent:
                     raise

@@ -339,7 +339,7 @@ class TxSender:
         self.resync_nonce()
         return settled
 
-    def follow_chain(self, *, wait: bool = True) -> list[TxRecord]:
+    def follow_chain(self, *, wait: bool = True, chain_nonce: int | None = None) -> list[TxRecord]:
         """Make the chain hold every transaction the journal holds; return the ones sent again.
 
         Why: after a reorg (or evm_revert) a transaction journaled as mined may be gone, and one
@@ -348,9 +348,10 @@ class TxSender:
         So each of ours at or above the chain's nonce is sent again byte for byte (same nonce,
         same hash: it can only ever execute once) and, with `wait`, waited for (without, its
         outcome is settled by the next wait() or recover()). Costs one nonce read when the chain
-        is level with the journal, which is the usual case: call it once per cycle.
+        is level with the journal, which is the usual case: call it once per cycle. `chain_nonce`:
+        the nonce already read (Custody reads every signer's in one round trip).
         """
-        resent = self._resend_unmined(up_to_nonce=None)
+        resent = self._resend_unmined(up_to_nonce=None, chain_nonce=chain_nonce)
         if not wait:
             return resent
         for record in resent:
@@ -363,10 +364,13 @@ class TxSender:
                 record.status = "reverted"
         return resent
 
-    def _resend_unmined(self, up_to_nonce: int | None) -> list[TxRecord]:
+    def _resend_unmined(self, up_to_nonce: int | None, chain_nonce: int | None = None) -> list[TxRecord]:
         """Send again every journaled tx of ours the chain has not consumed the nonce of (up to
         `up_to_nonce`), filling a nonce only a dropped tx of ours held with a no-op."""
-        chain_nonce = int(chain_read("nonce read", lambda: self.w3.eth.get_transaction_count(self.address, "latest")))
+        if chain_nonce is None:
+            chain_nonce = int(
+                chain_read("nonce read", lambda: self.w3.eth.get_transaction_count(self.address, "latest"))
+            )
         with self._lock:
             if chain_nonce >= self._next_nonce:
                 self._next_nonce = chain_nonce  # the key was used elsewhere too: never sign below the chain

@@ -31,7 +31,6 @@ from settlement.ledger.models import SettlementWindowRecord, Trade, TradeTransit
 
 OPEN_SLOT = 1
 JOIN_ATTEMPTS_MAX = 5  # a join that keeps meeting a closing window gives up (the caller's error)
-BULK_ROWS_MAX = 500  # rows per statement in bulk moves (SQLite's bound parameters)
 
 
 def open_window(session: Session) -> SettlementWindowRecord:
@@ -207,10 +206,13 @@ def move(session: Session, window: SettlementWindowRecord, target: WindowStatus)
     session.add(window)
 
 
-def settle_trades(session: Session, trades: Sequence[WindowTrade], tx_hash: str, block_number: int) -> None:
+def settle_trades(
+    session: Session, window_id: int, trades: Sequence[WindowTrade], tx_hash: str, block_number: int
+) -> None:
     """IN_WINDOW -> SETTLED for a whole window in bulk statements (a window holds thousands of
     trades: one ORM flush per trade would dominate the settlement), with each trade's transition
-    row and the exposure its payer and payee held released in one update each."""
+    row and the exposure its payer and payee held released in one update each. `trades` must be
+    every trade still in the window (the defaulters' have left it): one UPDATE moves them all."""
     now = utcnow()
     exposure: dict[str, int] = defaultdict(int)
     for trade in trades:
@@ -220,15 +222,15 @@ def settle_trades(session: Session, trades: Sequence[WindowTrade], tx_hash: str,
         exposure[trade.buyer_id] -= payer
         exposure[trade.seller_id] -= payee
     ids = [t.id for t in trades]
-    for start in range(0, len(ids), BULK_ROWS_MAX):
-        chunk = ids[start : start + BULK_ROWS_MAX]
-        moved = session.exec(  # type: ignore[call-overload]
-            update(Trade)
-            .where(col(Trade.id).in_(chunk), col(Trade.status) == TradeStatus.IN_WINDOW)
-            .values(status=TradeStatus.SETTLED, updated_at=now, error_code=None, error_detail=None)
+    moved = session.exec(  # type: ignore[call-overload]
+        update(Trade)
+        .where(col(Trade.window_id) == window_id, col(Trade.status) == TradeStatus.IN_WINDOW)
+        .values(status=TradeStatus.SETTLED, updated_at=now, error_code=None, error_detail=None)
+    )
+    if moved.rowcount != len(ids):
+        raise errors.InvalidTransition(
+            f"window {window_id} holds {moved.rowcount} trades, its settlement {len(ids)}: it changed meanwhile"
         )
-        if moved.rowcount != len(chunk):
-            raise errors.InvalidTransition("a window's trade moved while its settlement was recorded")
     transitions = cast(Table, TradeTransition.__table__)  # type: ignore[attr-defined]
     session.connection().execute(
         insert(transitions).values(

@@ -310,7 +310,7 @@ class SettlementWindows:
         ]
         with Session(self.db, expire_on_commit=False) as session:
             window = window_store.get(session, window_id)
-            window_store.settle_trades(session, trades, tx_hash, block_number)
+            window_store.settle_trades(session, window_id, trades, tx_hash, block_number)
             if drafts:
                 self.journal.append_many(drafts, session)
             window_store.move(session, window, WindowStatus.SETTLED)

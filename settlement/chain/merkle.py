@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from Crypto.Hash import keccak as _keccak
+from settlement.chain.keccak import address_word, keccak
 
 ZERO_ROOT = bytes(32)
 WINDOW_TRADES_MAX = 1_000_000  # a proof then has at most 20 siblings
@@ -39,25 +39,12 @@ class TradeLeaf:
         encoded = b"".join(
             (
                 self.chain_trade_id,
-                _address_word(self.payer),
-                _address_word(self.payee),
+                address_word(self.payer),
+                address_word(self.payee),
                 self.amount_base_units.to_bytes(32, "big"),
             )
         )
         return keccak(keccak(encoded))
-
-
-def keccak(data: bytes) -> bytes:
-    """Keccak-256, straight from pycryptodome: eth_utils' wrapper doubles the cost, and a window
-    hashes every leaf twice and every inner node once."""
-    return bytes(_keccak.new(digest_bits=256, data=data).digest())
-
-
-def _address_word(address: str) -> bytes:
-    raw = bytes.fromhex(address[2:] if address.startswith(("0x", "0X")) else address)
-    if len(raw) != 20:
-        raise ValueError(f"not an address: {address}")
-    return bytes(12) + raw
 
 
 def hash_pair(a: bytes, b: bytes) -> bytes:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import cast
 
-from sqlalchemy import Table, bindparam
+from sqlalchemy import Table, bindparam, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.expression import Executable
@@ -299,15 +299,22 @@ def _track_reservation(session: Session, trade: Trade, before: str, after: str) 
     the figure commits (or rolls back) with the change itself. A net trade reserves against its
     payer's net debit cap instead (its wallet is never debited by it)."""
     if trade.settlement_mode == SettlementMode.NET:
-        _track_net_exposure(session, trade, before, after)
+        add_net_exposure(session, _net_exposure_deltas(trade, before, after))
         return
-    entering, leaving = after == TradeStatus.PENDING, before == TradeStatus.PENDING
-    if entering == leaving:
+    amount = _reservation_delta(trade, before, after)
+    if not amount:
         return
-    amount = trade.settlement_amount_base_units if entering else -trade.settlement_amount_base_units
     keys = [PAYER_TOTAL] if trade.buyer_client_id is None else [PAYER_TOTAL, trade.buyer_client_id]
     for client_id in keys:  # always the payer's row first: one lock order for every writer
         add_to_reservation(session, trade.buyer_id, client_id, amount)
+
+
+def _reservation_delta(trade: Trade, before: str, after: str) -> int:
+    """What a gross trade's step adds to its payer's reservation: into PENDING reserves, out frees."""
+    entering, leaving = after == TradeStatus.PENDING, before == TradeStatus.PENDING
+    if entering == leaving:
+        return 0
+    return trade.settlement_amount_base_units if entering else -trade.settlement_amount_base_units
 
 
 def net_exposure_share(trade_status: str, amount_base_units: int) -> tuple[int, int]:
@@ -318,11 +325,11 @@ def net_exposure_share(trade_status: str, amount_base_units: int) -> tuple[int, 
     return payer, payee
 
 
-def _track_net_exposure(session: Session, trade: Trade, before: str, after: str) -> None:
+def _net_exposure_deltas(trade: Trade, before: str, after: str) -> dict[str, int]:
     amount = trade.settlement_amount_base_units
     payer_after, payee_after = net_exposure_share(after, amount)
     payer_before, payee_before = net_exposure_share(before, amount)
-    add_net_exposure(session, {trade.buyer_id: payer_after - payer_before, trade.seller_id: payee_after - payee_before})
+    return {trade.buyer_id: payer_after - payer_before, trade.seller_id: payee_after - payee_before}
 
 
 def add_net_exposure(session: Session, deltas: dict[str, int]) -> None:
@@ -427,6 +434,73 @@ def transition(
 
     `realigned`: the escrow was read and says so (a lost receipt, a reorg, an admin recovery);
     the moves only the chain imposes are then allowed, and the step is recorded as such."""
+    current = _move(trade, target, tx_hash, block_number, error_code, error_detail, realigned)
+    session.add(trade)
+    _track_reservation(session, trade, current, target)
+    session.add(
+        TradeTransition(
+            trade_id=trade.id,
+            from_status=current,
+            to_status=target,
+            tx_hash=tx_hash,
+            block_number=block_number,
+            error_code=error_code,
+            reason=REALIGNED_FROM_CHAIN if realigned else None,
+        )
+    )
+
+
+def transition_many(
+    session: Session, trades: Sequence[Trade], target: TradeStatus, *, tx_hash: str, block_number: int
+) -> None:
+    """transition() for the trades one mined batch call moved: the same rules per trade, but the
+    transition rows in one insert and each payer's running figure in one update (a batch of 50
+    trades made 50 upserts of the same few rows)."""
+    now = utcnow()
+    rows: list[dict[str, object]] = []
+    reservations: dict[tuple[str, str], int] = defaultdict(int)
+    exposure: dict[str, int] = defaultdict(int)
+    for trade in trades:
+        current = _move(trade, target, tx_hash, block_number, None, None, False)
+        session.add(trade)
+        rows.append(
+            {
+                "trade_id": trade.id,
+                "from_status": current,
+                "to_status": target,
+                "tx_hash": tx_hash,
+                "block_number": block_number,
+                "at": now,
+            }
+        )
+        if trade.settlement_mode == SettlementMode.NET:
+            for participant, delta in _net_exposure_deltas(trade, current, target).items():
+                exposure[participant] += delta
+            continue
+        delta = _reservation_delta(trade, current, target)
+        if delta:
+            reservations[(trade.buyer_id, PAYER_TOTAL)] += delta
+            if trade.buyer_client_id is not None:
+                reservations[(trade.buyer_id, trade.buyer_client_id)] += delta
+    session.flush()
+    table = cast(Table, TradeTransition.__table__)  # type: ignore[attr-defined]
+    session.connection().execute(insert(table), rows)
+    for (payer_id, client_id), delta in sorted(reservations.items()):  # payer's row first, as always
+        if delta:
+            add_to_reservation(session, payer_id, client_id, delta)
+    add_net_exposure(session, dict(exposure))
+
+
+def _move(
+    trade: Trade,
+    target: TradeStatus,
+    tx_hash: str | None,
+    block_number: int | None,
+    error_code: str | None,
+    error_detail: str | None,
+    realigned: bool,
+) -> TradeStatus:
+    """Check the step and apply it to the row's fields; returns the status it came from."""
     current = TradeStatus(trade.status)
     check_transition(current, target, realigned=realigned)
     trade.status = target
@@ -444,19 +518,7 @@ def transition(
         trade.refund_tx_hash, trade.refund_block = tx_hash, block_number
     if error_code is not None or target != TradeStatus.FAILED:
         trade.error_code, trade.error_detail = error_code, error_detail
-    session.add(trade)
-    _track_reservation(session, trade, current, target)
-    session.add(
-        TradeTransition(
-            trade_id=trade.id,
-            from_status=current,
-            to_status=target,
-            tx_hash=tx_hash,
-            block_number=block_number,
-            error_code=error_code,
-            reason=REALIGNED_FROM_CHAIN if realigned else None,
-        )
-    )
+    return current
 
 
 def record_transition(session: Session, trade: Trade, from_status: TradeStatus) -> None:

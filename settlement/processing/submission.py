@@ -120,8 +120,7 @@ class BatchSubmission:
         with Session(self.db, expire_on_commit=False) as session:
             by_id = {t.id: t for t in repo.trades_by_ids(session, group.trade_ids)}  # one query a batch
             trades = [by_id[trade_id] for trade_id in group.trade_ids]
-            for trade in trades:
-                repo.transition(session, trade, group.step.target, tx_hash=tx_hash, block_number=block)
+            repo.transition_many(session, trades, group.step.target, tx_hash=tx_hash, block_number=block)
             session.commit()
         count = len(trades)
         if group.step == SettlementStep.LOCK:

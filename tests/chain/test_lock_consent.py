@@ -244,3 +244,25 @@ def test_lock_acceptsErc1271WalletPayerOnlyWithItsOwnersSignature(env: Env) -> N
     lock = env.chain.get_lock(honest_id)
     assert (lock.status, lock.payer, lock.amount_base_units) == (LockStatus.LOCKED, wallet_address, AMOUNT)
     assert env.balance(wallet_address) == AMOUNT
+
+
+def test_lock_intent_digest_isEip712TypedDataHash_andSignaturesRecoverToThePayer(env: Env) -> None:
+    """The hand-rolled digest the custodial signer uses is exactly eth_account's EIP-712 hash of
+    the typed data a wallet shows, and its signatures are low-s and recover to the payer."""
+    from eth_account.messages import _hash_eip191_message, encode_typed_data
+
+    from settlement.chain.lock_intents import (
+        SECP256K1_HALF_ORDER,
+        lock_intent_digest,
+        lock_intent_signer,
+        lock_intent_typed_data,
+        sign_lock_intent,
+    )
+
+    for n in range(20):
+        order = LockOrder(trade_id(f"digest-{n}"), env.payer.address, env.payee.address, n * COIN + 1, 2**40 + n)
+        typed = encode_typed_data(full_message=lock_intent_typed_data(env.chain, order))
+        assert lock_intent_digest(env.chain, order) == _hash_eip191_message(typed)
+        signature = sign_lock_intent(env.chain, env.payer.account, order)
+        assert int.from_bytes(signature[32:64], "big") <= SECP256K1_HALF_ORDER
+        assert lock_intent_signer(env.chain, order, signature) == env.payer.address.lower()

@@ -63,6 +63,7 @@ class TradeCreate(RequestModel):
     )
     delivery_confirmed: bool = Field(
         default=False,
+        strict=True,
         description="Operator only: the trade is matched and its delivery confirmed at once "
         "(a net trade joins the open settlement window).",
     )

@@ -23,6 +23,7 @@ from settlement import errors
 from settlement.domain.fx import FxQuote
 from settlement.domain.trade import SettlementMode, TradeStatus, check_transition
 from settlement.ledger.amounts import BaseUnits, exact_add, exact_sum
+from settlement.ledger.chunks import in_list_chunks
 from settlement.ledger.models import (
     PAYER_TOTAL,
     ClientAccount,
@@ -119,8 +120,7 @@ def get_trade(session: Session, trade_id: str) -> Trade:
 def trades_by_ids(session: Session, trade_ids: Sequence[str]) -> list[Trade]:
     """Many trades by id (in chunks of an IN list), in no particular order."""
     found: list[Trade] = []
-    for start in range(0, len(trade_ids), 500):
-        chunk = list(trade_ids[start : start + 500])
+    for chunk in in_list_chunks(trade_ids):
         found.extend(session.exec(select(Trade).where(col(Trade.id).in_(chunk))).all())
     return found
 

@@ -37,13 +37,13 @@ from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import MatchedBy, SettlementMode, TradeStatus, new_trade_id
 from settlement.ledger import repository as repo
 from settlement.ledger import window_store
+from settlement.ledger.chunks import in_list_chunks
 from settlement.ledger.models import PAYER_TOTAL, Participant, Trade, TradeTransition, utcnow
 from settlement.money import canonical_decimal, format_coins, settlement_base_units, supported_currency
 from settlement.processing.intake import TradeIntake
 from settlement.processing.publisher import TradeEvent, TradePublisher
 
 BATCH_TRADES_MAX = 1_000
-REF_QUERY_CHUNK = 400  # refs per IN (...) query
 
 
 @dataclass(frozen=True)
@@ -176,8 +176,7 @@ class BatchIntake:
         refs = sorted({r.trade_ref for r in requests})
         mine: dict[str, Trade] = {}
         used: set[tuple[str, str]] = set()
-        for start in range(0, len(refs), REF_QUERY_CHUNK):
-            chunk = refs[start : start + REF_QUERY_CHUNK]
+        for chunk in in_list_chunks(refs):
             for trade in session.exec(
                 select(Trade).where(
                     or_(

@@ -19,7 +19,6 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import cast
 
@@ -32,15 +31,15 @@ from settlement import errors
 from settlement.chain.client import ChainClient, PreflightState
 from settlement.chain.trade_ids import chain_trade_id
 from settlement.domain.access import Actor
-from settlement.domain.fx import FxQuote, check_fresh
+from settlement.domain.fx import FxQuote
 from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import MatchedBy, SettlementMode, TradeStatus, new_trade_id
 from settlement.ledger import repository as repo
 from settlement.ledger import window_store
 from settlement.ledger.chunks import in_list_chunks
 from settlement.ledger.models import PAYER_TOTAL, Participant, Trade, TradeTransition, utcnow
-from settlement.money import canonical_decimal, format_coins, settlement_base_units, supported_currency
-from settlement.processing.intake import TradeIntake
+from settlement.money import canonical_decimal, format_coins, supported_currency
+from settlement.processing.intake import TradeIntake, TradeTerms
 from settlement.processing.publisher import TradeEvent, TradePublisher
 
 BATCH_TRADES_MAX = 1_000
@@ -66,15 +65,10 @@ class BatchItemResult:
         return cls(index, None, error=error)
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Item:
     index: int
-    request: TradeRequest
-    buyer: Participant
-    seller: Participant
-    currency: str
-    quote: FxQuote
-    amount_base_units: int
+    terms: TradeTerms
     mode: SettlementMode
 
 
@@ -141,7 +135,7 @@ class BatchIntake:
                     if request.permit is not None or request.buyer_client_id or request.seller_client_id:
                         slow.append(index)
                         continue
-                    item = self._validate(index, request, participants, quotes, used_refs)
+                    item = self._validate(session, index, request, participants, quotes, used_refs)
                     items.append(item)
                 except errors.SettlementError as exc:
                     results[index] = BatchItemResult.refused(index, exc)
@@ -196,42 +190,41 @@ class BatchIntake:
 
     def _validate(
         self,
+        session: Session,
         index: int,
         request: TradeRequest,
         participants: dict[str, Participant],
         quotes: dict[str, FxQuote | None],
         used_refs: set[tuple[str, str]],
     ) -> _Item:
-        currency = supported_currency(request.currency)
-        if currency not in quotes:
-            with Session(self.db) as session:
+        """The single-trade rules (TradeIntake.terms) on lookups read once for the batch."""
+
+        def participant(participant_id: str) -> Participant:
+            if participant_id not in participants:
+                raise errors.UnknownParticipant(f"no participant {participant_id}")
+            return participants[participant_id]
+
+        def latest_quote(currency: str) -> FxQuote | None:
+            if currency not in quotes:
                 quotes[currency] = repo.latest_fx_rate(session, currency)
-        quote = quotes[currency]
-        if quote is None:
-            raise errors.MissingFxRate(f"no FX rate recorded for {currency}")
-        check_fresh(quote, datetime.now(UTC), self.intake.fx_limits)
-        if request.buyer_id == request.seller_id:
-            raise errors.SameParty("buyer and seller are the same broker")
-        buyer, seller = participants.get(request.buyer_id), participants.get(request.seller_id)
-        if buyer is None or seller is None:
-            missing = request.buyer_id if buyer is None else request.seller_id
-            raise errors.UnknownParticipant(f"no participant {missing}")
-        for party in (buyer, seller):
+            return quotes[currency]
+
+        terms = self.intake.terms(request, participant, latest_quote)
+        for party in (terms.buyer, terms.seller):
             if (party.id, request.trade_ref) in used_refs:
                 raise _duplicate(request.trade_ref)
-        amount = settlement_base_units(request.quantity, request.price, quote.rate_to_usd)
-        return _Item(index, request, buyer, seller, currency, quote, amount, self.intake.settlement_mode(request))
+        return _Item(index, terms, self.intake.settlement_mode(request))
 
     def _preflight(
         self, session: Session, items: list[_Item], results: dict[int, BatchItemResult]
     ) -> tuple[list[_Item], int]:
         """One chain read per participant and one cover or funds check per payer, for the batch."""
-        addresses = {p.id: p.address for item in items for p in (item.buyer, item.seller)}
+        addresses = {p.id: p.address for item in items for p in (item.terms.buyer, item.terms.seller)}
         by_address = self.chain.preflight_many(list(addresses.values())) if addresses else {}
         states: dict[str, PreflightState] = {pid: by_address[a.lower()] for pid, a in addresses.items()}
         refusals: dict[int, errors.SettlementError] = {}
         for item in items:
-            buyer, seller = states[item.buyer.id], states[item.seller.id]
+            buyer, seller = states[item.terms.buyer.id], states[item.terms.seller.id]
             if buyer.token_paused or (buyer.escrow_paused and item.mode == SettlementMode.GROSS):
                 refusals[item.index] = errors.Paused("the token or the escrow is paused")
             elif buyer.payer_blacklisted or seller.payer_blacklisted:
@@ -240,16 +233,16 @@ class BatchIntake:
         net_debits: dict[str, list[int]] = defaultdict(list)
         for item in open_items:
             if item.mode == SettlementMode.NET:
-                net_debits[item.buyer.id].append(item.amount_base_units)
+                net_debits[item.terms.buyer.id].append(item.terms.amount_base_units)
         fits = self.intake.cover_fits(session, dict(net_debits), addresses) if net_debits else {}
         positions: dict[str, int] = defaultdict(int)
         reserved: dict[str, int] = {}
         for item in open_items:
-            payer = item.buyer.id
+            payer = item.terms.buyer.id
             if item.mode == SettlementMode.NET:
                 if not fits[payer][positions[payer]]:
                     refusals[item.index] = errors.NetDebitCapExceeded(
-                        f"the buyer's net debit cap does not cover {format_coins(item.amount_base_units)} coins on "
+                        f"the buyer's net debit cap does not cover {format_coins(item.terms.amount_base_units)} coins on "
                         "top of its open net trades"
                     )
                 positions[payer] += 1
@@ -259,17 +252,20 @@ class BatchIntake:
             state = states[payer]
             free = state.payer_balance_base_units - reserved[payer]
             allowance_free = state.payer_allowance_base_units - reserved[payer]
-            if free < item.amount_base_units:
+            if free < item.terms.amount_base_units:
                 refusals[item.index] = errors.InsufficientFunds(
-                    f"the buyer's free balance does not cover {format_coins(item.amount_base_units)} coins "
+                    f"the buyer's free balance does not cover {format_coins(item.terms.amount_base_units)} coins "
                     "(its balance minus what its matched trades reserve)"
                 )
-            elif not self.intake.custody.holds_key(item.buyer.address) and allowance_free < item.amount_base_units:
+            elif (
+                not self.intake.custody.holds_key(item.terms.buyer.address)
+                and allowance_free < item.terms.amount_base_units
+            ):
                 refusals[item.index] = errors.InsufficientAllowance(
-                    f"the buyer's allowance to the escrow does not cover {format_coins(item.amount_base_units)} coins"
+                    f"the buyer's allowance to the escrow does not cover {format_coins(item.terms.amount_base_units)} coins"
                 )
             else:
-                reserved[payer] += item.amount_base_units
+                reserved[payer] += item.terms.amount_base_units
         for index, error in refusals.items():
             results[index] = BatchItemResult.refused(index, error)
         chain_now_s = max(s.latest_timestamp for s in states.values()) if states else 0
@@ -278,7 +274,7 @@ class BatchIntake:
             if item.index in refusals:
                 continue
             try:
-                self.intake.deadline_for(item.request.deadline, chain_now_s)
+                self.intake.deadline_for(item.terms.request.deadline, chain_now_s)
             except errors.SettlementError as exc:
                 results[item.index] = BatchItemResult.refused(item.index, exc)
                 continue
@@ -291,7 +287,7 @@ class BatchIntake:
             return []
         now = utcnow()
         window_id = None
-        confirmed_net = [i for i in items if i.mode == SettlementMode.NET and i.request.delivery_confirmed]
+        confirmed_net = [i for i in items if i.mode == SettlementMode.NET and i.terms.request.delivery_confirmed]
         if confirmed_net:
             window_id = window_store.claim_open_window(session, len(confirmed_net))
         rows: list[dict[str, object]] = []
@@ -299,7 +295,7 @@ class BatchIntake:
         reservations: dict[str, int] = defaultdict(int)
         exposure: dict[str, int] = defaultdict(int)
         for item in items:
-            request = item.request
+            request = item.terms.request
             trade_id = new_trade_id()
             in_window = item.mode == SettlementMode.NET and request.delivery_confirmed
             status = TradeStatus.IN_WINDOW if in_window else TradeStatus.PENDING
@@ -309,16 +305,16 @@ class BatchIntake:
                     "chain_trade_id": "0x" + chain_trade_id(trade_id).hex(),
                     "trade_ref": request.trade_ref,
                     "submitted_by": actor.id,
-                    "buyer_id": item.buyer.id,
-                    "seller_id": item.seller.id,
+                    "buyer_id": item.terms.buyer.id,
+                    "seller_id": item.terms.seller.id,
                     "instrument": request.instrument,
                     "quantity": canonical_decimal(Decimal(request.quantity)),
                     "price": canonical_decimal(Decimal(request.price)),
-                    "currency": item.currency,
-                    "fx_rate": str(item.quote.rate_to_usd),
-                    "fx_source": item.quote.source,
-                    "fx_as_of": item.quote.as_of,
-                    "settlement_amount_base_units": item.amount_base_units,
+                    "currency": item.terms.currency,
+                    "fx_rate": str(item.terms.quote.rate_to_usd),
+                    "fx_source": item.terms.quote.source,
+                    "fx_as_of": item.terms.quote.as_of,
+                    "settlement_amount_base_units": item.terms.amount_base_units,
                     "deadline": self.intake.deadline_for(request.deadline, chain_now_s),
                     "status": status.value,
                     "buyer_ref": request.trade_ref,
@@ -341,11 +337,11 @@ class BatchIntake:
                     {"trade_id": trade_id, "from_status": TradeStatus.PENDING, "to_status": status, "at": now}
                 )
             if item.mode == SettlementMode.NET:
-                payer, payee = repo.net_exposure_share(status, item.amount_base_units)
-                exposure[item.buyer.id] += payer
-                exposure[item.seller.id] += payee
+                payer, payee = repo.net_exposure_share(status, item.terms.amount_base_units)
+                exposure[item.terms.buyer.id] += payer
+                exposure[item.terms.seller.id] += payee
             else:
-                reservations[item.buyer.id] += item.amount_base_units
+                reservations[item.terms.buyer.id] += item.terms.amount_base_units
         # Core executemany: building a SQLModel object per trade costs more than the rest of the batch.
         connection = session.connection()
         connection.execute(insert(cast(Table, Trade.__table__)), rows)  # type: ignore[attr-defined]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -200,19 +201,34 @@ class TradeIntake:
         return mode
 
     def _terms(self, session: Session, request: TradeRequest) -> TradeTerms:
+        terms = self.terms(
+            request,
+            lambda participant_id: repo.get_participant(session, participant_id),
+            lambda currency: repo.latest_fx_rate(session, currency),
+        )
+        for client_id, owner in ((request.buyer_client_id, terms.buyer), (request.seller_client_id, terms.seller)):
+            if client_id is not None and repo.get_client(session, client_id).participant_id != owner.id:
+                raise errors.UnknownClientAccount(f"client {client_id} does not belong to {owner.name}")
+        return terms
+
+    def terms(
+        self,
+        request: TradeRequest,
+        participant: Callable[[str], Participant],
+        latest_quote: Callable[[str], FxQuote | None],
+    ) -> TradeTerms:
+        """The pricing and party rules of one instruction, for a single submission and for a batch
+        alike (a batch passes lookups it read once for all its trades)."""
         currency = supported_currency(request.currency)
-        quote = repo.latest_fx_rate(session, currency)
+        quote = latest_quote(currency)
         if quote is None:
             raise errors.MissingFxRate(f"no FX rate recorded for {currency}")
         check_fresh(quote, datetime.now(UTC), self.fx_limits)
         amount = settlement_base_units(request.quantity, request.price, quote.rate_to_usd)
         if request.buyer_id == request.seller_id:
             raise errors.SameParty("buyer and seller are the same broker")
-        buyer = repo.get_participant(session, request.buyer_id)
-        seller = repo.get_participant(session, request.seller_id)
-        for client_id, owner in ((request.buyer_client_id, buyer), (request.seller_client_id, seller)):
-            if client_id is not None and repo.get_client(session, client_id).participant_id != owner.id:
-                raise errors.UnknownClientAccount(f"client {client_id} does not belong to {owner.name}")
+        buyer = participant(request.buyer_id)
+        seller = participant(request.seller_id)
         return TradeTerms(request, buyer, seller, currency, quote, amount)
 
     @staticmethod

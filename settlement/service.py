@@ -30,7 +30,7 @@ from settlement.anchoring import JournalAnchoring
 from settlement.chain.client import ChainClient, LockStatus, connect
 from settlement.chain.custody import Custody
 from settlement.chain.lock_intents import lock_intent_typed_data
-from settlement.chain.merkle import TradeProof
+from settlement.chain.merkle import TradeProof, merkle_proof
 from settlement.chain.trade_ids import chain_trade_key
 from settlement.chain.tx_decoder import DecodedTransaction, TransactionDecoder, is_tx_hash
 from settlement.config import Settings
@@ -406,7 +406,7 @@ class SettlementService:
         return TradeProof(
             window.id,
             leaf,
-            tuple(self.settlement_windows.proof_of(leaves, leaf)),
+            tuple(merkle_proof(leaves, leaf)),
             bytes.fromhex(window.trades_root[2:]),
         )
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -152,16 +152,7 @@ class WindowTrade:
     settlement_mode: str
 
 
-WINDOW_TRADE_COLUMNS = (
-    "id",
-    "chain_trade_id",
-    "buyer_id",
-    "seller_id",
-    "settlement_amount_base_units",
-    "deadline",
-    "status",
-    "settlement_mode",
-)
+WINDOW_TRADE_COLUMNS = tuple(f.name for f in fields(WindowTrade))  # read by name from the trade table
 
 
 def trades_of(session: Session, window_id: int, statuses: Sequence[TradeStatus]) -> list[WindowTrade]:
@@ -176,6 +167,12 @@ def trades_of(session: Session, window_id: int, statuses: Sequence[TradeStatus])
         .all()
     )
     return [WindowTrade(*row) for row in rows]
+
+
+def any_unconfirmed_net_trade(session: Session) -> bool:
+    """Whether some net trade is matched but not confirmed yet (so may have been cancelled or expired)."""
+    query = select(Trade.id).where(Trade.settlement_mode == SettlementMode.NET, Trade.status == TradeStatus.PENDING)
+    return session.exec(query.limit(1)).first() is not None
 
 
 def net_trades_to_drop(session: Session, chain_now: datetime, limit: int) -> Sequence[Trade]:

@@ -30,7 +30,7 @@ from settlement import errors
 from settlement.anchoring import JournalAnchoring
 from settlement.chain.client import ChainClient
 from settlement.chain.custody import Custody
-from settlement.chain.merkle import TradeLeaf, merkle_proof, merkle_root
+from settlement.chain.merkle import TradeLeaf, merkle_root
 from settlement.chain.net_settlement import NetSettlementContract
 from settlement.config import Settings
 from settlement.domain.journal import EntryDraft, EntryKind, obligation_account, transfer
@@ -136,6 +136,9 @@ class SettlementWindows:
         return report
 
     def _drop_cancelled_and_expired(self) -> int:
+        with Session(self.db) as session:
+            if not window_store.any_unconfirmed_net_trade(session):
+                return 0  # the usual case: no chain clock read on every cycle for nothing
         chain_now_s = self.chain.latest_timestamp()
         chain_now = datetime.fromtimestamp(chain_now_s, UTC)
         with Session(self.db, expire_on_commit=False) as session:
@@ -158,16 +161,16 @@ class SettlementWindows:
         net = self.require_net()
         report = CycleReport()
         with Session(self.db, expire_on_commit=False) as session:
-            window = window_store.get(session, window_id)
             trades = list(window_store.trades_of(session, window_id, [TradeStatus.IN_WINDOW]))
             participants = {p.id: p for p in repo.list_participants(session)}
         involved = sorted({t.buyer_id for t in trades} | {t.seller_id for t in trades})
         balances, blocked = self._standing([participants[p] for p in involved])
         split = split_settleable([obligation(t) for t in trades], balances, blocked)
-        leaving = [
-            t for t in trades if t.buyer_id in split.excluded_participants or t.seller_id in split.excluded_participants
-        ]
-        settling = [t for t in trades if t not in leaving]
+        settling: list[WindowTrade] = []
+        leaving: list[WindowTrade] = []
+        for t in trades:  # one pass: a window holds thousands of trades
+            excluded = t.buyer_id in split.excluded_participants or t.seller_id in split.excluded_participants
+            (leaving if excluded else settling).append(t)
         if leaving:
             report.failed += self._remove_defaulters(window_id, leaving, blocked, split.excluded_participants)
         addresses = {p: participants[p].address for p in involved}
@@ -348,7 +351,3 @@ class SettlementWindows:
         trades = window_store.trades_of(session, trade.window_id, [TradeStatus.SETTLED])
         addresses = {p.id: p.address for p in repo.list_participants(session)}
         return window, [trade_leaf(t, addresses) for t in trades], trade_leaf(trade, addresses)
-
-    @staticmethod
-    def proof_of(leaves: Sequence[TradeLeaf], leaf: TradeLeaf) -> list[bytes]:
-        return merkle_proof(leaves, leaf)

@@ -416,17 +416,18 @@ class _Checker:
                     on_chain[int(event.args["windowId"])][account] += int(event.args["position"])
             start = end + 1
         for window_id in sorted(set(on_chain) | set(ledger_windows)):
-            chain_positions = on_chain.get(window_id, {})
-            ledger_positions = ledger_windows.get(window_id, {})
-            for account in sorted(set(chain_positions) | set(ledger_positions)):
-                self._compare(
-                    BreakKind.NET_WINDOW,
-                    account,
-                    chain_positions.get(account, 0),
-                    ledger_positions.get(account, 0),
-                    f"window {window_id}: net position",
-                )
+            self._compare_positions(
+                BreakKind.NET_WINDOW,
+                on_chain.get(window_id, {}),
+                ledger_windows.get(window_id, {}),
+                f"window {window_id}: net position",
+            )
         return {w: dict(p) for w, p in on_chain.items()}
+
+    def _compare_positions(self, kind: str, on_chain: dict[str, int], ledger: dict[str, int], detail: str) -> None:
+        """One window's positions per settlement account, every account either side names."""
+        for account in sorted(set(on_chain) | set(ledger)):
+            self._compare(kind, account, on_chain.get(account, 0), ledger.get(account, 0), detail)
 
     def window_obligations(
         self,
@@ -461,15 +462,12 @@ class _Checker:
             for o in trades:
                 positions[settlement_account(o.payer)] -= o.amount_base_units
                 positions[settlement_account(o.payee)] += o.amount_base_units
-            chain_positions = on_chain_positions.get(window_id, {})
-            for account in sorted(set(positions) | set(chain_positions)):
-                self._compare(
-                    BreakKind.WINDOW_OBLIGATIONS,
-                    account,
-                    chain_positions.get(account, 0),
-                    positions.get(account, 0),
-                    f"window {window_id}: net of its trades' obligations",
-                )
+            self._compare_positions(
+                BreakKind.WINDOW_OBLIGATIONS,
+                on_chain_positions.get(window_id, {}),
+                positions,
+                f"window {window_id}: net of its trades' obligations",
+            )
 
     def locks(self, locked_trades: dict[str, Trade]) -> None:
         """Each open lock, from either side: a non-zero escrow account, or a trade marked LOCKED."""

@@ -378,13 +378,19 @@ class NetResult:
     window_length_s: float
 
 
+def prepare(stack: Stack, trades: int, brokers: int, mode: str) -> tuple[list[dict[str, Any]], int]:
+    """Brokers registered and funded for the plan (net mode: into their settlement balances), the
+    trades' bodies, and the first block the scenario's own transactions land in."""
+    parties = register_brokers(stack.http, brokers)
+    plan = plan_trades(trades, brokers, mode)
+    fund_brokers(stack.http, parties, payments_due(stack.http, plan, brokers), deposit=mode == "net")
+    bodies = [trade_body(t, parties, mode) for t in plan]
+    return bodies, int(stack.devnet.w3.eth.block_number) + 1
+
+
 def net_run(stack: Stack, trades: int, brokers: int, batch_trades: int, clients: int) -> NetResult:
     http = stack.http
-    parties = register_brokers(http, brokers)
-    plan = plan_trades(trades, brokers, "net")
-    fund_brokers(http, parties, payments_due(http, plan, brokers), deposit=True)
-    bodies = [trade_body(t, parties, "net") for t in plan]
-    first_block = int(stack.devnet.w3.eth.block_number) + 1
+    bodies, first_block = prepare(stack, trades, brokers, "net")
     with WindowWatcher(stack.app) as watcher:
         submission = submit_all(stack.app, bodies, batch_trades, clients)
         window_of = [r.get("window_id") for r in submission.results]
@@ -445,11 +451,7 @@ class GrossResult:
 
 def gross_run(stack: Stack, trades: int, brokers: int, batch_trades: int, clients: int) -> GrossResult:
     http = stack.http
-    parties = register_brokers(http, brokers)
-    plan = plan_trades(trades, brokers, "gross")
-    fund_brokers(http, parties, payments_due(http, plan, brokers), deposit=False)
-    bodies = [trade_body(t, parties, "gross") for t in plan]
-    first_block = int(stack.devnet.w3.eth.block_number) + 1
+    bodies, first_block = prepare(stack, trades, brokers, "gross")
     submission = submit_all(stack.app, bodies, batch_trades, clients)
     wait_until("the gross trades to be released", lambda: not any_trades(http, GROSS_OPEN))
     last_block, _ = indexer_head(http)

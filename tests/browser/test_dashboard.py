@@ -20,6 +20,26 @@ pytestmark = [pytest.mark.chain, pytest.mark.slow]
 PAGES = ("#/overview", "#/trades", "#/ledger", "#/windows", "#/exports")
 
 
+def agreed_trade(buyer: Any, seller: Any, ref_prefix: str, **extra: str) -> dict[str, Any]:
+    """A trade the buyer alleges and the seller affirms over HTTP (both sides agreed)."""
+    body = {
+        "trade_ref": f"{ref_prefix}-{uuid.uuid4().hex[:8]}",
+        "buyer_id": buyer.id,
+        "seller_id": seller.id,
+        "instrument": "0700.HK Tencent",
+        "quantity": "10",
+        "price": "388.20",
+        "currency": "HKD",
+        **extra,
+    }
+    trade: dict[str, Any] = buyer.http.post(
+        "/v1/trades", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
+    ).json()
+    affirmed = seller.http.post(f"/v1/trades/{trade['id']}/affirm", json={"trade_ref": body["trade_ref"] + "-S"})
+    assert affirmed.status_code == 202
+    return trade
+
+
 def test_overview_loads_with_the_demos_data(page_for: Any, demo: tuple[SettlementApp, Day]) -> None:
     app, day = demo
     page: Page = page_for(app.operator_key)
@@ -42,20 +62,7 @@ def test_overview_loads_with_the_demos_data(page_for: Any, demo: tuple[Settlemen
 def test_a_trade_moves_from_locked_to_released_on_screen(page_for: Any, demo: tuple[SettlementApp, Day]) -> None:
     app, day = demo
     buyer, seller = day.brokers["KBS"], day.brokers["MSB"]
-    body = {
-        "trade_ref": f"LIVE-{uuid.uuid4().hex[:8]}",
-        "buyer_id": buyer.id,
-        "seller_id": seller.id,
-        "instrument": "0700.HK Tencent",
-        "quantity": "10",
-        "price": "388.20",
-        "currency": "HKD",
-    }
-    trade = buyer.http.post("/v1/trades", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}).json()
-    assert (
-        seller.http.post(f"/v1/trades/{trade['id']}/affirm", json={"trade_ref": body["trade_ref"] + "-S"}).status_code
-        == 202
-    )
+    trade = agreed_trade(buyer, seller, "LIVE")
     page: Page = page_for(app.operator_key)
     page.open(f"#/trade/{trade['id']}")
     page.page.wait_for_selector("#trade-status :text-is('LOCKED')")
@@ -259,21 +266,7 @@ def test_a_net_trade_page_shows_its_window_and_its_proof(page_for: Any, demo: tu
 def test_the_operator_closes_a_window_on_screen(page_for: Any, demo: tuple[SettlementApp, Day]) -> None:
     app, day = demo
     buyer, seller = day.brokers["KBS"], day.brokers["MSB"]
-    body = {
-        "trade_ref": f"NET-{uuid.uuid4().hex[:8]}",
-        "buyer_id": buyer.id,
-        "seller_id": seller.id,
-        "instrument": "0700.HK Tencent",
-        "quantity": "10",
-        "price": "388.20",
-        "currency": "HKD",
-        "settlement_mode": "net",
-    }
-    trade = buyer.http.post("/v1/trades", json=body, headers={"Idempotency-Key": str(uuid.uuid4())}).json()
-    assert (
-        seller.http.post(f"/v1/trades/{trade['id']}/affirm", json={"trade_ref": body["trade_ref"] + "-S"}).status_code
-        == 202
-    )
+    trade = agreed_trade(buyer, seller, "NET", settlement_mode="net")
     assert seller.http.post(f"/v1/trades/{trade['id']}/delivered").status_code == 202
     assert buyer.http.post(f"/v1/trades/{trade['id']}/confirm").status_code == 202
     trade = buyer.http.get(f"/v1/trades/{trade['id']}").json()

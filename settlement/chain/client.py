@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, cast
 
@@ -242,28 +242,10 @@ class ChainClient:
         return int(self.token.functions.nonces(checksum(owner)).call())
 
     def preflight(self, payer: str, payee: str) -> PreflightState:
-        """One round trip instead of seven: acceptance runs this for every trade."""
-        token, escrow = (str(self.token.address), self.token_calldata), (str(self.escrow.address), self.escrow_calldata)
-        reads = [
-            (token, "paused", []),
-            (escrow, "paused", []),
-            (token, "isBlackListed", [payer]),
-            (token, "isBlackListed", [payee]),
-            (token, "balanceOf", [payer]),
-            (token, "allowance", [payer, str(self.escrow.address)]),
-        ]
-        values, latest_timestamp = self._read_batch(
-            [(to, encoder.encode(fn, args)) for (to, encoder), fn, args in reads]
-        )
-        return PreflightState(
-            token_paused=bool(values[0]),
-            escrow_paused=bool(values[1]),
-            payer_blacklisted=bool(values[2]),
-            payee_blacklisted=bool(values[3]),
-            payer_balance_base_units=values[4],
-            payer_allowance_base_units=values[5],
-            latest_timestamp=latest_timestamp,
-        )
+        """One round trip instead of seven: acceptance runs this for every trade. The payer's
+        figures and both parties' blacklist flags, read with preflight_many."""
+        states = self.preflight_many([payer, payee])
+        return replace(states[payer.lower()], payee_blacklisted=states[payee.lower()].payer_blacklisted)
 
     def preflight_many(self, addresses: Sequence[str]) -> dict[str, PreflightState]:
         """preflight() for many participants in ONE round trip (a batch of trades): each address's

@@ -71,11 +71,11 @@ def canonical_decimal(value: Decimal) -> str:
 
 
 def format_coins(base_units: int) -> str:
-    """Decimal string in coin units, as the API shows money (trailing zeros trimmed)."""
-    coins = base_units_to_coins(base_units)
-    with localcontext(_CONTEXT):  # normalize() rounds to the context's precision
-        text = format(coins.normalize(), "f")
-    return text if text not in ("-0",) else "0"
+    """Decimal string in coin units, as the API shows money (trailing zeros trimmed). Integer
+    arithmetic: exact for any uint256, and the indexer formats one per journal entry."""
+    whole, fraction = divmod(abs(base_units), 10**TOKEN_DECIMALS)
+    text = f"{whole}.{fraction:0{TOKEN_DECIMALS}d}".rstrip("0").rstrip(".")
+    return "-" + text if base_units < 0 else text
 
 
 def settlement_base_units(quantity: Decimal, price: Decimal, rate_to_usd: Decimal) -> int:

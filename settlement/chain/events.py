@@ -102,11 +102,16 @@ class EventDecoder:
             name=spec.name,
             args=args,
             block_number=int(log["blockNumber"]),
-            block_hash=HexBytes(log["blockHash"]).to_0x_hex(),
-            tx_hash=HexBytes(log["transactionHash"]).to_0x_hex(),
+            block_hash=_hex(log["blockHash"]),
+            tx_hash=_hex(log["transactionHash"]),
             tx_index=int(log["transactionIndex"]),
             log_index=int(log["logIndex"]),
         )
+
+
+def _hex(value: Any) -> str:
+    """0x-hex of a hash given as bytes (the usual case, cheap) or as hex text."""
+    return "0x" + value.hex() if isinstance(value, bytes) else HexBytes(value).to_0x_hex()
 
 
 def _word_address(word: bytes) -> str:

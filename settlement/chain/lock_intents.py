@@ -8,6 +8,7 @@ stranger cannot create a trade's lock at all.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from coincurve import PrivateKey
@@ -61,17 +62,28 @@ DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chain
 LOCK_INTENT_TYPEHASH = keccak(b"LockIntent(bytes32 tradeId,address payer,address payee,uint256 amount,uint64 deadline)")
 
 
+@lru_cache(maxsize=16)
+def _domain_separator(chain_id: int, escrow_address: str) -> bytes:
+    return keccak(
+        DOMAIN_TYPEHASH
+        + keccak(DOMAIN_NAME.encode())
+        + keccak(DOMAIN_VERSION.encode())
+        + chain_id.to_bytes(32, "big")
+        + address_word(escrow_address)
+    )
+
+
+@lru_cache(maxsize=256)
+def _signing_key(secret: bytes) -> PrivateKey:
+    """libsecp256k1's key object, made once per key: building it costs as much as a signature."""
+    return PrivateKey(secret)
+
+
 def lock_intent_digest(chain: ChainClient, order: LockOrder) -> bytes:
     """The EIP-712 digest of `lock_intent_typed_data`, hashed by hand: eth_account's typed-data
     encoder costs ~0.7 ms an intent, and a cycle signs one per custodial lock (a unit test holds
     the two equal)."""
-    domain = keccak(
-        DOMAIN_TYPEHASH
-        + keccak(DOMAIN_NAME.encode())
-        + keccak(DOMAIN_VERSION.encode())
-        + chain.chain_id.to_bytes(32, "big")
-        + address_word(str(chain.escrow.address))
-    )
+    domain = _domain_separator(chain.chain_id, str(chain.escrow.address))
     struct = keccak(
         LOCK_INTENT_TYPEHASH
         + order.trade_id
@@ -86,7 +98,7 @@ def lock_intent_digest(chain: ChainClient, order: LockOrder) -> bytes:
 def sign_lock_intent(chain: ChainClient, payer: LocalAccount, order: LockOrder) -> bytes:
     """The payer's side: a 65-byte r||s||v signature (custodial keys, tests and the demo). Signed
     with libsecp256k1 (coincurve), which always gives the low-s form the escrow accepts."""
-    signature = PrivateKey(bytes(payer.key)).sign_recoverable(lock_intent_digest(chain, order), hasher=None)
+    signature = _signing_key(bytes(payer.key)).sign_recoverable(lock_intent_digest(chain, order), hasher=None)
     return signature[:64] + bytes([signature[64] + 27])
 
 

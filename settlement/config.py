@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     receipt_poll_s: float = Field(default=0.005, gt=0)
     receipt_timeout_s: float = Field(default=60.0, gt=0)
     in_flight_txs_max: int = Field(default=32, ge=1, le=256)
-    batch_trades_max: int = Field(default=50, ge=1, le=100)
+    batch_trades_max: int = Field(default=100, ge=1, le=100)  # the escrow's MAX_BATCH
     indexer_chunk_blocks: int = Field(default=2_000, ge=1, le=100_000)
     reorg_window_blocks: int = Field(default=64, ge=1)
     # Every this many cycles (and at the next one after a reorg) LOCKED trades are read back from

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, cast
@@ -256,12 +255,15 @@ class TxSender:
     def send(self, record: TxRecord) -> None:
         """Broadcast; a node that already has the tx (or has mined its nonce) is not an error:
         whether it was ours is settled by its receipt, never by sending something else."""
-        try:
-            self.w3.eth.send_raw_transaction(HexBytes(record.raw_tx))
-        except Exception as exc:
-            message = str(exc).lower()
-            if not any(known in message for known in ALREADY_SENT_MESSAGES):
-                raise errors.ChainUnavailable(f"send failed for {record.purpose}: {describe_error(exc)}") from exc
+        try:  # raw JSON-RPC: web3's request formatting costs more than the send itself
+            response = self.w3.provider.make_request(RPCEndpoint("eth_sendRawTransaction"), [record.raw_tx])
+        except Exception as exc:  # requests' ConnectionError, timeouts, a node restarting ...
+            raise errors.ChainUnavailable(f"send failed for {record.purpose}: {describe_error(exc)}") from exc
+        error = response.get("error")
+        if error is not None:
+            message = str(error.get("message", error) if isinstance(error, dict) else error)
+            if not any(known in message.lower() for known in ALREADY_SENT_MESSAGES):
+                raise errors.ChainUnavailable(f"send failed for {record.purpose}: {redact_text(message)}")
         self.journal.mark(record.tx_hash, "sent")
         self._on_sent(record)
 
@@ -297,40 +299,59 @@ class TxSender:
         return self.wait(record)
 
     def submit_many(self, calls: Sequence[Call], on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-        """Send calls without waiting on each, keeping at most in_flight_txs_max unconfirmed.
+        """Send calls without waiting on each, keeping at most in_flight_txs_max unconfirmed;
+        each outcome is handed to `on_outcome` in the calls' order.
 
         Why: waiting for every receipt caps throughput at one tx per poll; anvil on the other
-        hand misbehaves with thousands pending, so the window is bounded.
+        hand misbehaves with thousands pending, so the window is bounded. Signing and sending run
+        on a thread of their own: a node that mines as it accepts (anvil's automine) answers a
+        send once the block is mined, and meanwhile this thread handles the earlier receipts, so
+        the chain and the ledger work side by side rather than in turn.
         """
-        outcomes: list[Outcome] = []
-        in_flight: deque[Outcome] = deque()
+        outcomes = [Outcome(call=call) for call in calls]
+        if not outcomes:
+            return outcomes
+        sent = [threading.Event() for _ in outcomes]
+        window = threading.Semaphore(self.in_flight_txs_max)
+        stop = threading.Event()
+        failure: list[BaseException] = []
 
-        def settle_oldest() -> None:
-            outcome = in_flight.popleft()
-            assert outcome.record is not None
-            try:
-                outcome.receipt = self.wait(outcome.record)
-            except errors.SettlementError as exc:
-                outcome.error = exc
-            if on_outcome:
-                on_outcome(outcome)
+        def sign_and_send() -> None:
+            for outcome, done in zip(outcomes, sent, strict=True):
+                window.acquire()
+                if stop.is_set():
+                    return
+                try:
+                    outcome.record = self.sign(outcome.call)
+                    self.send(outcome.record)
+                except errors.SettlementError as exc:
+                    outcome.error = exc
+                except BaseException as exc:  # a bug or the database: the caller's thread raises it
+                    failure.append(exc)
+                    done.set()
+                    return
+                done.set()
 
-        for call in calls:
-            outcome = Outcome(call=call)
-            outcomes.append(outcome)
-            try:
-                outcome.record = self.sign(call)
-                self.send(outcome.record)
-            except errors.SettlementError as exc:
-                outcome.error = exc
+        sender = threading.Thread(target=sign_and_send, name="tx-sender", daemon=True)
+        sender.start()
+        try:
+            for outcome, done in zip(outcomes, sent, strict=True):
+                done.wait()
+                if failure:
+                    raise failure[0]
+                if outcome.error is None:
+                    assert outcome.record is not None
+                    try:
+                        outcome.receipt = self.wait(outcome.record)
+                    except errors.SettlementError as exc:
+                        outcome.error = exc
                 if on_outcome:
                     on_outcome(outcome)
-                continue
-            in_flight.append(outcome)
-            while len(in_flight) >= self.in_flight_txs_max:
-                settle_oldest()
-        while in_flight:
-            settle_oldest()
+                window.release()
+        finally:
+            stop.set()
+            window.release()  # a sender waiting for room wakes, sees stop and ends
+            sender.join()
         return outcomes
 
     # ----------------------------------------------------------------- crash recovery

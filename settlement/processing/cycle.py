@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -124,9 +125,13 @@ class SettlementCycle:
 
         groups: list[CallGroup] = []
         for chunk in chunks([t for t in pending if t.permit_json is None], self.settings.batch_trades_max):
-            singles = [self.calls.lock_batch([orders[t.id]]) for t in chunk] if len(chunk) > 1 else []
-            call = self.calls.lock_batch([orders[t.id] for t in chunk])
-            groups.append(CallGroup(call, [t.id for t in chunk], SettlementStep.LOCK, singles))
+            chunk_orders = [orders[t.id] for t in chunk]
+            call = self.calls.lock_batch(chunk_orders)
+            groups.append(
+                CallGroup(
+                    call, [t.id for t in chunk], SettlementStep.LOCK, _singles(chunk_orders, self.calls.lock_batch)
+                )
+            )
         for trade in (t for t in pending if t.permit_json is not None):
             permit = PermitSignature(**json.loads(trade.permit_json or "{}"))
             call = self.calls.lock_with_permit(
@@ -199,8 +204,16 @@ class SettlementCycle:
     ) -> list[CallGroup]:
         groups = []
         for chunk in chunks(ids, self.settings.batch_trades_max):
-            singles = [make([key]) for _, key in chunk] if len(chunk) > 1 else []
-            groups.append(
-                CallGroup(make([key for _, key in chunk]), [trade_id for trade_id, _ in chunk], step, singles)
-            )
+            keys = [key for _, key in chunk]
+            groups.append(CallGroup(make(keys), [trade_id for trade_id, _ in chunk], step, _singles(keys, make)))
         return groups
+
+
+T = TypeVar("T")
+
+
+def _singles(items: Sequence[T], make: Callable[[Sequence[T]], Call]) -> Callable[[], list[Call]] | None:
+    """The per-trade calls a failed batch falls back on, made only if it fails (none for one trade)."""
+    if len(items) < 2:
+        return None
+    return lambda: [make([item]) for item in items]

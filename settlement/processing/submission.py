@@ -11,8 +11,8 @@ failure either: those trades are re-read from the escrow in one batch and realig
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -39,12 +39,13 @@ CHAIN_ALREADY_MOVED: dict[SettlementStep, tuple[type[errors.SettlementError], ..
 
 @dataclass
 class CallGroup:
-    """One call and the trades it moves; `singles` are the per-trade calls to fall back on."""
+    """One call and the trades it moves; `singles` makes the per-trade calls to fall back on
+    (only when the batch fails: encoding them up front doubled the cost of every batch)."""
 
     call: Call
     trade_ids: list[str]
     step: SettlementStep
-    singles: list[Call] = field(default_factory=list)
+    singles: Callable[[], list[Call]] | None = None
 
 
 class BatchSubmission:
@@ -91,7 +92,7 @@ class BatchSubmission:
                 log.info("batch %s failed (%s); retrying trade by trade", outcome.call.purpose, outcome.error)
                 fallback.extend(
                     CallGroup(call, [trade_id], group.step)
-                    for call, trade_id in zip(group.singles, group.trade_ids, strict=True)
+                    for call, trade_id in zip(group.singles(), group.trade_ids, strict=True)
                 )
             elif isinstance(outcome.error, CHAIN_ALREADY_MOVED[group.step]):
                 log.info("%s: the chain already moved (%s); realigning", outcome.call.purpose, outcome.error)

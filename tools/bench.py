@@ -2,9 +2,13 @@
 
 Every scenario runs on a fresh anvil of its own (anvil slows as its chain grows):
 
+The service runs as deployed, in processes of its own (`python -m settlement.api serve`) on one
+SQLite file: a worker server that settles, and API-only servers (SETTLEMENT_WORKER_ENABLED=false)
+that take the trades; the bench's HTTP clients share no interpreter with them.
+
 1. net: N matched trades among B brokers, submitted by the operator in batches
-   (POST /v1/trades/batch, `delivery_confirmed: true`) to a real server (uvicorn on loopback,
-   the engine's worker, a SQLite file), with a few concurrent HTTP clients. Brokers pre-fund
+   (POST /v1/trades/batch, `delivery_confirmed: true`) over loopback HTTP, with a few
+   concurrent clients spread over the API servers. Brokers pre-fund
    their settlement balances first. Timed from the first submission to the last window seen
    SETTLED on chain and mirrored in the ledger (the indexer head at or past its settlement
    block). A trade's latency: its batch's submission -> its window seen SETTLED.
@@ -27,7 +31,11 @@ import os
 import platform
 import queue
 import random
+import secrets
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -50,7 +58,9 @@ from settlement.chain.client import checksum
 from settlement.chain.contract_calls import LockOrder
 from settlement.chain.lock_intents import sign_lock_intent
 from settlement.chain.trade_ids import chain_trade_id
-from settlement.testing.app import SettlementApp, running_app
+from settlement.config import Settings
+from settlement.devnet.anvil import free_port
+from settlement.testing.app import HARNESS_AUTH_FAILURES_MAX
 from settlement.testing.devnet import Devnet
 from settlement.text_table import render_table
 
@@ -66,6 +76,10 @@ STATUS_POLL_S = 0.05  # how often the bench looks at windows / trades while it w
 WAIT_TIMEOUT_S = 900.0
 GROSS_OPEN = ("UNMATCHED", "PENDING", "LOCKED")
 FUNDING_MARGIN = Decimal("1.05")
+# Gross intake checks a payer's free balance as its chain balance less what its PENDING trades
+# reserve. Locks the worker has mined but not yet recorded count twice meanwhile (up to
+# in_flight_txs_max batches), so a payer funded to the coin is refused some trades: funded double.
+GROSS_FUNDING_MARGIN = Decimal(2)
 
 TARGETS = {
     "net_trades": 10_000,
@@ -126,22 +140,127 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 # ---------------------------------------------------------------------------------- stack
 
 
+# The deployment measured: one worker server and API_SERVERS API-only servers on one SQLite file
+# (two processes take trades on a 2-core machine while a third settles), and net windows that
+# close after NET_WINDOW_S or at NET_WINDOW_TRADES_MAX trades: settling a window while the next
+# fills keeps each settlement short, so the p99 latency stays within the window length + 1 s.
+API_SERVERS = 2
+NET_WINDOW_S = 2.0
+NET_WINDOW_TRADES_MAX = 2_000
+SERVER_START_TIMEOUT_S = 60.0
+SERVER_STOP_TIMEOUT_S = 15.0
+WORKER_TICK_S = 0.1  # the worker server's cycle tick: it is woken by no API process but its own
+
+
+@dataclass
+class ServedApi:
+    """The service as an operator deploys it: `python -m settlement.api serve` processes on one
+    ledger, reached only over loopback HTTP, so the bench's own clients share no interpreter
+    (and no GIL) with the service they measure."""
+
+    base_urls: list[str]  # the API servers, each taking its share of the submissions
+    operator_key: str
+    window_length_s: float
+    _clients: list[httpx.Client] = field(default_factory=list, repr=False)
+
+    def client(self, timeout: float = 30.0, server: int = 0) -> httpx.Client:
+        client = httpx.Client(
+            base_url=self.base_urls[server % len(self.base_urls)],
+            headers={"Authorization": f"Bearer {self.operator_key}"},
+            timeout=timeout,
+        )
+        self._clients.append(client)
+        return client
+
+    def close_clients(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+
+
 @dataclass
 class Stack:
     devnet: Devnet
-    app: SettlementApp
+    app: ServedApi
     http: httpx.Client  # the operator's
 
 
 @contextlib.contextmanager
-def fresh_stack(workdir: Path, name: str, window_s: float | None = None) -> Iterator[Stack]:
-    """A fresh anvil with the contracts, and the API serving a fresh ledger on it over loopback.
-    `window_s`: the net settlement window's length (None: the service's default)."""
-    overrides: dict[str, Any] = {} if window_s is None else {"window_length_s": window_s}
+def serve(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """One server process with these settings; its base URL once /v1/health answers."""
+    host, port = "127.0.0.1", free_port()
+    env = {**os.environ, **env, "SETTLEMENT_API_HOST": host, "SETTLEMENT_API_PORT": str(port)}
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "settlement.api", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    base_url = f"http://{host}:{port}"
+    try:
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                raise BenchFailed(f"the server exited ({process.returncode}): {log_path.read_text()[-2000:]}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{base_url}/v1/health", timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise BenchFailed(f"the server did not answer within {SERVER_START_TIMEOUT_S:.0f} s")
+            time.sleep(STATUS_POLL_S)
+        yield base_url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(SERVER_STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.contextmanager
+def fresh_stack(
+    workdir: Path,
+    name: str,
+    window_s: float | None = None,
+    window_trades_max: int | None = None,
+    api_servers: int = API_SERVERS,
+) -> Iterator[Stack]:
+    """A fresh anvil with the contracts, and a fresh ledger served by two processes, as the README's
+    scaling note deploys it: a worker server (it runs the settlement cycles) and an API-only
+    server (SETTLEMENT_WORKER_ENABLED=false) that takes the trades; they share the SQLite file.
+    Intake and settlement then run on separate cores. `window_s`: the net window's length (None:
+    the service's default)."""
+    root = workdir / name
+    deployments = root / "deployments"
     devnet = Devnet.start()
     try:
-        with running_app(devnet.manifest, devnet.rpc_url, workdir / name, **overrides) as app:
-            yield Stack(devnet, app, app.client())
+        devnet.manifest.save(deployments / f"{devnet.manifest.chain_id}.json")
+        operator_key = "op_" + secrets.token_urlsafe(24)
+        env = {
+            "SETTLEMENT_RPC_URL": devnet.rpc_url,
+            "SETTLEMENT_CHAIN_ID": str(devnet.manifest.chain_id),
+            "SETTLEMENT_DEPLOYMENTS_DIR": str(deployments),
+            "SETTLEMENT_DATA_DIR": str(root),
+            "SETTLEMENT_DATABASE_URL": f"sqlite:///{root / 'settlement.db'}",
+            "SETTLEMENT_OPERATOR_KEY": operator_key,
+            "SETTLEMENT_SWEEP_INTERVAL_S": str(WORKER_TICK_S),
+            "SETTLEMENT_AUTH_FAILURES_MAX": str(HARNESS_AUTH_FAILURES_MAX),
+        }
+        if window_s is not None:
+            env["SETTLEMENT_WINDOW_LENGTH_S"] = str(window_s)
+        if window_trades_max is not None:
+            env["SETTLEMENT_WINDOW_TRADES_MAX"] = str(window_trades_max)
+        with contextlib.ExitStack() as servers:
+            servers.enter_context(serve({**env, "SETTLEMENT_WORKER_ENABLED": "true"}, root / "worker.log"))
+            api_urls = [
+                servers.enter_context(serve({**env, "SETTLEMENT_WORKER_ENABLED": "false"}, root / f"api-{i}.log"))
+                for i in range(api_servers)
+            ]
+            window_length_s = window_s if window_s is not None else Settings.model_fields["window_length_s"].default
+            app = ServedApi(api_urls, operator_key, float(window_length_s))
+            try:
+                yield Stack(devnet, app, app.client())
+            finally:
+                app.close_clients()
     finally:
         devnet.stop()
 
@@ -197,13 +316,15 @@ def register_brokers(http: httpx.Client, count: int) -> list[Broker]:
     return brokers
 
 
-def payments_due(http: httpx.Client, trades: Sequence[PlannedTrade], brokers: int) -> list[Decimal]:
+def payments_due(
+    http: httpx.Client, trades: Sequence[PlannedTrade], brokers: int, margin: Decimal = FUNDING_MARGIN
+) -> list[Decimal]:
     """What each broker pays as buyer, in coins, with a margin: enough that nothing is refused."""
     rates = {r["currency"]: Decimal(r["rate_to_usd"]) for r in expect(http.get("/v1/fx-rates"))}
     due = [Decimal(0)] * brokers
     for trade in trades:
         due[trade.buyer] += trade.quantity * PRICE * rates[trade.currency]
-    return [(d * FUNDING_MARGIN + 10).quantize(Decimal(1), rounding=ROUND_CEILING) for d in due]
+    return [(d * margin + 10).quantize(Decimal(1), rounding=ROUND_CEILING) for d in due]
 
 
 def fund_brokers(http: httpx.Client, brokers: Sequence[Broker], due: Sequence[Decimal], *, deposit: bool) -> None:
@@ -224,13 +345,13 @@ class Submission:
     finished: float
 
 
-def submit_all(app: SettlementApp, bodies: Sequence[dict[str, Any]], batch_trades: int, clients: int) -> Submission:
+def submit_all(app: ServedApi, bodies: Sequence[dict[str, Any]], batch_trades: int, clients: int) -> Submission:
     """POST the trades in batches from `clients` concurrent HTTP clients (one thread each)."""
     sent_at = [0.0] * len(bodies)
     results: list[dict[str, Any]] = [{} for _ in bodies]
     pool: queue.Queue[httpx.Client] = queue.Queue()
-    for _ in range(clients):
-        pool.put(app.client(timeout=300))
+    for i in range(clients):
+        pool.put(app.client(timeout=300, server=i))
 
     def send(start: int) -> None:
         chunk = bodies[start : start + batch_trades]
@@ -309,7 +430,7 @@ class WindowWatcher:
     """Polls GET /v1/windows and /v1/health: when each window was first seen SETTLED, and when the
     ledger had mirrored it (the indexer head at or past its settlement block)."""
 
-    def __init__(self, app: SettlementApp) -> None:
+    def __init__(self, app: ServedApi) -> None:
         self.http = app.client()
         self.settled_at: dict[int, float] = {}
         self.mirrored_at: dict[int, float] = {}
@@ -383,7 +504,8 @@ def prepare(stack: Stack, trades: int, brokers: int, mode: str) -> tuple[list[di
     trades' bodies, and the first block the scenario's own transactions land in."""
     parties = register_brokers(stack.http, brokers)
     plan = plan_trades(trades, brokers, mode)
-    fund_brokers(stack.http, parties, payments_due(stack.http, plan, brokers), deposit=mode == "net")
+    margin = FUNDING_MARGIN if mode == "net" else GROSS_FUNDING_MARGIN
+    fund_brokers(stack.http, parties, payments_due(stack.http, plan, brokers, margin), deposit=mode == "net")
     bodies = [trade_body(t, parties, mode) for t in plan]
     return bodies, int(stack.devnet.w3.eth.block_number) + 1
 
@@ -431,7 +553,7 @@ def net_run(stack: Stack, trades: int, brokers: int, batch_trades: int, clients:
         submit_seconds=submission.finished - submission.started,
         reconcile_s=reconcile_s,
         balanced=balanced,
-        window_length_s=stack.app.service.settings.window_length_s,
+        window_length_s=stack.app.window_length_s,
     )
 
 
@@ -635,7 +757,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chain-transfers", type=int, help="chain-limit transfers (10,000; quick 2,000)")
     parser.add_argument("--batch-trades", type=int, default=1_000, help="trades per POST /v1/trades/batch")
     parser.add_argument("--clients", type=int, default=2, help="concurrent HTTP clients")
-    parser.add_argument("--window-s", type=float, help="net settlement window length (s; the service's default)")
+    parser.add_argument(
+        "--api-servers", type=int, default=API_SERVERS, help=f"API-only server processes ({API_SERVERS})"
+    )
+    parser.add_argument("--window-s", type=float, default=NET_WINDOW_S, help=f"net window length ({NET_WINDOW_S} s)")
+    parser.add_argument(
+        "--window-trades-max",
+        type=int,
+        default=NET_WINDOW_TRADES_MAX,
+        help=f"a net window closes at this many trades ({NET_WINDOW_TRADES_MAX:,})",
+    )
     parser.add_argument("--net-trades", type=int, help="run only the net scenario, at this size")
     parser.add_argument("--scale", help="run only the net scenario at each size, e.g. 1000,10000,100000")
     parser.add_argument("--output", type=Path, default=Path(RESULTS_FILE))
@@ -648,6 +779,7 @@ def main(argv: list[str] | None = None) -> int:
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "chain": "anvil, fresh per scenario (automine; chain limit: --no-mining style, explicit mines)",
         "database": "SQLite file",
+        "deployment": deployment(args),
         "targets": TARGETS,
         "scenarios": {},
     }
@@ -658,6 +790,14 @@ def main(argv: list[str] | None = None) -> int:
         return full_run(args, quick, workdir, results)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def deployment(args: argparse.Namespace) -> str:
+    """How the measured service ran: the figures mean little without it."""
+    return (
+        f"1 worker server + {args.api_servers} API-only server(s); net windows of {args.window_s:g} s "
+        f"or {args.window_trades_max:,} trades; {args.clients} HTTP clients, batches of {args.batch_trades:,}"
+    )
 
 
 def write_results(path: Path, results: dict[str, Any]) -> None:
@@ -703,7 +843,7 @@ def full_run(args: argparse.Namespace, quick: bool, workdir: Path, results: dict
     }
 
     say(f"gross: {gross_trades:,} trades over HTTP, fresh anvil and ledger")
-    with fresh_stack(workdir, "gross") as stack:
+    with fresh_stack(workdir, "gross", api_servers=args.api_servers) as stack:
         gross = gross_run(stack, gross_trades, args.brokers, args.batch_trades, args.clients)
     scenarios["gross"] = {
         "trades": gross.trades,
@@ -721,7 +861,7 @@ def full_run(args: argparse.Namespace, quick: bool, workdir: Path, results: dict
     net_error = None
     say(f"net: {net_trades:,} trades among {args.brokers} brokers over HTTP, fresh anvil")
     try:
-        with fresh_stack(workdir, "net", args.window_s) as stack:
+        with fresh_stack(workdir, "net", args.window_s, args.window_trades_max, args.api_servers) as stack:
             net = net_run(stack, net_trades, args.brokers, args.batch_trades, args.clients)
         scenarios["net"] = net_json(net, naive_rate, chain_rate)
     except BenchFailed as exc:
@@ -767,9 +907,7 @@ def full_run(args: argparse.Namespace, quick: bool, workdir: Path, results: dict
         ],
     ]
     print(f"\nmachine: {results['machine']}")
-    print(
-        f"chain: anvil, fresh per scenario | database: SQLite file | {args.clients} HTTP clients, batches of {args.batch_trades}\n"
-    )
+    print(f"chain: anvil, fresh per scenario | database: SQLite file | {deployment(args)}\n")
     headers = ["scenario", "trades", "trades/s", "vs naive", "vs chain limit", "txs/trade", "gas/trade", "p99", "note"]
     print(render_table(headers, rows, {1, 2, 3, 4, 5, 6, 7}, markdown=True))
     if net_error:
@@ -783,7 +921,7 @@ def scale_runs(args: argparse.Namespace, sizes: Sequence[int], workdir: Path, re
     rows = []
     for size in sizes:
         say(f"net: {size:,} trades among {args.brokers} brokers over HTTP, fresh anvil")
-        with fresh_stack(workdir, f"net-{size}", args.window_s) as stack:
+        with fresh_stack(workdir, f"net-{size}", args.window_s, args.window_trades_max, args.api_servers) as stack:
             r = net_run(stack, size, args.brokers, args.batch_trades, args.clients)
         runs.append(net_json(r, None, None))
         rows.append(
@@ -798,7 +936,7 @@ def scale_runs(args: argparse.Namespace, sizes: Sequence[int], workdir: Path, re
             ]
         )
     results["scenarios"]["net_scale"] = runs
-    print(f"\nmachine: {results['machine']}\n")
+    print(f"\nmachine: {results['machine']}\n{deployment(args)}\n")
     headers = ["net trades", "trades/s", "reconcile", "p99 latency", "windows", "gas/trade", "reconciliation"]
     print(render_table(headers, rows, {0, 1, 2, 3, 4, 5}, markdown=True))
     write_results(args.output, results)

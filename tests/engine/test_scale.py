@@ -19,6 +19,7 @@ from sqlmodel import Session
 from settlement import errors
 from settlement.domain.trade import TradeStatus
 from settlement.ledger import repository as repo
+from settlement.processing.cycle import CYCLE_TRADES_MAX
 from settlement.service import SettlementService
 from tests.engine.conftest import OPERATOR, Brokers
 from tests.engine.test_lifecycle import hkd_trade, reload
@@ -27,7 +28,7 @@ from tests.ledger.factories import add_trades
 pytestmark = [pytest.mark.chain, pytest.mark.slow]
 
 PENDING_TRADES = 2_000
-LOCKED_TRADES = 2_100  # more than a cycle selects (CYCLE_TRADES_MAX): an unfiltered head would hide the rest
+LOCKED_TRADES = CYCLE_TRADES_MAX + 100  # more than a cycle selects: an unfiltered head would hide the rest
 
 
 class Statements:

@@ -73,7 +73,7 @@ def canonical_decimal(value: Decimal) -> str:
 def format_coins(base_units: int) -> str:
     """Decimal string in coin units, as the API shows money (trailing zeros trimmed). Integer
     arithmetic: exact for any uint256, and the indexer formats one per journal entry."""
-    whole, fraction = divmod(abs(base_units), 10**TOKEN_DECIMALS)
+    whole, fraction = divmod(abs(base_units), BASE_UNITS_PER_COIN)
     text = f"{whole}.{fraction:0{TOKEN_DECIMALS}d}".rstrip("0").rstrip(".")
     return "-" + text if base_units < 0 else text
 

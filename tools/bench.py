@@ -1,10 +1,10 @@
 """`make bench`: settlement throughput over real HTTP, each figure against a naive baseline and the chain's limit.
 
-Every scenario runs on a fresh anvil of its own (anvil slows as its chain grows):
-
 The service runs as deployed, in processes of its own (`python -m settlement.api serve`) on one
 SQLite file: a worker server that settles, and API-only servers (SETTLEMENT_WORKER_ENABLED=false)
 that take the trades; the bench's HTTP clients share no interpreter with them.
+
+Every scenario runs on a fresh anvil of its own (anvil slows as its chain grows):
 
 1. net: N matched trades among B brokers, submitted by the operator in batches
    (POST /v1/trades/batch, `delivery_confirmed: true`) over loopback HTTP, with a few

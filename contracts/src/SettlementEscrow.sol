@@ -42,6 +42,12 @@ interface IBlacklistable {
 ///      - pause is an emergency stop for every movement, with one exit that it cannot block:
 ///        once `deadline + REFUND_GRACE_PERIOD` has passed, anyone may refund the lock to its
 ///        payer even while paused. The pauser can hold coins for an incident, not forever.
+///      - Storage is freed as trades settle. Release, refund and recovery clear a lock's payee
+///        and amount (two of its three slots, with their gas refund); what stays is the first
+///        slot (payer, deadline, status), because the status is what makes each signed intent
+///        usable once. The cleared terms live on in the Released / Refunded / Recovered event.
+///        A node's per-block cost grows with the storage it holds, so without this every
+///        settled trade would slow every later one.
 ///      - Least privilege. Roles: DEFAULT_ADMIN_ROLE (grants roles), SETTLEMENT_AGENT_ROLE
 ///        (locks with a payer's intent, releases, cancels), PAUSER_ROLE, RESCUER_ROLE (sends out
 ///        tokens sent here by mistake, never the locked sum), RECOVERY_ROLE (time-locked
@@ -262,9 +268,7 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard, EIP712 {
         if (_isBlacklisted(pending.to)) revert InvalidParty(pending.to);
 
         delete _recoveries[tradeId];
-        l.status = Status.Recovered;
-        uint256 amount = l.amount;
-        totalLocked -= amount;
+        (, uint256 amount) = _settle(l, Status.Recovered);
         token.safeTransfer(pending.to, amount);
         emit Recovered(tradeId, pending.to, amount);
     }
@@ -358,10 +362,9 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard, EIP712 {
         Lock storage l = _locks[tradeId];
         if (l.status != Status.Locked) revert NotLocked(tradeId);
         if (block.timestamp > l.deadline) revert DeadlinePassed(tradeId, l.deadline);
-        l.status = Status.Released;
-        totalLocked -= l.amount;
-        token.safeTransfer(l.payee, l.amount);
-        emit Released(tradeId, l.payee, l.amount);
+        (address payee, uint256 amount) = _settle(l, Status.Released);
+        token.safeTransfer(payee, amount);
+        emit Released(tradeId, payee, amount);
     }
 
     function _refund(bytes32 tradeId) private {
@@ -374,10 +377,20 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard, EIP712 {
                 revert DeadlineNotReached(tradeId, l.deadline);
             }
         }
-        l.status = Status.Refunded;
-        totalLocked -= l.amount;
-        token.safeTransfer(l.payer, l.amount);
-        emit Refunded(tradeId, l.payer, l.amount, msg.sender);
+        (, uint256 amount) = _settle(l, Status.Refunded);
+        token.safeTransfer(l.payer, amount);
+        emit Refunded(tradeId, l.payer, amount, msg.sender);
+    }
+
+    /// @dev Marks a lock settled and frees its payee and amount slots (returned for the payout
+    ///      and its event). Payer, deadline and status stay: the status keeps the intent spent.
+    function _settle(Lock storage l, Status outcome) private returns (address payee, uint256 amount) {
+        payee = l.payee;
+        amount = l.amount;
+        l.status = outcome;
+        delete l.payee;
+        delete l.amount;
+        totalLocked -= amount;
     }
 
     function _bothBlacklisted(Lock storage l) private view returns (bool) {

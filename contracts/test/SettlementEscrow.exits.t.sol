@@ -264,8 +264,8 @@ contract SettlementEscrowExitsTest is EscrowFixture {
         (address to, uint64 at) = escrow.pendingRecovery(TRADE);
         assertEq(to, address(0));
         assertEq(uint256(at), 0);
-        // The record is kept for audit, and the id stays burnt.
-        assertEq(escrow.getLock(TRADE).amount, 9 * ONE);
+        // The id stays burnt (payer and status kept); the amount's slot is freed, as on release.
+        assertEq(escrow.getLock(TRADE).amount, 0);
         assertEq(escrow.getLock(TRADE).payer, payer);
     }
 

@@ -87,6 +87,18 @@ contract SettlementEscrowInvariantTest is TestBase {
         }
     }
 
+    /// @notice (b') A settled lock holds no payee or amount: only its spent-intent slot remains.
+    function invariant_settledLocksFreeTheirStorage() public view {
+        uint256 numTrades = handler.NUM_TRADES();
+        for (uint256 i = 0; i < numTrades; i++) {
+            SettlementEscrow.Lock memory l = escrow.getLock(i.tradeId(numTrades));
+            if (l.status == SettlementEscrow.Status.None || l.status == SettlementEscrow.Status.Locked) continue;
+            assertTrue(l.payee == address(0), "settled lock keeps its payee");
+            assertEq(l.amount, 0, "settled lock keeps its amount");
+            assertTrue(l.payer != address(0), "settled lock lost its payer (its intent could be replayed)");
+        }
+    }
+
     /// @notice (c) Coins are only moved, never made or lost: actors, escrow, the recovery vault
     ///         and the rescue sink hold the whole supply.
     function invariant_tokensConserved() public view {

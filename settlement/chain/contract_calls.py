@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 
 from hexbytes import HexBytes
 
-from settlement.chain.client import ChainClient, OnChainLock
+from settlement.chain.client import ChainClient, LockStatus, OnChainLock
 from settlement.chain.sender import Call
 from settlement.chain.trade_ids import chain_trade_key
 
 MAX_UINT256 = 2**256 - 1
 LOCK_TERMS = ("payer", "payee", "amount", "deadline")
+SETTLED_LOCK_TERMS = ("payer", "deadline")  # what a settled lock keeps on chain
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,15 @@ class LockOrder:
         return cls(chain_trade_key(chain_trade_id_hex), payer, payee, amount_base_units, int(aware.timestamp()))
 
     def differences(self, lock: OnChainLock) -> list[str]:
-        """The terms (payer, payee, amount, deadline) on which a lock on chain is not this one."""
+        """The terms (payer, payee, amount, deadline) on which a lock on chain is not this one.
+
+        A settled lock (released, refunded, recovered) is compared on payer and deadline only:
+        the escrow frees its payee and amount slots, which live on in the settling event (and
+        so in the ledger, which reconcile checks against the chain's balances)."""
         ours = (self.payer.lower(), self.payee.lower(), self.amount_base_units, self.deadline)
         theirs = (lock.payer.lower(), lock.payee.lower(), lock.amount_base_units, lock.deadline)
-        return [name for name, a, b in zip(LOCK_TERMS, ours, theirs, strict=True) if a != b]
+        compared = LOCK_TERMS if lock.status in (LockStatus.NONE, LockStatus.LOCKED) else SETTLED_LOCK_TERMS
+        return [name for name, a, b in zip(LOCK_TERMS, ours, theirs, strict=True) if name in compared and a != b]
 
     def as_tuple(self) -> tuple[bytes, str, str, int, int]:
         return (self.trade_id, str(self.payer), str(self.payee), self.amount_base_units, self.deadline)

@@ -65,7 +65,13 @@ def test_agent_locks_for_approving_payer_then_releases_to_payee(env: Env) -> Non
 
     assert events(env, receipt, "Released") == [{"tradeId": tid, "payee": env.payee.address, "amount": amount}]
     assert env.chain.get_lock(tid).status is LockStatus.RELEASED
-    assert env.chain.get_lock(tid).amount_base_units == amount  # the record stays, only the status moves
+    settled = env.chain.get_lock(tid)  # payee and amount freed; payer, deadline and status stay
+    assert (settled.payer, settled.deadline, int(settled.payee, 16), settled.amount_base_units) == (
+        env.payer.address,
+        deadline,
+        0,
+        0,
+    )
     assert env.balance(env.payer) == BROKER_FUNDING - amount
     assert env.balance(env.payee) == BROKER_FUNDING + amount
     assert env.balance(env.escrow_address) == 0

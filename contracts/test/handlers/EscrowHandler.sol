@@ -216,7 +216,7 @@ contract EscrowHandler is CommonBase {
     ///      recovery exists for, which independent freezes would rarely produce.
     function strand(uint256 idSeed) external step {
         SettlementEscrow.Lock memory l = escrow.getLock(_pickId(idSeed));
-        if (l.payer == address(0)) return;
+        if (l.payee == address(0)) return; // no lock, or a settled one (its payee is freed)
         vm.startPrank(issuer);
         token.addBlackList(l.payer);
         token.addBlackList(l.payee);

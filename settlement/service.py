@@ -64,6 +64,7 @@ from settlement.ledger import window_store
 from settlement.ledger.journal_store import JournalRecord, JournalStore, VerifyResult
 from settlement.ledger.models import SettlementWindowRecord
 from settlement.ledger.outage import DATABASE_FAILURE_TYPES, database_unavailable
+from settlement.ledger.reference_data import ReferenceData
 from settlement.ledger.schema import open_database
 from settlement.ledger.tx_journal import SqlTxJournal
 from settlement.ledger.worker_lease import WorkerLease
@@ -141,11 +142,21 @@ class SettlementService:
             confirmation_depth=self.confirmation_depth,
         )
         self.publisher = TradePublisher()
-        self.intake = TradeIntake(self.db, self.chain, self.custody, self.journal, settings, self.publisher)
+        self.reference = ReferenceData()  # participants and FX rates, re-read only when they change
+        self.intake = TradeIntake(
+            self.db, self.chain, self.custody, self.journal, settings, self.publisher, self.reference
+        )
         self.instructions = PartyInstructions(self.db, self.chain, self.intake.matching, self.publisher)
         self.recovery = Recovery(self.db, self.chain, self.custody, self.publisher)
         self.cycle = SettlementCycle(
-            self.db, self.chain, self.custody, settings, self.recovery, self.intake.matching, self.publisher
+            self.db,
+            self.chain,
+            self.custody,
+            settings,
+            self.recovery,
+            self.intake.matching,
+            self.publisher,
+            self.reference,
         )
         self.indexer = Indexer(
             self.chain,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
@@ -116,7 +116,7 @@ class BatchIntake:
         results: dict[int, BatchItemResult] = {}
         slow: list[int] = []  # permits and client sub-accounts: the single-trade rules
         with Session(self.db, expire_on_commit=False) as session:
-            participants = {p.id: p for p in repo.list_participants(session)}
+            participants = self.intake.reference.participants(session)
             quotes: dict[str, FxQuote | None] = {}
             existing, used_refs = self._existing(session, actor, requests)
             items: list[_Item] = []
@@ -193,7 +193,7 @@ class BatchIntake:
         session: Session,
         index: int,
         request: TradeRequest,
-        participants: dict[str, Participant],
+        participants: Mapping[str, Participant],
         quotes: dict[str, FxQuote | None],
         used_refs: set[tuple[str, str]],
     ) -> _Item:
@@ -206,7 +206,7 @@ class BatchIntake:
 
         def latest_quote(currency: str) -> FxQuote | None:
             if currency not in quotes:
-                quotes[currency] = repo.latest_fx_rate(session, currency)
+                quotes[currency] = self.intake.reference.latest_fx_rate(session, currency)
             return quotes[currency]
 
         terms = self.intake.terms(request, participant, latest_quote)

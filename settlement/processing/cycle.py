@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -28,6 +28,7 @@ from settlement.domain.trade import SettlementMode, SettlementStep, TradeStatus,
 from settlement.errors import ChainUnavailable
 from settlement.ledger import repository as repo
 from settlement.ledger.models import Participant, Trade
+from settlement.ledger.reference_data import ReferenceData
 from settlement.processing.matching import TradeMatching
 from settlement.processing.publisher import TradePublisher
 from settlement.processing.realignment import RealignmentSweep
@@ -54,8 +55,10 @@ class SettlementCycle:
         recovery: Recovery,
         matching: TradeMatching,
         publisher: TradePublisher,
+        reference: ReferenceData,
     ) -> None:
         self.db = db
+        self.reference = reference
         self.chain = chain
         self.custody = custody
         self.settings = settings
@@ -115,7 +118,7 @@ class SettlementCycle:
                 report.failed += 1
             session.commit()
             pending = [t for t in pending if not t.cancel_requested and t.id not in self.submission.unresolved]
-            participants = {p.id: p for p in repo.list_participants(session)}
+            participants = self.reference.participants(session)
         for trade in cancelled:
             self.publisher.publish(trade)
         if not pending:
@@ -144,7 +147,7 @@ class SettlementCycle:
         report.add(self.submission.submit(groups))
         return report
 
-    def _ensure_allowances(self, pending: Sequence[Trade], participants: dict[str, Participant]) -> CycleReport:
+    def _ensure_allowances(self, pending: Sequence[Trade], participants: Mapping[str, Participant]) -> CycleReport:
         """Custodial payers approve the escrow once (to max), as a USDT-safe approve(0) first if needed."""
         report = CycleReport()
         needed: dict[str, int] = {}
@@ -167,7 +170,7 @@ class SettlementCycle:
                     log.warning("approve for %s failed: %s", payer, outcome.error)
         return report
 
-    def _signed_order(self, trade: Trade, participants: dict[str, Participant]) -> LockOrder | None:
+    def _signed_order(self, trade: Trade, participants: Mapping[str, Participant]) -> LockOrder | None:
         """The lock with the payer's signature: stored from the buyer, or made with a custodial key.
 
         None while a non-custodial buyer has not signed: no lock is ever sent without its consent."""

@@ -37,6 +37,7 @@ from settlement.ledger import repository as repo
 from settlement.ledger import window_store
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import IdempotencyRecord, NetDebitCap, Participant, Trade, utcnow
+from settlement.ledger.reference_data import ReferenceData
 from settlement.money import canonical_decimal, format_coins, settlement_base_units, supported_currency
 from settlement.processing.matching import TradeMatching
 from settlement.processing.publisher import TradePublisher
@@ -72,8 +73,10 @@ class TradeIntake:
         journal: JournalStore,
         settings: Settings,
         publisher: TradePublisher,
+        reference: ReferenceData,
     ) -> None:
         self.db = db
+        self.reference = reference
         self.chain = chain
         self.custody = custody
         self.journal = journal
@@ -203,8 +206,8 @@ class TradeIntake:
     def _terms(self, session: Session, request: TradeRequest) -> TradeTerms:
         terms = self.terms(
             request,
-            lambda participant_id: repo.get_participant(session, participant_id),
-            lambda currency: repo.latest_fx_rate(session, currency),
+            lambda participant_id: self.reference.participant(session, participant_id),
+            lambda currency: self.reference.latest_fx_rate(session, currency),
         )
         for client_id, owner in ((request.buyer_client_id, terms.buyer), (request.seller_client_id, terms.seller)):
             if client_id is not None and repo.get_client(session, client_id).participant_id != owner.id:

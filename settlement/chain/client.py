@@ -242,6 +242,17 @@ class ChainClient:
     def permit_nonce(self, owner: str) -> int:
         return int(self.token.functions.nonces(checksum(owner)).call())
 
+    def payer_funds_at_one_block(self, payer: str, trade_ids: list[bytes]) -> tuple[int, int, list[OnChainLock]]:
+        """The payer's balance, its allowance to the escrow and these trades' locks, all read at
+        one block: figures from two different blocks could count a lock mined in between as
+        both spent and still to come."""
+        block = self.block_number()
+        return (
+            self.balance_of(payer, block),
+            self.allowance(payer, block=block),
+            self.get_locks(trade_ids, block) if trade_ids else [],
+        )
+
     def preflight(self, payer: str, payee: str) -> PreflightState:
         """One round trip instead of seven: acceptance runs this for every trade. The payer's
         figures and both parties' blacklist flags, read with preflight_many."""

@@ -258,6 +258,21 @@ def reserved_base_units(session: Session, payer_id: str, client_id: str | None =
     return int(row or 0)
 
 
+def pending_gross_of(session: Session, payer_id: str, limit: int) -> list[tuple[str, str, int]]:
+    """(trade id, chain trade id, amount) of the payer's PENDING gross trades: what its
+    reservation is the sum of, for checking which of them the escrow has locked already."""
+    rows = session.exec(
+        select(Trade.id, Trade.chain_trade_id, Trade.settlement_amount_base_units)
+        .where(
+            Trade.buyer_id == payer_id,
+            Trade.status == TradeStatus.PENDING,
+            Trade.settlement_mode == SettlementMode.GROSS,
+        )
+        .limit(limit)
+    )
+    return [(str(trade_id), str(chain_id), int(amount)) for trade_id, chain_id, amount in rows]
+
+
 @dataclass(frozen=True)
 class ReservationDrift:
     """A payer (or client) whose running figure differs from the sum of its PENDING trades."""

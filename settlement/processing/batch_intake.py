@@ -39,7 +39,7 @@ from settlement.ledger import window_store
 from settlement.ledger.chunks import in_list_chunks
 from settlement.ledger.models import PAYER_TOTAL, Participant, Trade, TradeTransition, utcnow
 from settlement.money import canonical_decimal, format_coins, supported_currency
-from settlement.processing.intake import TradeIntake, TradeTerms
+from settlement.processing.intake import PayerFunds, TradeIntake, TradeTerms
 from settlement.processing.publisher import TradeEvent, TradePublisher
 
 BATCH_TRADES_MAX = 1_000
@@ -220,6 +220,9 @@ class BatchIntake:
     ) -> tuple[list[_Item], int]:
         """One chain read per participant and one cover or funds check per payer, for the batch."""
         addresses = {p.id: p.address for item in items for p in (item.terms.buyer, item.terms.seller)}
+        # Reservations before the chain read (TradeIntake.exact_funds says why).
+        gross_payers = sorted({i.terms.buyer.id for i in items if i.mode == SettlementMode.GROSS})
+        reserved = {payer: repo.reserved_base_units(session, payer) for payer in gross_payers}
         by_address = self.chain.preflight_many(list(addresses.values())) if addresses else {}
         states: dict[str, PreflightState] = {pid: by_address[a.lower()] for pid, a in addresses.items()}
         refusals: dict[int, errors.SettlementError] = {}
@@ -236,7 +239,9 @@ class BatchIntake:
                 net_debits[item.terms.buyer.id].append(item.terms.amount_base_units)
         fits = self.intake.cover_fits(session, dict(net_debits), addresses) if net_debits else {}
         positions: dict[str, int] = defaultdict(int)
-        reserved: dict[str, int] = {}
+        funds: dict[str, PayerFunds] = {}
+        rechecked: set[str] = set()
+        taken: dict[str, int] = defaultdict(int)  # accepted earlier in this batch
         for item in open_items:
             payer = item.terms.buyer.id
             if item.mode == SettlementMode.NET:
@@ -247,25 +252,27 @@ class BatchIntake:
                     )
                 positions[payer] += 1
                 continue
-            if payer not in reserved:
-                reserved[payer] = repo.reserved_base_units(session, payer)
+            amount = item.terms.amount_base_units
             state = states[payer]
-            free = state.payer_balance_base_units - reserved[payer]
-            allowance_free = state.payer_allowance_base_units - reserved[payer]
-            if free < item.terms.amount_base_units:
+            payer_funds = funds.setdefault(
+                payer, PayerFunds(state.payer_balance_base_units, state.payer_allowance_base_units, reserved[payer])
+            )
+            needs_allowance = not self.intake.custody.holds_key(item.terms.buyer.address)
+            if not payer_funds.covers(amount, needs_allowance, taken[payer]) and payer not in rechecked:
+                rechecked.add(payer)
+                exact = self.intake.exact_funds(session, payer, item.terms.buyer.address)
+                payer_funds = funds[payer] = exact or payer_funds
+            if payer_funds.free_balance(taken[payer]) < amount:
                 refusals[item.index] = errors.InsufficientFunds(
-                    f"the buyer's free balance does not cover {format_coins(item.terms.amount_base_units)} coins "
+                    f"the buyer's free balance does not cover {format_coins(amount)} coins "
                     "(its balance minus what its matched trades reserve)"
                 )
-            elif (
-                not self.intake.custody.holds_key(item.terms.buyer.address)
-                and allowance_free < item.terms.amount_base_units
-            ):
+            elif needs_allowance and payer_funds.free_allowance(taken[payer]) < amount:
                 refusals[item.index] = errors.InsufficientAllowance(
-                    f"the buyer's allowance to the escrow does not cover {format_coins(item.terms.amount_base_units)} coins"
+                    f"the buyer's allowance to the escrow does not cover {format_coins(amount)} coins"
                 )
             else:
-                reserved[payer] += item.terms.amount_base_units
+                taken[payer] += amount
         for index, error in refusals.items():
             results[index] = BatchItemResult.refused(index, error)
         chain_now_s = max(s.latest_timestamp for s in states.values()) if states else 0

@@ -21,11 +21,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from settlement import errors
-from settlement.chain.client import ChainClient, PreflightState
+from settlement.chain.client import ChainClient, LockStatus, PreflightState
 from settlement.chain.custody import Custody
 from settlement.chain.net_settlement import NetSettlementContract
 from settlement.chain.permits import permit_signer
-from settlement.chain.trade_ids import chain_trade_id
+from settlement.chain.trade_ids import chain_trade_id, chain_trade_key
 from settlement.config import Settings
 from settlement.domain.access import Actor
 from settlement.domain.fx import FxQuote, check_fresh
@@ -62,6 +62,30 @@ class TradeTerms:
     currency: str
     quote: FxQuote
     amount_base_units: int
+
+
+# A payer with more open gross trades than this keeps the quick, conservative figure.
+PENDING_CHECKED_MAX = 5_000
+
+
+@dataclass(frozen=True)
+class PayerFunds:
+    """A gross payer's figures on chain and what its matched trades still have to lock."""
+
+    balance_base_units: int
+    allowance_base_units: int
+    reserved_base_units: int
+
+    def free_balance(self, taken_base_units: int = 0) -> int:
+        return self.balance_base_units - self.reserved_base_units - taken_base_units
+
+    def free_allowance(self, taken_base_units: int = 0) -> int:
+        return self.allowance_base_units - self.reserved_base_units - taken_base_units
+
+    def covers(self, amount_base_units: int, needs_allowance: bool, taken_base_units: int = 0) -> bool:
+        return self.free_balance(taken_base_units) >= amount_base_units and (
+            not needs_allowance or self.free_allowance(taken_base_units) >= amount_base_units
+        )
 
 
 class TradeIntake:
@@ -137,11 +161,12 @@ class TradeIntake:
         if actor.is_operator:
             for party in (terms.buyer, terms.seller):
                 self._check_ref_free(session, party.id, request.trade_ref)
+            reserved = repo.reserved_base_units(session, terms.buyer.id)  # before the chain: see exact_funds
             state = self.chain.preflight(terms.buyer.address, terms.seller.address)  # one round trip
             trade = self._new_trade(session, terms, actor, TradeStatus.PENDING, state.latest_timestamp)
             trade.buyer_ref = trade.seller_ref = request.trade_ref
             trade.matched_by, trade.matched_at = MatchedBy.OPERATOR, utcnow()
-            self._preflight(session, state, trade, terms.buyer.address)
+            self._preflight(session, state, trade, terms.buyer.address, reserved)
             self._insert(session, trade)
             if request.delivery_confirmed:
                 self.confirm_at_once(session, [trade])
@@ -156,10 +181,11 @@ class TradeIntake:
             self.matching.match(session, alleged, side, request.trade_ref, MatchedBy.INSTRUCTION, actor)
             return alleged, []
         if side == Side.BUYER:  # the buyer hears at once what it cannot fund
+            reserved = repo.reserved_base_units(session, terms.buyer.id)
             state = self.chain.preflight(terms.buyer.address, terms.seller.address)
             trade = self._new_trade(session, terms, actor, TradeStatus.UNMATCHED, state.latest_timestamp)
             trade.buyer_ref = request.trade_ref
-            self._preflight(session, state, trade, terms.buyer.address)
+            self._preflight(session, state, trade, terms.buyer.address, reserved)
         else:  # the buyer's funds are checked when it agrees
             trade = self._new_trade(session, terms, actor, TradeStatus.UNMATCHED, self.chain.latest_timestamp())
             trade.seller_ref = request.trade_ref
@@ -302,12 +328,38 @@ class TradeIntake:
         """Chain-side checks when a trade becomes matched: what would make its lock revert later."""
         buyer = repo.get_participant(session, trade.buyer_id)
         seller = repo.get_participant(session, trade.seller_id)
+        reserved = repo.reserved_base_units(session, trade.buyer_id)
         state = self.chain.preflight(buyer.address, seller.address)
         if int(repo.as_utc(trade.deadline).timestamp()) <= state.latest_timestamp:
             raise errors.DeadlineInPast("the trade's deadline has passed: submit it again")
-        self._preflight(session, state, trade, buyer.address)
+        self._preflight(session, state, trade, buyer.address, reserved)
 
-    def _preflight(self, session: Session, state: PreflightState, trade: Trade, payer: str) -> None:
+    def exact_funds(self, session: Session, payer_id: str, payer: str, exclude_trade_id: str = "") -> PayerFunds | None:
+        """The payer's figures with only the matched trades the escrow has not locked yet reserved.
+
+        Why: the quick check reads the reservation before the chain (so a lock mined in between
+        is counted twice, never missed), and the reservation keeps a trade whose lock is mined
+        until the worker records it LOCKED. Either way the chain balance has already paid for
+        that trade, and the quick check would refuse a payer that can pay. So a refusal is
+        checked again: the payer's open trades (read before the chain), then its balance,
+        allowance and those trades' locks, all at one block. None, keeping the quick figure,
+        for a payer with more open trades than one check reads."""
+        pending = [
+            row
+            for row in repo.pending_gross_of(session, payer_id, PENDING_CHECKED_MAX + 1)
+            if row[0] != exclude_trade_id
+        ]
+        if len(pending) > PENDING_CHECKED_MAX:
+            return None
+        balance, allowance, locks = self.chain.payer_funds_at_one_block(
+            payer, [chain_trade_key(chain_id) for _, chain_id, _ in pending]
+        )
+        still_to_lock = sum(
+            amount for (_, _, amount), lock in zip(pending, locks, strict=True) if lock.status == LockStatus.NONE
+        )
+        return PayerFunds(balance, allowance, still_to_lock)
+
+    def _preflight(self, session: Session, state: PreflightState, trade: Trade, payer: str, reserved: int) -> None:
         net = trade.settlement_mode == SettlementMode.NET
         if state.token_paused or (state.escrow_paused and not net):
             raise errors.Paused("the token or the escrow is paused")
@@ -321,8 +373,11 @@ class TradeIntake:
                     "trades: it deposits more into its settlement balance, or the trade settles gross"
                 )
             return
-        reserved = repo.reserved_base_units(session, trade.buyer_id)
-        if state.payer_balance_base_units - reserved < amount:
+        needs_allowance = not self.custody.holds_key(payer) and trade.permit_json is None
+        funds = PayerFunds(state.payer_balance_base_units, state.payer_allowance_base_units, reserved)
+        if not funds.covers(amount, needs_allowance):
+            funds = self.exact_funds(session, trade.buyer_id, payer, exclude_trade_id=trade.id) or funds
+        if funds.free_balance() < amount:
             raise errors.InsufficientFunds(
                 f"the buyer's free balance does not cover {format_coins(amount)} coins "
                 "(its balance minus what its matched trades reserve)"
@@ -339,7 +394,7 @@ class TradeIntake:
         if trade.permit_json is not None:
             self._check_permit(payer, amount, PermitSignature(**json.loads(trade.permit_json)))
             return
-        if state.payer_allowance_base_units - reserved < amount:
+        if funds.free_allowance() < amount:
             raise errors.InsufficientAllowance(
                 f"the buyer's allowance to the escrow does not cover {format_coins(amount)} coins; "
                 "the buyer approves the escrow or sends a permit"

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
+from settlement import errors
 from settlement.chain.client import LockStatus
 from settlement.chain.trade_ids import chain_trade_key
 from settlement.domain.access import Actor
@@ -91,6 +92,51 @@ def test_a_cancelled_trade_is_never_failed_over_a_lock_on_chain(
     service.settle_until_idle()
     assert status_of(service, trade.id) == TradeStatus.REFUNDED
     assert isolated_devnet.chain().get_lock(chain_trade_key(trade.chain_trade_id)).status == LockStatus.REFUNDED
+
+
+@pytest.mark.parametrize("path", ["single", "batch"])
+def test_a_lock_mined_before_the_worker_records_it_is_not_counted_twice(
+    flaky_service: SettlementService, proxy: FlakyRpc, isolated_devnet: Devnet, path: str
+) -> None:
+    """Between a lock being mined and the worker recording the trade LOCKED, the chain balance has
+    paid for the trade and its reservation still holds it. Intake must not count it twice and
+    refuse a payer that can pay; nor may it accept a coin more than the payer has."""
+    service = flaky_service
+    buyer, seller = (service.participants.register(n, "HK")[0] for n in (f"Twice {path} Buyer", f"Twice {path} Seller"))
+    service.intake.submit(hkd_trade_for(buyer.id, seller.id, "warm-up"), OPERATOR)
+    service.run_cycle()
+    first, _ = service.intake.submit(hkd_trade_for(buyer.id, seller.id, "mined-not-recorded"), OPERATOR)
+    proxy.drop_methods = {"eth_getTransactionReceipt"}
+    service.run_cycle()  # the lock lands; the worker never hears of it
+    proxy.heal()
+    assert isolated_devnet.chain().get_lock(chain_trade_key(first.chain_trade_id)).status == LockStatus.LOCKED
+    assert status_of(service, first.id) == TradeStatus.PENDING  # still reserved
+
+    free_base_units = service.chain.balance_of(buyer.address)  # the first trade is already paid for
+    assert free_base_units > 2 * first.settlement_amount_base_units
+    all_of_it = usd_trade_for(buyer.id, seller.id, "all-of-it", free_base_units)
+    one_more = usd_trade_for(buyer.id, seller.id, "one-coin-more", free_base_units + 1)
+
+    def submit(request: TradeRequest) -> str | None:
+        """The trade's status, or the refusal's code."""
+        if path == "single":
+            try:
+                return service.intake.submit(request, OPERATOR)[0].status
+            except errors.SettlementError as exc:
+                return exc.code
+        result = service.batch_intake.submit([request], OPERATOR)[0]
+        return result.error.code if result.error else result.status
+
+    assert submit(one_more) == "insufficient_funds"  # what must not happen: a coin more than it has
+    assert submit(all_of_it) == TradeStatus.PENDING  # what must: every coin it has
+    service.settle_until_idle()
+    assert status_of(service, first.id) == TradeStatus.LOCKED
+    assert service.chain.balance_of(buyer.address) == 0
+    assert service.reconcile(Actor.operator()).balanced
+
+
+def usd_trade_for(buyer_id: str, seller_id: str, ref: str, amount_base_units: int) -> TradeRequest:
+    return TradeRequest(ref, buyer_id, seller_id, "BOND-1", Decimal(1), Decimal(amount_base_units) / 10**6, "USD")
 
 
 def hkd_trade_for(buyer_id: str, seller_id: str, ref: str) -> TradeRequest:

@@ -4,10 +4,12 @@ while it holds the ledger's worker lease (settlement/ledger/worker_lease.py).
 Kept apart from the service so the service stays a door: it decides nothing about threads,
 ticks, leases or backoff, and the worker decides nothing about trades.
 
-Two threads: the keeper takes the lease (every second while on standby) and renews it, so a long
-cycle never lets it lapse; the loop runs cycles while the keeper says the lease is ours, first
-running `on_active` (crash recovery) each time it becomes ours. Both wait on events, so stop()
-returns within moments unless a cycle is mid-flight (that cycle is finished first).
+Three threads: the keeper takes the lease (every second while on standby) and renews it, so a
+long cycle never lets it lapse; the loop runs cycles while the keeper says the lease is ours,
+first running `on_active` (crash recovery) each time it becomes ours; the follower (when given)
+mirrors the chain into the ledger beside the cycles, also only while the lease is ours, so one
+cycle's sends overlap the last one's indexing. All wait on events, so stop() returns within
+moments unless a cycle or an indexing run is mid-flight (that one is finished first).
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ RENEW_INTERVAL_MAX_S = 1.0
 @dataclass
 class WorkerHealth:
     last_cycle_at: datetime | None = None
-    last_error: str | None = None
+    last_error: str | None = None  # the last cycle's, cleared by a cycle that succeeds
+    follow_error: str | None = None  # the last indexing run's, cleared by one that succeeds
 
     @property
     def error_class(self) -> str | None:
         """The class of the last error only: details (hosts, SQL) stay in the server log."""
-        return self.last_error.split(":", 1)[0] if self.last_error else None
+        error = self.last_error or self.follow_error
+        return error.split(":", 1)[0] if error else None
 
 
 class SettlementWorker:
@@ -46,9 +50,12 @@ class SettlementWorker:
         tick_s: float,
         lease: WorkerLease,
         on_active: Callable[[], object] = lambda: None,
+        follow: Callable[[], bool] | None = None,
     ) -> None:
+        """`follow` runs one step of indexing and says whether there is more to do at once."""
         self._run_cycle = run_cycle
         self._on_active = on_active
+        self._follow = follow
         self.tick_s = tick_s
         self.lease = lease
         self.health = WorkerHealth()
@@ -58,6 +65,7 @@ class SettlementWorker:
         self._recovery_due = threading.Event()  # the lease was (re)taken: recover before the next cycle
         self._thread: threading.Thread | None = None
         self._keeper: threading.Thread | None = None
+        self._follower: threading.Thread | None = None
 
     def cycle_done(self) -> None:
         self.health.last_cycle_at = datetime.now(UTC)
@@ -94,17 +102,20 @@ class SettlementWorker:
             log.info("settlement worker on standby: another server holds this ledger's worker lease")
         self._keeper = threading.Thread(target=self._keep_lease, name="settlement-lease", daemon=True)
         self._thread = threading.Thread(target=self._loop, name="settlement-worker", daemon=True)
+        if self._follow is not None:
+            self._follower = threading.Thread(target=self._follow_loop, name="settlement-indexer", daemon=True)
+            self._follower.start()
         self._keeper.start()
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
-        for thread in (self._thread, self._keeper):
+        for thread in (self._thread, self._follower, self._keeper):
             if thread is not None:
                 thread.join(timeout=STOP_TIMEOUT_S)
-        still_cycling = self._thread is not None and self._thread.is_alive()
-        self._thread = self._keeper = None
+        still_cycling = any(t is not None and t.is_alive() for t in (self._thread, self._follower))
+        self._thread = self._keeper = self._follower = None
         self._active.clear()
         if still_cycling:  # releasing now would let a standby start a cycle beside this one
             log.warning("settlement worker still mid-cycle after %ss; its lease lapses on its own", STOP_TIMEOUT_S)
@@ -143,3 +154,18 @@ class SettlementWorker:
                     self._stop.wait(ERROR_BACKOFF_S)
             self._wake.wait(self.tick_s)
             self._wake.clear()
+
+    def _follow_loop(self) -> None:
+        assert self._follow is not None
+        while not self._stop.is_set():
+            more = False
+            if self._active.is_set():
+                try:
+                    more = self._follow()
+                    self.health.follow_error = None
+                except Exception as exc:  # keep serving; the health endpoint shows the error
+                    log.exception("indexing the chain failed")
+                    self.health.follow_error = f"{type(exc).__name__}: {exc}"
+                    self._stop.wait(ERROR_BACKOFF_S)
+            if not more:
+                self._stop.wait(self.tick_s)

@@ -12,6 +12,7 @@ lock or its payout).
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -35,19 +36,22 @@ class RealignmentSweep:
         self._cycles_to_wait = 0  # the first cycle sweeps: a restart may follow a reorg
         self._after: tuple[datetime, str] | None = None  # where the walk through LOCKED trades stands
         self._fork_block: int | None = None  # set by the indexer's rewind until the next sweep
+        self._fork_lock = threading.Lock()  # the worker indexes on a thread beside the cycle's
 
     def after_rewind(self, fork_block: int) -> None:
         """The indexer undid blocks above `fork_block`: sweep at the next cycle, payouts above it included."""
-        self._fork_block = fork_block if self._fork_block is None else min(self._fork_block, fork_block)
-        self._cycles_to_wait = 0
+        with self._fork_lock:
+            self._fork_block = fork_block if self._fork_block is None else min(self._fork_block, fork_block)
+            self._cycles_to_wait = 0
 
     def run_if_due(self) -> int:
         """Sweep if it is time (or a reorg was seen); returns how many trades moved."""
-        if self._cycles_to_wait > 0:
-            self._cycles_to_wait -= 1
-            return 0
-        self._cycles_to_wait = self.every_cycles - 1
-        fork_block, self._fork_block = self._fork_block, None
+        with self._fork_lock:
+            if self._cycles_to_wait > 0:
+                self._cycles_to_wait -= 1
+                return 0
+            self._cycles_to_wait = self.every_cycles - 1
+            fork_block, self._fork_block = self._fork_block, None
         with Session(self.db) as session:
             ids = [] if fork_block is None else self._booked_above(session, fork_block, self.trades_max)
             ids += self._next_locked(session)

@@ -469,15 +469,23 @@ def transition_many(
     session: Session, trades: Sequence[Trade], target: TradeStatus, *, tx_hash: str, block_number: int
 ) -> None:
     """transition() for the trades one mined batch call moved: the same rules per trade, but the
-    transition rows in one insert and each payer's running figure in one update (a batch of 50
-    trades made 50 upserts of the same few rows)."""
+    trades in one executemany UPDATE, the transition rows in one insert and each payer's running
+    figure in one update (the ORM's flush of a 100-trade batch cost more than the batch's chain
+    call). The trades are detached from the session: their new state is written here, not by a
+    flush. Each UPDATE is conditional on the status the step starts from; a row that moved
+    meanwhile fails the whole transaction."""
     now = utcnow()
     rows: list[dict[str, object]] = []
+    updates: list[dict[str, object]] = []
     reservations: dict[tuple[str, str], int] = defaultdict(int)
     exposure: dict[str, int] = defaultdict(int)
     for trade in trades:
+        if trade in session:
+            session.expunge(trade)
         current = _move(trade, target, tx_hash, block_number, None, None, False)
-        session.add(trade)
+        updates.append(
+            {"b_id": trade.id, "b_from": current, **{column: getattr(trade, column) for column in _MOVED_COLUMNS}}
+        )
         rows.append(
             {
                 "trade_id": trade.id,
@@ -497,13 +505,43 @@ def transition_many(
             reservations[(trade.buyer_id, PAYER_TOTAL)] += delta
             if trade.buyer_client_id is not None:
                 reservations[(trade.buyer_id, trade.buyer_client_id)] += delta
-    session.flush()
+    if updates:
+        moved = session.connection().execute(_batch_move_statement(), updates)
+        if session.get_bind().dialect.supports_sane_multi_rowcount and moved.rowcount != len(updates):
+            raise errors.InvalidTransition(
+                f"{len(updates) - moved.rowcount} of {len(updates)} trades changed status meanwhile"
+            )
     table = cast(Table, TradeTransition.__table__)  # type: ignore[attr-defined]
     session.connection().execute(insert(table), rows)
     for (payer_id, client_id), delta in sorted(reservations.items()):  # payer's row first, as always
         if delta:
             add_to_reservation(session, payer_id, client_id, delta)
     add_net_exposure(session, dict(exposure))
+
+
+# What _move may change on a trade row: the batch UPDATE writes all of them.
+_MOVED_COLUMNS = (
+    "status",
+    "updated_at",
+    "lock_tx_hash",
+    "lock_block",
+    "release_tx_hash",
+    "release_block",
+    "refund_tx_hash",
+    "refund_block",
+    "error_code",
+    "error_detail",
+)
+
+
+@functools.cache
+def _batch_move_statement() -> Executable:
+    table = cast(Table, Trade.__table__)  # type: ignore[attr-defined]
+    return (
+        update(table)
+        .where(table.c.id == bindparam("b_id"), table.c.status == bindparam("b_from"))
+        .values({column: bindparam(column) for column in _MOVED_COLUMNS})
+    )
 
 
 def _move(

@@ -134,16 +134,14 @@ class SettlementCycle:
             chunk_orders = [orders[t.id] for t in chunk]
             call = self.calls.lock_batch(chunk_orders)
             groups.append(
-                CallGroup(
-                    call, [t.id for t in chunk], SettlementStep.LOCK, _singles(chunk_orders, self.calls.lock_batch)
-                )
+                CallGroup(call, list(chunk), SettlementStep.LOCK, _singles(chunk_orders, self.calls.lock_batch))
             )
         for trade in (t for t in pending if t.permit_json is not None):
             permit = PermitSignature(**json.loads(trade.permit_json or "{}"))
             call = self.calls.lock_with_permit(
                 orders[trade.id], permit.value_base_units, permit.deadline, permit.v, permit.r, permit.s
             )
-            groups.append(CallGroup(call, [trade.id], SettlementStep.LOCK))
+            groups.append(CallGroup(call, [trade], SettlementStep.LOCK))
         report.add(self.submission.submit(groups))
         return report
 
@@ -193,8 +191,7 @@ class SettlementCycle:
                 for t in repo.trades_due_for_release(session, CYCLE_TRADES_MAX)
                 if is_due_for_release(t) and t.id not in self.submission.unresolved
             ]
-            ids = [(t.id, chain_trade_key(t.chain_trade_id)) for t in due]
-        return self.submission.submit(self._id_groups(ids, SettlementStep.RELEASE, self.calls.release_batch))
+        return self.submission.submit(self._payout_groups(due, SettlementStep.RELEASE, self.calls.release_batch))
 
     def _refund_cancelled_and_expired(self) -> CycleReport:
         chain_now_s = self.chain.latest_timestamp()
@@ -202,16 +199,15 @@ class SettlementCycle:
         with Session(self.db) as session:
             selected = repo.trades_due_for_refund(session, chain_now, CYCLE_TRADES_MAX)
             due = [t for t in selected if is_due_for_refund(t, chain_now_s) and t.id not in self.submission.unresolved]
-            ids = [(t.id, chain_trade_key(t.chain_trade_id)) for t in due]
-        return self.submission.submit(self._id_groups(ids, SettlementStep.REFUND, self.calls.refund_batch))
+        return self.submission.submit(self._payout_groups(due, SettlementStep.REFUND, self.calls.refund_batch))
 
-    def _id_groups(
-        self, ids: list[tuple[str, bytes]], step: SettlementStep, make: Callable[[Sequence[bytes]], Call]
+    def _payout_groups(
+        self, trades: list[Trade], step: SettlementStep, make: Callable[[Sequence[bytes]], Call]
     ) -> list[CallGroup]:
         groups = []
-        for chunk in chunks(ids, self.settings.batch_trades_max):
-            keys = [key for _, key in chunk]
-            groups.append(CallGroup(make(keys), [trade_id for trade_id, _ in chunk], step, _singles(keys, make)))
+        for chunk in chunks(trades, self.settings.batch_trades_max):
+            keys = [chain_trade_key(t.chain_trade_id) for t in chunk]
+            groups.append(CallGroup(make(keys), list(chunk), step, _singles(keys, make)))
         return groups
 
 

@@ -1,11 +1,11 @@
 """Batch submission: up to 1,000 trades in one request, each with its own result.
 
-Why a set-based path: the single-trade intake reads the chain (a 7-call pre-flight), the FX rate
-and both participants for every trade, and writes each trade in its own transaction. A batch
-from the operator (the matching utility) reads each of those once per batch instead: one
-pre-flight per participant, each FX rate and the participant list once, each payer's running
-reservation or net exposure once, and writes every trade, its transitions and the figures in one
-transaction. A broker's batch goes through the single-trade rules one instruction at a time
+Why a set-based path: the single-trade intake reads the chain (a 7-call pre-flight) for every
+trade, and writes each trade in its own transaction. A batch from the operator (the matching
+utility) reads once per batch instead: one pre-flight per participant, each payer's running
+reservation or net exposure once (FX rates and participants come from the service's cache,
+settlement/ledger/reference_data.py, re-read only when they change), and writes every trade, its
+transitions and the figures in one transaction. A broker's batch goes through the single-trade rules one instruction at a time
 (alleged, matched), since each may match a different counterparty's instruction.
 
 Idempotency: the batch key replays the whole answer (the API's Idempotency-Key); per trade,

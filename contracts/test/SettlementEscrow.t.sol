@@ -439,44 +439,49 @@ contract SettlementEscrowTest is EscrowFixture {
         assertEq(token.balanceOf(payee), 40 * ONE);
         assertEq(token.balanceOf(payer), START_BALANCE - 40 * ONE);
         _assertEscrowHolds(0);
-        // Payee and amount are freed (they live on in the event); payer, deadline and status stay.
-        SettlementEscrow.Lock memory l = escrow.getLock(TRADE);
+        _assertOnlyTheIntentSlotKept(TRADE);
+    }
+
+    function test_release_freesStorageButKeepsTheIntentSpent() public {
+        (SettlementEscrow.LockOrder memory o, bytes memory sig) = _lockSigned(40 * ONE);
+        vm.prank(agent);
+        escrow.release(TRADE);
+        _assertOnlyTheIntentSlotKept(TRADE);
+        _assertIntentSpent(o, sig);
+        assertEq(token.balanceOf(payer), START_BALANCE - 40 * ONE);
+    }
+
+    function test_refund_freesStorageButKeepsTheIntentSpent() public {
+        (SettlementEscrow.LockOrder memory o, bytes memory sig) = _lockSigned(40 * ONE);
+        vm.prank(agent);
+        escrow.refund(TRADE);
+        _assertStatus(TRADE, SettlementEscrow.Status.Refunded);
+        _assertOnlyTheIntentSlotKept(TRADE);
+        _assertIntentSpent(o, sig);
+        assertEq(token.balanceOf(payer), START_BALANCE);
+    }
+
+    function _lockSigned(uint256 amount) private returns (SettlementEscrow.LockOrder memory o, bytes memory sig) {
+        o = _order(TRADE, amount);
+        sig = _signPayer(o);
+        vm.prank(agent);
+        escrow.lock(o, sig);
+    }
+
+    /// @dev Payee and amount are freed (they live on in the event); payer, deadline and status stay.
+    function _assertOnlyTheIntentSlotKept(bytes32 id) private view {
+        SettlementEscrow.Lock memory l = escrow.getLock(id);
         assertEq(l.payee, address(0));
         assertEq(l.amount, 0);
         assertEq(l.payer, payer);
         assertEq(uint256(l.deadline), uint256(_deadline()));
     }
 
-    function test_release_freesStorageButKeepsTheIntentSpent() public {
-        SettlementEscrow.LockOrder memory o = _order(TRADE, 40 * ONE);
-        bytes memory sig = _signPayer(o);
+    /// @dev The same signed intent again, before its deadline: the kept status slot refuses it.
+    function _assertIntentSpent(SettlementEscrow.LockOrder memory o, bytes memory sig) private {
         vm.prank(agent);
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.AlreadyLocked.selector, o.tradeId));
         escrow.lock(o, sig);
-        vm.prank(agent);
-        escrow.release(TRADE);
-        // The same signed intent, before its deadline: the kept status slot refuses it.
-        vm.prank(agent);
-        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.AlreadyLocked.selector, TRADE));
-        escrow.lock(o, sig);
-        assertEq(token.balanceOf(payer), START_BALANCE - 40 * ONE);
-    }
-
-    function test_refund_freesStorageButKeepsTheIntentSpent() public {
-        SettlementEscrow.LockOrder memory o = _order(TRADE, 40 * ONE);
-        bytes memory sig = _signPayer(o);
-        vm.prank(agent);
-        escrow.lock(o, sig);
-        vm.prank(agent);
-        escrow.refund(TRADE);
-        SettlementEscrow.Lock memory l = escrow.getLock(TRADE);
-        assertEq(l.payee, address(0));
-        assertEq(l.amount, 0);
-        assertEq(l.payer, payer);
-        _assertStatus(TRADE, SettlementEscrow.Status.Refunded);
-        vm.prank(agent);
-        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.AlreadyLocked.selector, TRADE));
-        escrow.lock(o, sig);
-        assertEq(token.balanceOf(payer), START_BALANCE);
     }
 
     function test_release_revertsWhenNotAgent() public {

@@ -821,7 +821,7 @@ class SettlementService:
     def run_settlement(self) -> CycleReport:
         """The worker's settlement thread: one cycle, while follow_chain indexes beside it.
 
-        Why apart: indexing a busy cycle's events (four journal entries a gross trade) took a
+        Why apart: indexing a busy cycle's events (two journal entries a gross trade) took a
         third of the worker's time, during which no lock or payout was sent."""
         with self._cycle_lock:
             report = self._settle()

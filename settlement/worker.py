@@ -61,6 +61,7 @@ class SettlementWorker:
         self.health = WorkerHealth()
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._follow_wake = threading.Event()
         self._active = threading.Event()  # the keeper holds the lease
         self._recovery_due = threading.Event()  # the lease was (re)taken: recover before the next cycle
         self._thread: threading.Thread | None = None
@@ -71,8 +72,10 @@ class SettlementWorker:
         self.health.last_cycle_at = datetime.now(UTC)
 
     def wake(self) -> None:
-        """New work arrived (a trade, a confirm, a cancel): run a cycle now rather than at the tick."""
+        """New work arrived (a trade, a confirm, a cancel), or the chain is back: run a cycle and
+        an indexing step now rather than at the tick or after an error's backoff."""
         self._wake.set()
+        self._follow_wake.set()
 
     @property
     def started(self) -> bool:
@@ -111,6 +114,7 @@ class SettlementWorker:
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._follow_wake.set()
         for thread in (self._thread, self._follower, self._keeper):
             if thread is not None:
                 thread.join(timeout=STOP_TIMEOUT_S)
@@ -158,14 +162,16 @@ class SettlementWorker:
     def _follow_loop(self) -> None:
         assert self._follow is not None
         while not self._stop.is_set():
-            more = False
+            wait_s = self.tick_s
             if self._active.is_set():
                 try:
-                    more = self._follow()
+                    if self._follow():
+                        wait_s = 0.0  # more confirmed blocks to apply
                     self.health.follow_error = None
                 except Exception as exc:  # keep serving; the health endpoint shows the error
                     log.exception("indexing the chain failed")
                     self.health.follow_error = f"{type(exc).__name__}: {exc}"
-                    self._stop.wait(ERROR_BACKOFF_S)
-            if not more:
-                self._stop.wait(self.tick_s)
+                    wait_s = ERROR_BACKOFF_S
+            if wait_s:
+                self._follow_wake.wait(wait_s)
+                self._follow_wake.clear()

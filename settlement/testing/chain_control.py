@@ -8,6 +8,7 @@ service's next issuance fail with a nonce gap.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from settlement.testing.rpc_gate import RpcGate
 
 Pausable = Literal["token", "escrow"]
+RECOVERY_WAIT_S = 5.0
 
 
 @dataclass
@@ -44,9 +46,17 @@ class ChainControl:
 
     @contextlib.contextmanager
     def rpc_down(self) -> Iterator[None]:
-        """The service cannot reach the node inside the block (connections cut); afterwards it can."""
+        """The service cannot reach the node inside the block (connections cut); afterwards it can,
+        and before this returns its worker has tried again (at most RECOVERY_WAIT_S), so an error
+        the outage left in /v1/health is gone unless the worker still fails."""
         with self.gate.down():
             yield
+        worker = self.service.worker
+        if worker.active:
+            worker.wake()
+            deadline = time.monotonic() + RECOVERY_WAIT_S
+            while worker.health.error_class is not None and time.monotonic() < deadline:
+                time.sleep(0.02)
 
     def _issuer_call(self, contract: Pausable, function: str, *args: object) -> None:
         issuer = self.service.custody.issuer

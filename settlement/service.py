@@ -471,12 +471,13 @@ class SettlementService:
     def _require_settling(self) -> None:
         """A started server takes new trades only while some worker settles this ledger, healthy:
         accepting work nobody will settle would leave trades PENDING for ever (no worker holds the
-        lease, or the worker's last cycle failed: chain, indexer, DB). Without start() (tools,
-        tests calling settle_until_idle) there is nothing to check."""
+        lease, or the worker's last cycle failed: chain, DB). A failed indexing run alone does not
+        refuse trades (they still settle; the ledger catches up). Without start() (tools, tests
+        calling settle_until_idle) there is nothing to check."""
         if not (self._serving or self.worker.started):
             return
         if self.worker.active:
-            error = self.worker.health.error_class
+            error = self.worker.health.cycle_error_class
         else:
             lease = self.lease.status()
             if not lease.live:

@@ -38,9 +38,20 @@ class WorkerHealth:
 
     @property
     def error_class(self) -> str | None:
-        """The class of the last error only: details (hosts, SQL) stay in the server log."""
-        error = self.last_error or self.follow_error
-        return error.split(":", 1)[0] if error else None
+        """The class of the last cycle's or indexing run's error, for /v1/health: details (hosts,
+        SQL) stay in the server log."""
+        return _error_class(self.last_error or self.follow_error)
+
+    @property
+    def cycle_error_class(self) -> str | None:
+        """The last cycle's error class only: what stops trades from settling (intake refuses new
+        ones while it is set, and the lease row tells standbys). A failed indexing run does not:
+        the ledger catches up when it next succeeds."""
+        return _error_class(self.last_error)
+
+
+def _error_class(error: str | None) -> str | None:
+    return error.split(":", 1)[0] if error else None
 
 
 class SettlementWorker:
@@ -129,7 +140,7 @@ class SettlementWorker:
     def _keep_lease(self) -> None:
         renew_s = min(RENEW_INTERVAL_MAX_S, self.lease.ttl_s / 3)
         while not self._stop.wait(renew_s if self._active.is_set() else STANDBY_RETRY_S):
-            held = self.lease.hold(self.health.error_class)
+            held = self.lease.hold(self.health.cycle_error_class)
             if held and not self._active.is_set():
                 log.info("settlement worker active: took this ledger's worker lease")
                 self._recovery_due.set()

@@ -26,34 +26,33 @@ from settlement.ledger.models import FxRate, Participant
 
 
 @dataclass(frozen=True)
-class _Snapshot:
+class ReferenceSnapshot:
+    """Participants and latest rates as of one version check: take one per request or batch."""
+
     version: tuple[int, int]  # (participants registered, newest fx_rate id)
-    participants: Mapping[str, Participant]
+    participants: Mapping[str, Participant]  # detached copies: read them, do not add them to a session
     quotes: Mapping[str, FxQuote]
+
+    def participant(self, participant_id: str) -> Participant:
+        found = self.participants.get(participant_id)
+        if found is None:
+            raise errors.UnknownParticipant(f"no participant {participant_id}")
+        return found
+
+    def latest_fx_rate(self, currency: str) -> FxQuote | None:
+        return self.quotes.get(currency)
 
 
 class ReferenceData:
     """One per service (per database). Thread-safe: a snapshot is immutable and swapped whole."""
 
     def __init__(self) -> None:
-        self._snapshot: _Snapshot | None = None
+        self._snapshot: ReferenceSnapshot | None = None
         self._refresh_lock = threading.Lock()
         self.refreshes = 0  # how often the rows were re-read (tests check the cache is one)
 
-    def participants(self, session: Session) -> Mapping[str, Participant]:
-        """Every participant by id (detached copies: read them, do not add them to a session)."""
-        return self._current(session).participants
-
-    def participant(self, session: Session, participant_id: str) -> Participant:
-        found = self._current(session).participants.get(participant_id)
-        if found is None:
-            raise errors.UnknownParticipant(f"no participant {participant_id}")
-        return found
-
-    def latest_fx_rate(self, session: Session, currency: str) -> FxQuote | None:
-        return self._current(session).quotes.get(currency)
-
-    def _current(self, session: Session) -> _Snapshot:
+    def snapshot(self, session: Session) -> ReferenceSnapshot:
+        """The cached snapshot after one version check (in `session`), re-read if anything was added."""
         version = _version(session)
         snapshot = self._snapshot
         if snapshot is not None and snapshot.version == version:
@@ -61,7 +60,7 @@ class ReferenceData:
         with self._refresh_lock:
             participants = {p.id: Participant(**p.model_dump()) for p in repo.list_participants(session)}
             quotes = {q.currency: q for q in repo.latest_fx_rates(session)}
-            snapshot = _Snapshot(version, MappingProxyType(participants), MappingProxyType(quotes))
+            snapshot = ReferenceSnapshot(version, MappingProxyType(participants), MappingProxyType(quotes))
             self._snapshot = snapshot
             self.refreshes += 1
         return snapshot

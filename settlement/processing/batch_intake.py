@@ -5,8 +5,9 @@ trade, and writes each trade in its own transaction. A batch from the operator (
 utility) reads once per batch instead: one pre-flight per participant, each payer's running
 reservation or net exposure once (FX rates and participants come from the service's cache,
 settlement/ledger/reference_data.py, re-read only when they change), and writes every trade, its
-transitions and the figures in one transaction. A broker's batch goes through the single-trade rules one instruction at a time
-(alleged, matched), since each may match a different counterparty's instruction.
+transitions and the figures in one transaction. A broker's batch goes through the single-trade
+rules one instruction at a time (alleged, matched), since each may match a different
+counterparty's instruction.
 
 Idempotency: the batch key replays the whole answer (the API's Idempotency-Key); per trade,
 (submitter, trade_ref) is unique, so an identical trade submitted again is returned as a replay
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
@@ -31,13 +32,13 @@ from settlement import errors
 from settlement.chain.client import ChainClient, PreflightState
 from settlement.chain.trade_ids import chain_trade_id
 from settlement.domain.access import Actor
-from settlement.domain.fx import FxQuote
 from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import MatchedBy, SettlementMode, TradeStatus, new_trade_id
 from settlement.ledger import repository as repo
 from settlement.ledger import window_store
 from settlement.ledger.chunks import in_list_chunks
-from settlement.ledger.models import PAYER_TOTAL, Participant, Trade, TradeTransition, utcnow
+from settlement.ledger.models import PAYER_TOTAL, Trade, TradeTransition, utcnow
+from settlement.ledger.reference_data import ReferenceSnapshot
 from settlement.money import canonical_decimal, format_coins, supported_currency
 from settlement.processing.intake import PayerFunds, TradeIntake, TradeTerms
 from settlement.processing.publisher import TradeEvent, TradePublisher
@@ -116,8 +117,7 @@ class BatchIntake:
         results: dict[int, BatchItemResult] = {}
         slow: list[int] = []  # permits and client sub-accounts: the single-trade rules
         with Session(self.db, expire_on_commit=False) as session:
-            participants = self.intake.reference.participants(session)
-            quotes: dict[str, FxQuote | None] = {}
+            reference = self.intake.reference.snapshot(session)  # one version check for the batch
             existing, used_refs = self._existing(session, actor, requests)
             items: list[_Item] = []
             seen_refs: set[str] = set()
@@ -135,7 +135,7 @@ class BatchIntake:
                     if request.permit is not None or request.buyer_client_id or request.seller_client_id:
                         slow.append(index)
                         continue
-                    item = self._validate(session, index, request, participants, quotes, used_refs)
+                    item = self._validate(index, request, reference, used_refs)
                     items.append(item)
                 except errors.SettlementError as exc:
                     results[index] = BatchItemResult.refused(index, exc)
@@ -189,27 +189,10 @@ class BatchIntake:
         return mine, used
 
     def _validate(
-        self,
-        session: Session,
-        index: int,
-        request: TradeRequest,
-        participants: Mapping[str, Participant],
-        quotes: dict[str, FxQuote | None],
-        used_refs: set[tuple[str, str]],
+        self, index: int, request: TradeRequest, reference: ReferenceSnapshot, used_refs: set[tuple[str, str]]
     ) -> _Item:
-        """The single-trade rules (TradeIntake.terms) on lookups read once for the batch."""
-
-        def participant(participant_id: str) -> Participant:
-            if participant_id not in participants:
-                raise errors.UnknownParticipant(f"no participant {participant_id}")
-            return participants[participant_id]
-
-        def latest_quote(currency: str) -> FxQuote | None:
-            if currency not in quotes:
-                quotes[currency] = self.intake.reference.latest_fx_rate(session, currency)
-            return quotes[currency]
-
-        terms = self.intake.terms(request, participant, latest_quote)
+        """The single-trade rules (TradeIntake.terms) on the participants and rates read once for the batch."""
+        terms = self.intake.terms(request, reference.participant, reference.latest_fx_rate)
         for party in (terms.buyer, terms.seller):
             if (party.id, request.trade_ref) in used_refs:
                 raise _duplicate(request.trade_ref)

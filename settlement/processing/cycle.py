@@ -118,7 +118,7 @@ class SettlementCycle:
                 report.failed += 1
             session.commit()
             pending = [t for t in pending if not t.cancel_requested and t.id not in self.submission.unresolved]
-            participants = self.reference.participants(session)
+            participants = self.reference.snapshot(session).participants
         for trade in cancelled:
             self.publisher.publish(trade)
         if not pending:

@@ -230,11 +230,8 @@ class TradeIntake:
         return mode
 
     def _terms(self, session: Session, request: TradeRequest) -> TradeTerms:
-        terms = self.terms(
-            request,
-            lambda participant_id: self.reference.participant(session, participant_id),
-            lambda currency: self.reference.latest_fx_rate(session, currency),
-        )
+        reference = self.reference.snapshot(session)  # one version check for both parties and the rate
+        terms = self.terms(request, reference.participant, reference.latest_fx_rate)
         for client_id, owner in ((request.buyer_client_id, terms.buyer), (request.seller_client_id, terms.seller)):
             if client_id is not None and repo.get_client(session, client_id).participant_id != owner.id:
                 raise errors.UnknownClientAccount(f"client {client_id} does not belong to {owner.name}")

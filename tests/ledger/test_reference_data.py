@@ -48,8 +48,8 @@ def test_reads_hit_the_cache_until_something_is_added(engine: Engine) -> None:
     cache = ReferenceData()
     for _ in range(50):
         with Session(engine) as session:
-            assert cache.participant(session, broker).id == broker
-            quote = cache.latest_fx_rate(session, "HKD")
+            assert cache.snapshot(session).participant(broker).id == broker
+            quote = cache.snapshot(session).latest_fx_rate("HKD")
             assert quote is not None and quote.rate_to_usd == Decimal("0.128")
     assert cache.refreshes == 1  # fifty reads, the rows read once
 
@@ -58,12 +58,12 @@ def test_a_rate_recorded_elsewhere_is_seen_at_once(engine: Engine, other_writer:
     _record(engine, "HKD", "0.128")
     cache = ReferenceData()
     with Session(engine) as session:
-        assert cache.latest_fx_rate(session, "HKD") is not None
-        assert cache.latest_fx_rate(session, "SGD") is None
+        assert cache.snapshot(session).latest_fx_rate("HKD") is not None
+        assert cache.snapshot(session).latest_fx_rate("SGD") is None
     _record(other_writer, "HKD", "0.129")
     _record(other_writer, "SGD", "0.74")
     with Session(engine) as session:
-        hkd, sgd = cache.latest_fx_rate(session, "HKD"), cache.latest_fx_rate(session, "SGD")
+        hkd, sgd = cache.snapshot(session).latest_fx_rate("HKD"), cache.snapshot(session).latest_fx_rate("SGD")
     assert hkd is not None and hkd.rate_to_usd == Decimal("0.129")
     assert sgd is not None and sgd.rate_to_usd == Decimal("0.74")
     assert cache.refreshes == 2
@@ -72,10 +72,10 @@ def test_a_rate_recorded_elsewhere_is_seen_at_once(engine: Engine, other_writer:
 def test_a_participant_registered_elsewhere_is_known_at_once(engine: Engine, other_writer: Engine) -> None:
     cache = ReferenceData()
     with Session(engine) as session:
-        assert cache.participants(session) == {}
+        assert cache.snapshot(session).participants == {}
     newcomer = _broker(other_writer)
     with Session(engine) as session:
-        assert cache.participant(session, newcomer).id == newcomer
+        assert cache.snapshot(session).participant(newcomer).id == newcomer
         with pytest.raises(errors.UnknownParticipant):
-            cache.participant(session, "no-such-broker")
+            cache.snapshot(session).participant("no-such-broker")
     assert cache.refreshes == 2

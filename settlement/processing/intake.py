@@ -161,8 +161,7 @@ class TradeIntake:
         if actor.is_operator:
             for party in (terms.buyer, terms.seller):
                 self._check_ref_free(session, party.id, request.trade_ref)
-            reserved = repo.reserved_base_units(session, terms.buyer.id)  # before the chain: see exact_funds
-            state = self.chain.preflight(terms.buyer.address, terms.seller.address)  # one round trip
+            reserved, state = self._read_payer(session, terms.buyer, terms.seller)
             trade = self._new_trade(session, terms, actor, TradeStatus.PENDING, state.latest_timestamp)
             trade.buyer_ref = trade.seller_ref = request.trade_ref
             trade.matched_by, trade.matched_at = MatchedBy.OPERATOR, utcnow()
@@ -181,8 +180,7 @@ class TradeIntake:
             self.matching.match(session, alleged, side, request.trade_ref, MatchedBy.INSTRUCTION, actor)
             return alleged, []
         if side == Side.BUYER:  # the buyer hears at once what it cannot fund
-            reserved = repo.reserved_base_units(session, terms.buyer.id)
-            state = self.chain.preflight(terms.buyer.address, terms.seller.address)
+            reserved, state = self._read_payer(session, terms.buyer, terms.seller)
             trade = self._new_trade(session, terms, actor, TradeStatus.UNMATCHED, state.latest_timestamp)
             trade.buyer_ref = request.trade_ref
             self._preflight(session, state, trade, terms.buyer.address, reserved)
@@ -325,11 +323,16 @@ class TradeIntake:
         """Chain-side checks when a trade becomes matched: what would make its lock revert later."""
         buyer = repo.get_participant(session, trade.buyer_id)
         seller = repo.get_participant(session, trade.seller_id)
-        reserved = repo.reserved_base_units(session, trade.buyer_id)
-        state = self.chain.preflight(buyer.address, seller.address)
+        reserved, state = self._read_payer(session, buyer, seller)
         if int(repo.as_utc(trade.deadline).timestamp()) <= state.latest_timestamp:
             raise errors.DeadlineInPast("the trade's deadline has passed: submit it again")
         self._preflight(session, state, trade, buyer.address, reserved)
+
+    def _read_payer(self, session: Session, buyer: Participant, seller: Participant) -> tuple[int, PreflightState]:
+        """The buyer's reservation, then the chain's pre-flight (one round trip), in that order:
+        see exact_funds for why the reservation comes first."""
+        reserved = repo.reserved_base_units(session, buyer.id)
+        return reserved, self.chain.preflight(buyer.address, seller.address)
 
     def exact_funds(self, session: Session, payer_id: str, payer: str, exclude_trade_id: str = "") -> PayerFunds | None:
         """The payer's figures with only the matched trades the escrow has not locked yet reserved.

@@ -42,12 +42,15 @@ interface IBlacklistable {
 ///      - pause is an emergency stop for every movement, with one exit that it cannot block:
 ///        once `deadline + REFUND_GRACE_PERIOD` has passed, anyone may refund the lock to its
 ///        payer even while paused. The pauser can hold coins for an incident, not forever.
-///      - Storage is freed as trades settle. Release, refund and recovery clear a lock's payee
-///        and amount (two of its three slots, with their gas refund); what stays is the first
-///        slot (payer, deadline, status), because the status is what makes each signed intent
-///        usable once. The cleared terms live on in the Released / Refunded / Recovered event.
-///        A node's per-block cost grows with the storage it holds, so without this every
-///        settled trade would slow every later one.
+///      - Storage is freed as trades settle. Release, refund and recovery delete the whole
+///        lock (its three slots, with their gas refund) and keep only its outcome, in two bits
+///        of a shared word: 128 trade ids that differ only in their low 7 bits share one slot.
+///        The outcome is what makes each signed intent usable once (a trade id with an outcome
+///        can never be locked again). The service numbers its trade ids in sequence under a
+///        random prefix, so 100,000 settled trades hold about 800 slots, not 100,000; ids in
+///        any other form still work and take one word each. The deleted terms live on in the
+///        Locked and Released / Refunded / Recovered events. A node's per-block cost grows with
+///        the storage it holds, so without this every settled trade would slow every later one.
 ///      - Least privilege. Roles: DEFAULT_ADMIN_ROLE (grants roles), SETTLEMENT_AGENT_ROLE
 ///        (locks with a payer's intent, releases, cancels), PAUSER_ROLE, RESCUER_ROLE (sends out
 ///        tokens sent here by mistake, never the locked sum), RECOVERY_ROLE (time-locked
@@ -108,7 +111,11 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard, EIP712 {
 
     IERC20 public immutable token;
     uint256 public totalLocked;
+    /// @dev Open locks only: a settled lock is deleted and its outcome moves to `_outcomes`.
     mapping(bytes32 tradeId => Lock) private _locks;
+    /// @dev Settled outcomes, two bits a trade id (0 none, else Status - 1), 128 ids a word:
+    ///      word `uint256(tradeId) >> 7`, bits at `(uint256(tradeId) & 127) * 2`.
+    mapping(uint256 word => uint256 outcomes) private _outcomes;
     mapping(bytes32 tradeId => PendingRecovery) private _recoveries;
 
     event Locked(
@@ -268,7 +275,7 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard, EIP712 {
         if (_isBlacklisted(pending.to)) revert InvalidParty(pending.to);
 
         delete _recoveries[tradeId];
-        (, uint256 amount) = _settle(l, Status.Recovered);
+        (,, uint256 amount) = _settle(tradeId, Status.Recovered);
         token.safeTransfer(pending.to, amount);
         emit Recovered(tradeId, pending.to, amount);
     }
@@ -304,12 +311,16 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard, EIP712 {
 
     // ---------------------------------------------------------------- views
 
-    function getLock(bytes32 tradeId) external view returns (Lock memory) {
-        return _locks[tradeId];
+    /// @notice An open lock's terms; a settled lock shows only its status (its terms are in
+    ///         its Locked and settling events); an unknown trade id shows all zeros.
+    function getLock(bytes32 tradeId) external view returns (Lock memory lock_) {
+        lock_ = _locks[tradeId];
+        if (lock_.status == Status.None) lock_.status = _outcome(tradeId);
     }
 
-    function statusOf(bytes32 tradeId) external view returns (Status) {
-        return _locks[tradeId].status;
+    function statusOf(bytes32 tradeId) public view returns (Status) {
+        Status status = _locks[tradeId].status;
+        return status == Status.None ? _outcome(tradeId) : status;
     }
 
     /// @notice The EIP-712 digest a payer signs for `order` (for off-chain encoding checks).
@@ -330,7 +341,7 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard, EIP712 {
     // ---------------------------------------------------------------- internals
 
     function _lock(LockOrder calldata order, bytes calldata signature) private {
-        if (_locks[order.tradeId].status != Status.None) revert AlreadyLocked(order.tradeId);
+        if (statusOf(order.tradeId) != Status.None) revert AlreadyLocked(order.tradeId);
         if (order.amount == 0) revert ZeroAmount();
         if (order.payer == address(0)) revert InvalidParty(order.payer);
         if (order.payee == address(0) || order.payee == order.payer || order.payee == address(this)) {
@@ -362,7 +373,7 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard, EIP712 {
         Lock storage l = _locks[tradeId];
         if (l.status != Status.Locked) revert NotLocked(tradeId);
         if (block.timestamp > l.deadline) revert DeadlinePassed(tradeId, l.deadline);
-        (address payee, uint256 amount) = _settle(l, Status.Released);
+        (, address payee, uint256 amount) = _settle(tradeId, Status.Released);
         token.safeTransfer(payee, amount);
         emit Released(tradeId, payee, amount);
     }
@@ -377,20 +388,33 @@ contract SettlementEscrow is AccessControl, Pausable, ReentrancyGuard, EIP712 {
                 revert DeadlineNotReached(tradeId, l.deadline);
             }
         }
-        (, uint256 amount) = _settle(l, Status.Refunded);
-        token.safeTransfer(l.payer, amount);
-        emit Refunded(tradeId, l.payer, amount, msg.sender);
+        (address payer,, uint256 amount) = _settle(tradeId, Status.Refunded);
+        token.safeTransfer(payer, amount);
+        emit Refunded(tradeId, payer, amount, msg.sender);
     }
 
-    /// @dev Marks a lock settled and frees its payee and amount slots (returned for the payout
-    ///      and its event). Payer, deadline and status stay: the status keeps the intent spent.
-    function _settle(Lock storage l, Status outcome) private returns (address payee, uint256 amount) {
-        payee = l.payee;
-        amount = l.amount;
-        l.status = outcome;
-        delete l.payee;
-        delete l.amount;
+    /// @dev Deletes an open lock, records its outcome and returns its parties and amount for the
+    ///      payout and its event. The outcome keeps the trade id, and so its intent, spent.
+    function _settle(bytes32 tradeId, Status outcome)
+        private
+        returns (address payer, address payee, uint256 amount)
+    {
+        Lock storage l = _locks[tradeId];
+        (payer, payee, amount) = (l.payer, l.payee, l.amount);
+        delete _locks[tradeId];
+        (uint256 word, uint256 shift) = _outcomeSlot(tradeId);
+        _outcomes[word] |= (uint256(outcome) - 1) << shift;
         totalLocked -= amount;
+    }
+
+    function _outcome(bytes32 tradeId) private view returns (Status) {
+        (uint256 word, uint256 shift) = _outcomeSlot(tradeId);
+        uint256 bits = (_outcomes[word] >> shift) & 3;
+        return bits == 0 ? Status.None : Status(bits + 1);
+    }
+
+    function _outcomeSlot(bytes32 tradeId) private pure returns (uint256 word, uint256 shift) {
+        return (uint256(tradeId) >> 7, (uint256(tradeId) & 127) * 2);
     }
 
     function _bothBlacklisted(Lock storage l) private view returns (bool) {

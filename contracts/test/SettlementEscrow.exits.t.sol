@@ -264,9 +264,9 @@ contract SettlementEscrowExitsTest is EscrowFixture {
         (address to, uint64 at) = escrow.pendingRecovery(TRADE);
         assertEq(to, address(0));
         assertEq(uint256(at), 0);
-        // The id stays burnt (payer and status kept); the amount's slot is freed, as on release.
+        // The lock is deleted, as on release; its outcome keeps the id burnt.
         assertEq(escrow.getLock(TRADE).amount, 0);
-        assertEq(escrow.getLock(TRADE).payer, payer);
+        assertEq(escrow.getLock(TRADE).payer, address(0));
     }
 
     function test_executeRecovery_isTerminal() public {

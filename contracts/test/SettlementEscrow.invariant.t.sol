@@ -87,15 +87,16 @@ contract SettlementEscrowInvariantTest is TestBase {
         }
     }
 
-    /// @notice (b') A settled lock holds no payee or amount: only its spent-intent slot remains.
+    /// @notice (b') A settled lock is deleted: only its outcome remains (the lock-count
+    ///         invariant above shows that outcome still keeps the trade id from a second lock).
     function invariant_settledLocksFreeTheirStorage() public view {
         uint256 numTrades = handler.NUM_TRADES();
         for (uint256 i = 0; i < numTrades; i++) {
             SettlementEscrow.Lock memory l = escrow.getLock(i.tradeId(numTrades));
             if (l.status == SettlementEscrow.Status.None || l.status == SettlementEscrow.Status.Locked) continue;
-            assertTrue(l.payee == address(0), "settled lock keeps its payee");
+            assertTrue(l.payee == address(0) && l.payer == address(0), "settled lock keeps a party");
             assertEq(l.amount, 0, "settled lock keeps its amount");
-            assertTrue(l.payer != address(0), "settled lock lost its payer (its intent could be replayed)");
+            assertEq(uint256(l.deadline), 0, "settled lock keeps its deadline");
         }
     }
 

@@ -14,7 +14,7 @@ from settlement.chain.trade_ids import chain_trade_key
 
 MAX_UINT256 = 2**256 - 1
 LOCK_TERMS = ("payer", "payee", "amount", "deadline")
-SETTLED_LOCK_TERMS = ("payer", "deadline")  # what a settled lock keeps on chain
+SETTLED_LOCK_TERMS: tuple[str, ...] = ()  # a settled lock keeps only its status on chain
 
 
 @dataclass(frozen=True)
@@ -40,9 +40,9 @@ class LockOrder:
     def differences(self, lock: OnChainLock) -> list[str]:
         """The terms (payer, payee, amount, deadline) on which a lock on chain is not this one.
 
-        A settled lock (released, refunded, recovered) is compared on payer and deadline only:
-        the escrow frees its payee and amount slots, which live on in the settling event (and
-        so in the ledger, which reconcile checks against the chain's balances)."""
+        A settled lock (released, refunded, recovered) has no terms to compare: the escrow
+        deletes it and keeps only its outcome. The terms live on in its Locked and settling
+        events, and so in the ledger, which reconcile checks against the chain's balances."""
         ours = (self.payer.lower(), self.payee.lower(), self.amount_base_units, self.deadline)
         theirs = (lock.payer.lower(), lock.payee.lower(), lock.amount_base_units, lock.deadline)
         compared = LOCK_TERMS if lock.status in (LockStatus.NONE, LockStatus.LOCKED) else SETTLED_LOCK_TERMS

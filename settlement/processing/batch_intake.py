@@ -30,7 +30,6 @@ from sqlmodel import Session, col, or_, select
 
 from settlement import errors
 from settlement.chain.client import ChainClient, PreflightState
-from settlement.chain.trade_ids import chain_trade_id
 from settlement.domain.access import Actor
 from settlement.domain.requests import TradeRequest
 from settlement.domain.trade import MatchedBy, SettlementMode, TradeStatus, new_trade_id
@@ -292,7 +291,7 @@ class BatchIntake:
             rows.append(
                 {
                     "id": trade_id,
-                    "chain_trade_id": "0x" + chain_trade_id(trade_id).hex(),
+                    "chain_trade_id": "0x" + self.intake.chain_trade_keys.next_id().hex(),
                     "trade_ref": request.trade_ref,
                     "submitted_by": actor.id,
                     "buyer_id": item.terms.buyer.id,

@@ -25,7 +25,7 @@ from settlement.chain.client import ChainClient, LockStatus, PreflightState
 from settlement.chain.custody import Custody
 from settlement.chain.net_settlement import NetSettlementContract
 from settlement.chain.permits import permit_signer
-from settlement.chain.trade_ids import chain_trade_id, chain_trade_key
+from settlement.chain.trade_ids import ChainTradeKeys, chain_trade_key
 from settlement.config import Settings
 from settlement.domain.access import Actor
 from settlement.domain.fx import FxQuote, check_fresh
@@ -108,6 +108,7 @@ class TradeIntake:
         self.publisher = publisher
         self.fx_limits = settings.fx_limits()
         self.matching = TradeMatching(self.check_payer, publisher)
+        self.chain_trade_keys = ChainTradeKeys()  # shared by single and batch intake
         self._net: NetSettlementContract | None = None
 
     @property
@@ -278,7 +279,7 @@ class TradeIntake:
         trade_id = new_trade_id()
         return Trade(
             id=trade_id,
-            chain_trade_id="0x" + chain_trade_id(trade_id).hex(),
+            chain_trade_id="0x" + self.chain_trade_keys.next_id().hex(),
             trade_ref=request.trade_ref,
             submitted_by=actor.id,
             buyer_id=terms.buyer.id,

@@ -65,13 +65,8 @@ def test_agent_locks_for_approving_payer_then_releases_to_payee(env: Env) -> Non
 
     assert events(env, receipt, "Released") == [{"tradeId": tid, "payee": env.payee.address, "amount": amount}]
     assert env.chain.get_lock(tid).status is LockStatus.RELEASED
-    settled = env.chain.get_lock(tid)  # payee and amount freed; payer, deadline and status stay
-    assert (settled.payer, settled.deadline, int(settled.payee, 16), settled.amount_base_units) == (
-        env.payer.address,
-        deadline,
-        0,
-        0,
-    )
+    settled = env.chain.get_lock(tid)  # the lock is deleted; only its outcome (the status) stays
+    assert (int(settled.payer, 16), settled.deadline, int(settled.payee, 16), settled.amount_base_units) == (0, 0, 0, 0)
     assert env.balance(env.payer) == BROKER_FUNDING - amount
     assert env.balance(env.payee) == BROKER_FUNDING + amount
     assert env.balance(env.escrow_address) == 0

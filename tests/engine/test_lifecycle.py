@@ -90,9 +90,8 @@ def test_lock_then_release_moves_coins_and_mirrors_ledger(service: SettlementSer
     assert released.status == TradeStatus.RELEASED and released.release_tx_hash
     settled = chain.get_lock(chain_key(trade))
     assert settled.status == LockStatus.RELEASED
-    # The escrow freed the lock's payee and amount slots; reconcile (below) still balances.
-    assert (int(settled.payee, 16), settled.amount_base_units) == (0, 0)
-    assert settled.payer.lower() == brokers.hk.address.lower()
+    # The escrow deleted the lock and kept only its outcome; reconcile (below) still balances.
+    assert (int(settled.payer, 16), int(settled.payee, 16), settled.amount_base_units, settled.deadline) == (0, 0, 0, 0)
     assert chain.balance_of(brokers.sg.address) == payee_before + amount
     assert chain.total_locked() == 0
     assert service.journal.balance(escrow_account(trade.chain_trade_id)) == 0

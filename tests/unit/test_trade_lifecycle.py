@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
 
-from settlement.chain.trade_ids import chain_trade_id
+from settlement.chain.trade_ids import ChainTradeKeys, chain_trade_id
 from settlement.domain.trade import (
     ALLOWED_TRANSITIONS,
     FINAL_STATUSES,
@@ -126,6 +127,25 @@ def test_chain_trade_ids_are_32_bytes_and_distinct() -> None:
     assert len(keys) == 200
     assert all(len(k) == 32 for k in keys)
     assert chain_trade_id(ids[0]) == chain_trade_id(ids[0])
+
+
+def test_chain_trade_keys_count_up_under_one_prefix_per_allocator() -> None:
+    """Consecutive ids from one allocator share the escrow's outcome words (128 ids a word);
+    two allocators (two API processes) never hand out the same id."""
+    first, second = ChainTradeKeys(), ChainTradeKeys()
+    ids = [first.next_id() for _ in range(300)]
+    assert all(len(i) == 32 for i in ids)
+    assert len({i[:16] for i in ids}) == 1
+    assert [int.from_bytes(i[16:], "big") for i in ids] == list(range(300))
+    assert len({int.from_bytes(i, "big") >> 7 for i in ids}) == 3  # 300 trades, three words
+    assert not set(ids) & {second.next_id() for _ in range(300)}
+
+
+def test_chain_trade_keys_are_unique_across_threads() -> None:
+    keys = ChainTradeKeys()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(lambda _: keys.next_id(), range(2_000)))
+    assert len(set(ids)) == 2_000
 
 
 @dataclass

@@ -19,6 +19,8 @@ Every scenario runs on a fresh anvil of its own (anvil slows as its chain grows)
 
 Prints a table and writes bench-results.json. `--scale 1000,10000,100000` (or `--net-trades N`)
 runs only the net scenario at each size and reports trades/s and reconcile time per size.
+`--gross-rounds N` runs N gross rounds on one chain; `--storage-probe` measures how anvil's rate
+of plain transfers depends on the contract storage it holds, set or set and cleared again.
 """
 
 from __future__ import annotations
@@ -784,6 +786,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="run only the gross scenario, this many rounds on one chain: does throughput fall as settled locks pile up?",
     )
+    parser.add_argument(
+        "--storage-probe",
+        action="store_true",
+        help="only probe anvil: plain transfers/s beside N escrow storage slots, set or set and cleared",
+    )
     parser.add_argument("--output", type=Path, default=Path(RESULTS_FILE))
     args = parser.parse_args(argv)
 
@@ -799,6 +806,8 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": {},
     }
     try:
+        if args.storage_probe:
+            return storage_probe(args, results)
         if args.gross_rounds:
             return gross_rounds(args, args.gross_rounds, workdir, results)
         if args.scale or args.net_trades:
@@ -978,6 +987,54 @@ def gross_rounds(args: argparse.Namespace, rounds: int, workdir: Path, results: 
     print(render_table(headers, rows, {0, 1, 2, 3}, markdown=True))
     write_results(args.output, results)
     return 0
+
+
+STORAGE_PROBE_SLOTS = (0, 2_000, 10_000, 40_000)
+STORAGE_PROBE_TRANSFERS = 200
+STORAGE_PROBE_SET_BATCH = 1_000
+
+
+def storage_probe(args: argparse.Namespace, results: dict[str, Any]) -> int:
+    """Why gross rounds slow down even though the escrow deletes settled locks: on a fresh anvil,
+    fill N storage slots of the escrow (anvil_setStorageAt), optionally clear them to zero again,
+    then time plain ETH transfers that never touch the escrow (automine, one block each)."""
+    runs = []
+    rows = []
+    for slots in STORAGE_PROBE_SLOTS:
+        for cleared in (False, True) if slots else (False,):
+            say(f"storage probe: {slots:,} escrow slots{', cleared again' if cleared else ''}")
+            rate = _transfers_beside_storage(slots, cleared)
+            runs.append({"escrow_slots": slots, "cleared": cleared, "transfers_per_s": round(rate, 1)})
+            rows.append([f"{slots:,}", "set, then cleared to 0" if cleared else "set", f"{rate:,.1f}"])
+    results["scenarios"]["storage_probe"] = runs
+    print(f"\nmachine: {results['machine']}\n")
+    print(render_table(["escrow slots", "state", "transfers/s"], rows, {0, 2}, markdown=True))
+    write_results(args.output, results)
+    return 0
+
+
+def _transfers_beside_storage(slots: int, cleared: bool) -> float:
+    devnet = Devnet.start()
+    try:
+        escrow = devnet.manifest.escrow.address
+        with httpx.Client(timeout=120) as client:
+            for value in ("0x" + "11" * 32, "0x" + "00" * 32) if cleared else ("0x" + "11" * 32,):
+                for start in range(0, slots, STORAGE_PROBE_SET_BATCH):
+                    calls = [
+                        {"jsonrpc": "2.0", "id": i, "method": "anvil_setStorageAt", "params": [escrow, hex(i), value]}
+                        for i in range(start + 1_000_000, min(slots, start + STORAGE_PROBE_SET_BATCH) + 1_000_000)
+                    ]
+                    client.post(devnet.rpc_url, json=calls).raise_for_status()
+                devnet.rpc("evm_mine")
+            sender, receiver = devnet.w3.eth.accounts[0], Account.create().address
+            transfer = {"from": sender, "to": receiver, "value": "0x1"}
+            started = time.perf_counter()
+            for i in range(STORAGE_PROBE_TRANSFERS):
+                body = {"jsonrpc": "2.0", "id": i, "method": "eth_sendTransaction", "params": [transfer]}
+                client.post(devnet.rpc_url, json=body).raise_for_status()
+            return STORAGE_PROBE_TRANSFERS / (time.perf_counter() - started)
+    finally:
+        devnet.stop()
 
 
 def say(text: str) -> None:

@@ -54,7 +54,9 @@ class Settings(BaseSettings):
     receipt_poll_s: float = Field(default=0.005, gt=0)
     receipt_timeout_s: float = Field(default=60.0, gt=0)
     in_flight_txs_max: int = Field(default=32, ge=1, le=256)
-    batch_trades_max: int = Field(default=100, ge=1, le=100)  # the escrow's MAX_BATCH
+    # The escrow's MAX_BATCH. 200 rather than 100: half the blocks and batch steps for the same
+    # trades (gross bench ~500 -> ~555 trades/s); a lock batch's fixed gas limit is then ~24M.
+    batch_trades_max: int = Field(default=200, ge=1, le=200)
     indexer_chunk_blocks: int = Field(default=2_000, ge=1, le=100_000)
     reorg_window_blocks: int = Field(default=64, ge=1)
     # Every this many cycles (and at the next one after a reorg) LOCKED trades are read back from

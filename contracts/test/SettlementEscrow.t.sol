@@ -29,7 +29,7 @@ contract SettlementEscrowTest is EscrowFixture {
         assertFalse(escrow.hasRole(rescuerRole, agent));
         assertFalse(escrow.hasRole(recoveryRole, agent));
         assertFalse(escrow.hasRole(escrow.DEFAULT_ADMIN_ROLE(), agent));
-        assertEq(escrow.MAX_BATCH(), 100);
+        assertEq(escrow.MAX_BATCH(), 200);
         assertEq(escrow.REFUND_GRACE_PERIOD(), 1 days);
         assertEq(escrow.RECOVERY_DELAY(), 2 days);
         _assertEscrowHolds(0);
@@ -333,8 +333,8 @@ contract SettlementEscrowTest is EscrowFixture {
 
     function test_lockBatch_revertsWhenTooLarge() public {
         vm.prank(agent);
-        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.BatchTooLarge.selector, 101, 100));
-        escrow.lockBatch(new SettlementEscrow.LockOrder[](101), new bytes[](101));
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.BatchTooLarge.selector, 201, 200));
+        escrow.lockBatch(new SettlementEscrow.LockOrder[](201), new bytes[](201));
     }
 
     function test_lockBatch_oneBadItemLocksNothing() public {
@@ -650,8 +650,8 @@ contract SettlementEscrowTest is EscrowFixture {
 
     function test_releaseBatch_revertsWhenTooLarge() public {
         vm.prank(agent);
-        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.BatchTooLarge.selector, 101, 100));
-        escrow.releaseBatch(new bytes32[](101));
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.BatchTooLarge.selector, 201, 200));
+        escrow.releaseBatch(new bytes32[](201));
     }
 
     function test_releaseBatch_oneBadItemReleasesNothing() public {
@@ -808,8 +808,8 @@ contract SettlementEscrowTest is EscrowFixture {
 
     function test_refundBatch_revertsWhenTooLarge() public {
         vm.prank(agent);
-        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.BatchTooLarge.selector, 101, 100));
-        escrow.refundBatch(new bytes32[](101));
+        vm.expectRevert(abi.encodeWithSelector(SettlementEscrow.BatchTooLarge.selector, 201, 200));
+        escrow.refundBatch(new bytes32[](201));
     }
 
     function test_refundBatch_oneBadItemRefundsNothing() public {

@@ -21,7 +21,7 @@ from web3.exceptions import TransactionNotFound
 from settlement.chain.client import ChainClient
 
 TX_HASH_HEX_CHARS = 64
-ARGUMENT_ITEMS_MAX = 200  # elements shown of one array argument (a batch holds at most 100 trades)
+ARGUMENT_ITEMS_MAX = 200  # elements shown of one array argument (a batch holds at most 200 trades)
 
 
 @dataclass(frozen=True)

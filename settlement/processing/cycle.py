@@ -38,7 +38,7 @@ from settlement.processing.submission import BatchSubmission, CallGroup
 
 log = logging.getLogger(__name__)
 
-# Trades one step of a cycle selects (lock, release, refund): 50 batch calls of 100. A bound on a
+# Trades one step of a cycle selects (lock, release, refund): 25 batch calls of 200. A bound on a
 # cycle's work, large enough that the per-cycle reads and the indexer's round are amortised (the
 # gross bench went from ~495 to ~545 trades/s when it rose from 2,000).
 CYCLE_TRADES_MAX = 5_000

@@ -15,6 +15,7 @@ from web3.types import TxReceipt
 from settlement.chain.client import LockStatus
 from settlement.chain.contract_calls import ContractCalls, LockOrder
 from settlement.chain.lock_intents import lock_intent_signer, lock_intent_typed_data
+from settlement.config import Settings
 from tests.chain.support import BROKER_FUNDING, COIN, ONE_HOUR, Env, eip712_digest, trade_id
 
 pytestmark = pytest.mark.chain
@@ -293,17 +294,23 @@ def test_batch_lock_then_release_some_and_refund_the_rest(env: Env) -> None:
     assert env.balance(env.escrow_address) == env.chain.total_locked() == 0
 
 
-def test_batch_of_max_size_is_accepted(env: Env) -> None:
+def test_batch_of_max_size_is_accepted_with_the_engines_fixed_gas(env: Env) -> None:
+    """The engine's default batch is the escrow's maximum, sent with a gas limit fixed from the
+    batch's shape (no estimate): a full batch must fit both that limit and the block."""
     size = int(env.chain.escrow.functions.MAX_BATCH().call())
-    assert size == 100
+    assert size == Settings().batch_trades_max == 200
     env.approve(env.payer, size * COIN)
     deadline = env.deadline()
     ids = [trade_id(f"max-{i}") for i in range(size)]
+    calls = ContractCalls(env.chain)
+    block_gas_limit = int(env.chain.w3.eth.get_block("latest")["gasLimit"])
 
-    env.agent.sender.transact(env.lock_batch_call([env.order(t, COIN, deadline) for t in ids]))
+    lock = calls.lock_batch([env.order(t, COIN, deadline) for t in ids])
+    assert lock.gas is not None and lock.gas <= block_gas_limit
+    env.agent.sender.transact(lock)
     assert env.chain.total_locked() == env.balance(env.escrow_address) == size * COIN
 
-    env.agent.sender.transact(env.escrow_call("releaseBatch", [ids]))
+    env.agent.sender.transact(calls.release_batch(ids))
     assert env.balance(env.payee) == BROKER_FUNDING + size * COIN
     assert env.chain.total_locked() == env.balance(env.escrow_address) == 0
 

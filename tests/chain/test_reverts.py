@@ -431,10 +431,13 @@ def permit_already_used(env: Env) -> Attempt:
     return Attempt(env.agent, env.lock_with_permit_call(second, permit), (first.trade_id, second.trade_id))
 
 
+BATCH_OVER_MAX = 201  # the escrow's MAX_BATCH + 1
+
+
 def too_large(env: Env, fn: str) -> Attempt:
     if fn == "lockBatch":
-        return _lock_batch(env, env.agent, env.orders("big", 101, AMOUNT))
-    return _escrow(env, env.agent, fn, [trade_id(f"big-{i}") for i in range(101)])
+        return _lock_batch(env, env.agent, env.orders("big", BATCH_OVER_MAX, AMOUNT))
+    return _escrow(env, env.agent, fn, [trade_id(f"big-{i}") for i in range(BATCH_OVER_MAX)])
 
 
 # ---------------------------------------------------------------------- the table
@@ -555,9 +558,9 @@ REVERT_CASES: list[Case] = [
     ("empty lock batch", lambda e: _lock_batch(e, e.agent, []), errors.TransactionFailed, "EmptyBatch"),
     ("empty release batch", lambda e: _escrow(e, e.agent, "releaseBatch", []), errors.TransactionFailed, "EmptyBatch"),
     ("empty refund batch", lambda e: _escrow(e, e.stranger, "refundBatch", []), errors.TransactionFailed, "EmptyBatch"),
-    ("lock batch of 101", lambda e: too_large(e, "lockBatch"), errors.TransactionFailed, "BatchTooLarge"),
-    ("release batch of 101", lambda e: too_large(e, "releaseBatch"), errors.TransactionFailed, "BatchTooLarge"),
-    ("refund batch of 101", lambda e: too_large(e, "refundBatch"), errors.TransactionFailed, "BatchTooLarge"),
+    ("lock batch of 201", lambda e: too_large(e, "lockBatch"), errors.TransactionFailed, "BatchTooLarge"),
+    ("release batch of 201", lambda e: too_large(e, "releaseBatch"), errors.TransactionFailed, "BatchTooLarge"),
+    ("refund batch of 201", lambda e: too_large(e, "refundBatch"), errors.TransactionFailed, "BatchTooLarge"),
 ]
 # fmt: on
 

@@ -14,7 +14,6 @@ from settlement.chain.trade_ids import chain_trade_key
 
 MAX_UINT256 = 2**256 - 1
 LOCK_TERMS = ("payer", "payee", "amount", "deadline")
-SETTLED_LOCK_TERMS: tuple[str, ...] = ()  # a settled lock keeps only its status on chain
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,11 @@ class LockOrder:
         A settled lock (released, refunded, recovered) has no terms to compare: the escrow
         deletes it and keeps only its outcome. The terms live on in its Locked and settling
         events, and so in the ledger, which reconcile checks against the chain's balances."""
+        if lock.status not in (LockStatus.NONE, LockStatus.LOCKED):
+            return []
         ours = (self.payer.lower(), self.payee.lower(), self.amount_base_units, self.deadline)
         theirs = (lock.payer.lower(), lock.payee.lower(), lock.amount_base_units, lock.deadline)
-        compared = LOCK_TERMS if lock.status in (LockStatus.NONE, LockStatus.LOCKED) else SETTLED_LOCK_TERMS
-        return [name for name, a, b in zip(LOCK_TERMS, ours, theirs, strict=True) if name in compared and a != b]
+        return [name for name, a, b in zip(LOCK_TERMS, ours, theirs, strict=True) if a != b]
 
     def as_tuple(self) -> tuple[bytes, str, str, int, int]:
         return (self.trade_id, str(self.payer), str(self.payee), self.amount_base_units, self.deadline)

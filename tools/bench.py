@@ -672,13 +672,16 @@ def presigned_transfers(devnet: Devnet, count: int) -> list[str]:
 
 def send_raw_batches(client: httpx.Client, rpc_url: str, raws: Sequence[str]) -> None:
     for start in range(0, len(raws), RPC_BATCH_TXS):
-        batch = [
-            {"jsonrpc": "2.0", "id": start + i, "method": "eth_sendRawTransaction", "params": [raw]}
-            for i, raw in enumerate(raws[start : start + RPC_BATCH_TXS])
-        ]
-        errors = [a["error"] for a in client.post(rpc_url, json=batch).raise_for_status().json() if "error" in a]
-        if errors:
-            raise BenchFailed(f"{len(errors)} raw transfers refused, first: {errors[0]}")
+        chunk = raws[start : start + RPC_BATCH_TXS]
+        post_rpc_batch(client, rpc_url, "eth_sendRawTransaction", [[raw] for raw in chunk], "raw transfers")
+
+
+def post_rpc_batch(client: httpx.Client, rpc_url: str, method: str, params: Sequence[list[Any]], what: str) -> None:
+    """One JSON-RPC batch of `method` calls, sent raw; any call's error fails the run."""
+    batch = [{"jsonrpc": "2.0", "id": i, "method": method, "params": p} for i, p in enumerate(params)]
+    errors = [a["error"] for a in client.post(rpc_url, json=batch).raise_for_status().json() if "error" in a]
+    if errors:
+        raise BenchFailed(f"{len(errors)} {what} refused, first: {errors[0]}")
 
 
 def chain_limit_run(devnet: Devnet, count: int) -> tuple[float, int, int]:
@@ -970,8 +973,9 @@ def scale_runs(args: argparse.Namespace, sizes: Sequence[int], workdir: Path, re
 
 
 def gross_rounds(args: argparse.Namespace, rounds: int, workdir: Path, results: dict[str, Any]) -> int:
-    """Gross rounds on one chain and one ledger: each round's locks stay in the escrow's storage
-    (its status slot) for the next, so a falling rate would show the cost of settled locks."""
+    """Gross rounds on one chain and one ledger: a falling rate shows what settled trades cost
+    later ones. The escrow deletes settled locks, but anvil keeps paying for every slot ever
+    written (--storage-probe shows it)."""
     size = args.gross_trades or args.trades or 10_000
     runs = []
     rows = []
@@ -992,6 +996,7 @@ def gross_rounds(args: argparse.Namespace, rounds: int, workdir: Path, results: 
 STORAGE_PROBE_SLOTS = (0, 2_000, 10_000, 40_000)
 STORAGE_PROBE_TRANSFERS = 200
 STORAGE_PROBE_SET_BATCH = 1_000
+STORAGE_PROBE_FIRST_SLOT = 1_000_000  # plain slots the escrow never uses (its mappings hash elsewhere)
 
 
 def storage_probe(args: argparse.Namespace, results: dict[str, Any]) -> int:
@@ -1020,18 +1025,18 @@ def _transfers_beside_storage(slots: int, cleared: bool) -> float:
         with httpx.Client(timeout=120) as client:
             for value in ("0x" + "11" * 32, "0x" + "00" * 32) if cleared else ("0x" + "11" * 32,):
                 for start in range(0, slots, STORAGE_PROBE_SET_BATCH):
-                    calls = [
-                        {"jsonrpc": "2.0", "id": i, "method": "anvil_setStorageAt", "params": [escrow, hex(i), value]}
-                        for i in range(start + 1_000_000, min(slots, start + STORAGE_PROBE_SET_BATCH) + 1_000_000)
-                    ]
-                    client.post(devnet.rpc_url, json=calls).raise_for_status()
+                    indexes = range(start, min(slots, start + STORAGE_PROBE_SET_BATCH))
+                    params = [[escrow, hex(STORAGE_PROBE_FIRST_SLOT + i), value] for i in indexes]
+                    post_rpc_batch(client, devnet.rpc_url, "anvil_setStorageAt", params, "storage writes")
                 devnet.rpc("evm_mine")
             sender, receiver = devnet.w3.eth.accounts[0], Account.create().address
             transfer = {"from": sender, "to": receiver, "value": "0x1"}
             started = time.perf_counter()
             for i in range(STORAGE_PROBE_TRANSFERS):
                 body = {"jsonrpc": "2.0", "id": i, "method": "eth_sendTransaction", "params": [transfer]}
-                client.post(devnet.rpc_url, json=body).raise_for_status()
+                answer = client.post(devnet.rpc_url, json=body).raise_for_status().json()
+                if "error" in answer:
+                    raise BenchFailed(f"probe transfer refused: {answer['error']}")
             return STORAGE_PROBE_TRANSFERS / (time.perf_counter() - started)
     finally:
         devnet.stop()

@@ -22,6 +22,7 @@ from settlement.manifest import DeploymentManifest
 TEST_CHAIN_ID = 31337
 MINE_BLOCKS_MAX = 10_000  # anvil slows as its chain grows: keep test chains short
 REORG_DEPTH_MAX = 64
+RECEIPT_TIMEOUT_S = 30
 
 
 @dataclass
@@ -57,6 +58,17 @@ class Devnet:
         if "error" in response:
             raise RuntimeError(f"{method} failed: {response['error']}")
         return response["result"]
+
+    def send_as(self, sender: str, to: str, data: str = "0x") -> Any:
+        """A transaction from any address (impersonated), waited for until mined; returns its
+        receipt. Automine is not synchronous: anvil answers eth_sendTransaction before the block
+        holding it is stored, so reading the receipt or the state at once can miss it."""
+        self.rpc("anvil_impersonateAccount", sender)
+        try:
+            tx_hash = self.rpc("eth_sendTransaction", {"from": sender, "to": to, "data": data, "value": "0x0"})
+        finally:
+            self.rpc("anvil_stopImpersonatingAccount", sender)
+        return self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=RECEIPT_TIMEOUT_S)
 
     def snapshot(self) -> str:
         """A snapshot id for `revert`. anvil's ids are single-use: take a new one after reverting."""

@@ -157,9 +157,7 @@ def drop_the_lock_by_reorg(service: SettlementService, isolated_devnet: Devnet, 
 
     isolated_devnet.revert(fork)
     agent = isolated_devnet.manifest.agent.address
-    isolated_devnet.rpc("anvil_impersonateAccount", agent)
-    isolated_devnet.rpc("eth_sendTransaction", {"from": agent, "to": agent, "value": "0x0"})
-    isolated_devnet.rpc("anvil_stopImpersonatingAccount", agent)
+    assert isolated_devnet.send_as(agent, agent)["status"] == 1
     assert chain.get_lock(chain_trade_key(trade.chain_trade_id)).status == LockStatus.NONE
     return trade, warm_up, balance_before
 
@@ -245,13 +243,7 @@ def test_a_lock_recovered_by_the_escrow_admin_leaves_locked_for_recovered(
 
 def admin_sends(devnet: Devnet, to: str, data: str) -> None:
     """A transaction from the deployer (token blacklister, escrow RECOVERY_ROLE), mined at once."""
-    admin = devnet.manifest.deployer.address
-    devnet.rpc("anvil_impersonateAccount", admin)
-    try:
-        tx_hash = devnet.rpc("eth_sendTransaction", {"from": admin, "to": to, "data": data})
-    finally:
-        devnet.rpc("anvil_stopImpersonatingAccount", admin)
-    assert devnet.w3.eth.get_transaction_receipt(tx_hash)["status"] == 1
+    assert devnet.send_as(devnet.manifest.deployer.address, to, data)["status"] == 1
 
 
 def test_a_refund_someone_else_made_is_realigned_when_ours_reverts_not_locked(
@@ -267,12 +259,8 @@ def test_a_refund_someone_else_made_is_realigned_when_ours_reverts_not_locked(
         chain = isolated_devnet.chain()
         isolated_devnet.increase_time(settings.default_settlement_window_s + 86_400 + 60)  # deadline + grace
         stranger = isolated_devnet.manifest.spare_accounts[1].address
-        isolated_devnet.rpc("anvil_impersonateAccount", stranger)
-        isolated_devnet.rpc(
-            "eth_sendTransaction",
-            {"from": stranger, "to": chain.escrow.address, "data": chain.escrow_calldata.encode("refund", [key])},
-        )
-        isolated_devnet.rpc("anvil_stopImpersonatingAccount", stranger)
+        refund = chain.escrow_calldata.encode("refund", [key])
+        assert isolated_devnet.send_as(stranger, chain.escrow.address, refund)["status"] == 1
         assert chain.get_lock(key).status == LockStatus.REFUNDED
 
         report = service.run_cycle()

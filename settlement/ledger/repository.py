@@ -244,16 +244,18 @@ def list_trades(
 def reserved_base_units(session: Session, payer_id: str, client_id: str | None = None) -> int:
     """Coins promised by PENDING trades of this payer (or client): not yet locked, not spendable.
 
-    One row of the running figure, locked until the caller commits (FOR UPDATE on PostgreSQL;
-    SQLite has one writer at a time): two concurrent matches for one payer are then checked one
-    after the other, each against what the other reserved."""
+    One row of the running figure, locked until the caller commits, so two concurrent checks for
+    one payer run one after the other, each against what the other reserved. The lock is taken
+    by a write of nothing (adding 0): a SELECT ... FOR UPDATE locks no row that does not exist
+    yet (a payer's first trades) and, on SQLite, runs outside any transaction, so both checks
+    passed on the same free balance. The write creates the row on PostgreSQL and takes SQLite's
+    one write lock, before the figure is read."""
+    key = PAYER_TOTAL if client_id is None else client_id
+    add_to_reservation(session, payer_id, key, 0)
     row = session.exec(
-        select(PayerReservation.reserved_base_units)
-        .where(
-            PayerReservation.participant_id == payer_id,
-            PayerReservation.client_id == (PAYER_TOTAL if client_id is None else client_id),
+        select(PayerReservation.reserved_base_units).where(
+            PayerReservation.participant_id == payer_id, PayerReservation.client_id == key
         )
-        .with_for_update()
     ).first()
     return int(row or 0)
 
@@ -347,21 +349,23 @@ def _net_exposure_deltas(trade: Trade, before: str, after: str) -> dict[str, int
     return {trade.buyer_id: payer_after - payer_before, trade.seller_id: payee_after - payee_before}
 
 
-def add_net_exposure(session: Session, deltas: dict[str, int]) -> None:
-    """Apply many participants' exposure changes, in participant order (one lock order for every writer)."""
+def add_net_exposure(session: Session, deltas: dict[str, int], lock_only: bool = False) -> None:
+    """Apply many participants' exposure changes, in participant order (one lock order for every
+    writer); with lock_only, write each row's 0 too, to lock it (net_exposure)."""
     upsert = _exposure_upsert(session.get_bind().dialect.name)
     for participant_id in sorted(deltas):
-        if deltas[participant_id]:
+        if deltas[participant_id] or lock_only:
             session.connection().execute(upsert, {"participant_id": participant_id, "amount": deltas[participant_id]})
 
 
 def net_exposure(session: Session, participant_ids: Sequence[str]) -> dict[str, int]:
-    """Participants' running net exposure, rows locked until the caller commits (like reservations)."""
+    """Participants' running net exposure, rows locked until the caller commits, by a write of
+    nothing in participant order (reserved_base_units says why a write and not FOR UPDATE)."""
+    add_net_exposure(session, dict.fromkeys(participant_ids, 0), lock_only=True)
     rows = session.exec(
         select(NetExposure)
         .where(col(NetExposure.participant_id).in_(sorted(participant_ids)))
         .order_by(col(NetExposure.participant_id))
-        .with_for_update()
     ).all()
     found = {row.participant_id: int(row.exposure_base_units) for row in rows}
     return {p: found.get(p, 0) for p in participant_ids}

@@ -216,10 +216,12 @@ class BatchIntake:
                 refusals[item.index] = errors.Blacklisted("a party to this trade is blacklisted by the token issuer")
         open_items = [i for i in items if i.index not in refusals]
         net_debits: dict[str, list[int]] = defaultdict(list)
+        net_payees: set[str] = set()
         for item in open_items:
             if item.mode == SettlementMode.NET:
                 net_debits[item.terms.buyer.id].append(item.terms.amount_base_units)
-        fits = self.intake.cover_fits(session, dict(net_debits), addresses) if net_debits else {}
+                net_payees.add(item.terms.seller.id)
+        fits = self.intake.cover_fits(session, dict(net_debits), addresses, sorted(net_payees)) if net_debits else {}
         positions: dict[str, int] = defaultdict(int)
         funds: dict[str, PayerFunds] = {}
         rechecked: set[str] = set()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -368,7 +368,8 @@ class TradeIntake:
             raise errors.Blacklisted("a party to this trade is blacklisted by the token issuer")
         amount = trade.settlement_amount_base_units
         if net:
-            if not self.cover_fits(session, {trade.buyer_id: [amount]}, {trade.buyer_id: payer})[trade.buyer_id][0]:
+            debits, payees = {trade.buyer_id: [amount]}, [trade.seller_id]
+            if not self.cover_fits(session, debits, {trade.buyer_id: payer}, payees)[trade.buyer_id][0]:
                 raise errors.NetDebitCapExceeded(
                     f"the buyer's net debit cap does not cover {format_coins(amount)} coins on top of its open net "
                     "trades: it deposits more into its settlement balance, or the trade settles gross"
@@ -402,12 +403,16 @@ class TradeIntake:
             )
 
     def cover_fits(
-        self, session: Session, debits: dict[str, list[int]], addresses: dict[str, str]
+        self, session: Session, debits: dict[str, list[int]], addresses: dict[str, str], payees: Sequence[str]
     ) -> dict[str, list[bool]]:
         """Mojaloop's liquidity-cover check for net trades, once per payer: each payer's new debits,
         in order, on top of its running exposure, within its net debit cap (each debit that fits
-        counts toward the next). The caller refuses the debits that do not fit."""
-        exposure = repo.net_exposure(session, list(debits))
+        counts toward the next). The caller refuses the debits that do not fit.
+
+        The payees' exposure rows are locked with the payers', in one participant order, because
+        the trades written next change theirs too: taken later, in another order, two writers
+        each held a row the other wanted (PostgreSQL's 'deadlock detected')."""
+        exposure = repo.net_exposure(session, sorted({*debits, *payees}))
         balances = self.net.balances_of([addresses[p] for p in debits])  # one round trip
         fits: dict[str, list[bool]] = {}
         for payer_id, amounts in debits.items():

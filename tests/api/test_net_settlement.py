@@ -7,10 +7,12 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any, cast
 
+import httpx
 import pytest
 from sqlmodel import Session, select
 from web3 import Web3
@@ -22,7 +24,7 @@ from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.chain_control import ChainControl
 from settlement.testing.devnet import Devnet
 from settlement.testing.rpc_gate import RpcGate
-from tests.api.support import Broker, assert_problem, issue, register, trade_body, unique
+from tests.api.support import Broker, assert_problem, issue, register, submit, trade_body, unique
 from tests.conftest import fresh_database
 
 pytestmark = pytest.mark.chain
@@ -169,6 +171,70 @@ def test_the_liquidity_cover_check_refuses_what_passes_the_net_debit_cap(api: Se
     window_id = results[0]["window_id"]
     _close_and_settle(api, window_id)
     assert payer.http.get(f"/v1/participants/{payer.id}/settlement-balance").json()["on_chain"] == "15"
+
+
+RACERS = 12
+
+
+def _race(attempts: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
+    """All attempts at once, each on its own connection, released together."""
+    start = threading.Barrier(len(attempts))
+
+    def attempt(call: Callable[[], httpx.Response]) -> httpx.Response:
+        start.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(attempts)) as pool:
+        return list(pool.map(attempt, attempts))
+
+
+def test_concurrent_net_trades_never_take_more_than_the_cover(api: SettlementApp) -> None:
+    """Twelve trades of 30 coins at once, singles and batches, against a cover of 100: three are
+    accepted, whichever they are. Each check reads the payer's running exposure and holds it
+    until its trades are written, so no two checks both count the same free 10 coins."""
+    payer, payee = _funded(api, "race-payer", "100"), _funded(api, "race-payee", "10")
+
+    def single() -> httpx.Response:
+        key = str(uuid.uuid4())
+        return api.client().post("/v1/trades", json=_net(payer, payee, "30"), headers={"Idempotency-Key": key})
+
+    def batch() -> httpx.Response:
+        key = str(uuid.uuid4())
+        return api.client().post(
+            "/v1/trades/batch", json={"trades": [_net(payer, payee, "30")]}, headers={"Idempotency-Key": key}
+        )
+
+    responses = _race([single] * (RACERS // 2) + [batch] * (RACERS // 2))
+    singles, batches = responses[: RACERS // 2], responses[RACERS // 2 :]
+    accepted = [r for r in singles if r.status_code == 202] + [r for r in batches if r.json()["results"][0]["ok"]]
+    assert len(accepted) == 3, [r.text for r in responses]
+    for refused in (r for r in singles if r.status_code != 202):
+        assert_problem(refused, 409, "net_debit_cap_exceeded")
+    assert {(r.json()["results"][0]["problem"] or {}).get("code") for r in batches} <= {None, "net_debit_cap_exceeded"}
+    window_ids = {r.json()["window_id"] for r in singles if r.status_code == 202}
+    window_ids |= {r.json()["results"][0]["window_id"] for r in batches if r.json()["results"][0]["ok"]}
+    (window_id,) = window_ids
+    assert _close_and_settle(api, window_id)["trade_count"] == 3
+    assert payer.http.get(f"/v1/participants/{payer.id}/settlement-balance").json()["on_chain"] == "10"
+    report = api.client().get("/v1/reconciliation").json()
+    assert report["balanced"], report["breaks"]
+
+
+def test_concurrent_gross_trades_never_reserve_more_than_the_balance(api: SettlementApp) -> None:
+    """The same race on the gross side: the buyer's free balance is its balance minus what its
+    matched trades reserve, so twelve matched trades (the operator's) of a quarter of it plus one
+    base unit, sent at once, leave three accepted and nine refused."""
+    buyer, seller = register(api, "race-buyer"), register(api, "race-seller")
+    issue(api, buyer, "100")
+    api.client().get("/v1/reconciliation")  # the indexer has taken the mint
+    balance_base_units = api.service.chain.balance_of(buyer.address)
+    amount = Decimal(balance_base_units // 4 + 1) / 10**6
+    body = trade_body(buyer, seller, quantity="1", price=str(amount), currency="USD")
+    operator = api.client()
+    responses = _race([lambda: submit(operator, {**body, "trade_ref": unique("race")})] * RACERS)
+    assert sorted(r.status_code for r in responses) == [202] * 3 + [422] * (RACERS - 3), [r.text for r in responses]
+    for refused in (r for r in responses if r.status_code != 202):
+        assert_problem(refused, 422, "insufficient_funds")
 
 
 def test_a_blacklisted_participant_leaves_the_window_and_the_rest_settles(api: SettlementApp, devnet: Devnet) -> None:

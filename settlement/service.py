@@ -179,7 +179,7 @@ class SettlementService:
             self.anchoring,
             confirmed_block=lambda: cursor[0] if (cursor := self.indexer.cursor()) else None,
         )
-        self.indexer.on_rewind = self.cycle.realignment.after_rewind
+        self.indexer.on_rewind = self._after_rewind
         self.participants = ParticipantDirectory(self.db, self.chain, self.custody, self.journal)
         self.liquidity = Liquidity(self.db, self.chain, self.custody, self.journal)
         self.idempotency = IdempotentOperations(self.db, settings.idempotency_key_ttl_s)
@@ -808,6 +808,12 @@ class SettlementService:
             return statement_export(stamp, participant_id, account_statements(records, accounts, period), period)
 
     # ----------------------------------------------------------------- cycles
+
+    def _after_rewind(self, fork_block: int) -> None:
+        """The indexer undid blocks above `fork_block`: what the service booked above it is read back
+        from the chain at the next cycle (locks and payouts by the sweep, settled windows here)."""
+        self.cycle.realignment.after_rewind(fork_block)
+        self.settlement_windows.after_rewind(fork_block)
 
     def run_cycle(self) -> CycleReport:
         """One settlement cycle, then mirror the chain into the ledger (demos, tests, settle_until_idle).

@@ -114,6 +114,8 @@ REALIGNMENTS: dict[TradeStatus, frozenset[TradeStatus]] = {
     TradeStatus.RELEASED: frozenset({TradeStatus.LOCKED}),
     TradeStatus.REFUNDED: frozenset({TradeStatus.LOCKED}),
     TradeStatus.RECOVERED: frozenset({TradeStatus.LOCKED}),
+    # A reorg undid the window's settlement transaction: back in the window until the chain settles it.
+    TradeStatus.SETTLED: frozenset({TradeStatus.IN_WINDOW}),
 }
 # Where the escrow's word can move a trade: matched trades that are (or were) on their way to a lock.
 _REALIGNABLE = frozenset(

@@ -25,12 +25,14 @@ class WindowStatus(StrEnum):
 
 # A CLOSED window whose participants cannot all settle loses the defaulters' trades before it is
 # sent (they roll to the next window, or are refused); a sent one that reverts goes back to CLOSED
-# and is split again. A window all of whose trades left settles with nothing to send.
+# and is split again. A window all of whose trades left settles with nothing to send. A settled
+# window whose transaction a reorg dropped goes back to PENDING_SETTLEMENT (its obligations reversed).
 WINDOW_TRANSITIONS: dict[WindowStatus, frozenset[WindowStatus]] = {
     WindowStatus.OPEN: frozenset({WindowStatus.CLOSED}),
     WindowStatus.CLOSED: frozenset({WindowStatus.PENDING_SETTLEMENT, WindowStatus.SETTLED}),
     WindowStatus.PENDING_SETTLEMENT: frozenset({WindowStatus.SETTLED, WindowStatus.CLOSED}),
-    WindowStatus.SETTLED: frozenset(),
+    # A reorg undid the settlement transaction the service saw mined: the chain's word decides again.
+    WindowStatus.SETTLED: frozenset({WindowStatus.PENDING_SETTLEMENT}),
 }
 
 

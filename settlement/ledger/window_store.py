@@ -24,10 +24,18 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select, update
 
 from settlement import errors
-from settlement.domain.trade import SettlementMode, TradeStatus
+from settlement.domain.journal import OBLIGATION_PREFIX, EntryKind
+from settlement.domain.trade import SettlementMode, TradeStatus, check_transition
 from settlement.domain.window import WindowStatus, can_move
 from settlement.ledger import repository as repo
-from settlement.ledger.models import SettlementWindowRecord, Trade, TradeTransition, utcnow
+from settlement.ledger.models import (
+    JournalEntry,
+    Posting,
+    SettlementWindowRecord,
+    Trade,
+    TradeTransition,
+    utcnow,
+)
 
 OPEN_SLOT = 1
 JOIN_ATTEMPTS_MAX = 5  # a join that keeps meeting a closing window gives up (the caller's error)
@@ -241,3 +249,69 @@ def settle_trades(
         [{"trade_id": trade_id} for trade_id in ids],
     )
     repo.add_net_exposure(session, dict(exposure))
+
+
+def settled_above(session: Session, block_number: int, limit: int) -> list[int]:
+    """SETTLED windows whose settlement was seen mined above `block_number` (a reorg's fork), oldest first."""
+    rows = session.exec(
+        select(SettlementWindowRecord.id)
+        .where(
+            SettlementWindowRecord.status == WindowStatus.SETTLED,
+            col(SettlementWindowRecord.settlement_block) > block_number,
+        )
+        .order_by(col(SettlementWindowRecord.id))
+        .limit(limit)
+    ).all()
+    return [int(window_id) for window_id in rows if window_id is not None]
+
+
+def unsettle_trades(session: Session, window_id: int, trades: Sequence[WindowTrade]) -> None:
+    """SETTLED -> IN_WINDOW for a window whose settlement a reorg undid (settle_trades undone, in
+    the same bulk statements): each step recorded as realigned from the chain, and the exposure
+    its payer and payee held taken up again. `trades` must be every SETTLED trade of the window."""
+    now = utcnow()
+    exposure: dict[str, int] = defaultdict(int)
+    for trade in trades:
+        check_transition(TradeStatus(trade.status), TradeStatus.IN_WINDOW, realigned=True)
+        payer, payee = repo.net_exposure_share(TradeStatus.IN_WINDOW, trade.settlement_amount_base_units)
+        exposure[trade.buyer_id] += payer
+        exposure[trade.seller_id] += payee
+    moved = session.exec(  # type: ignore[call-overload]
+        update(Trade)
+        .where(col(Trade.window_id) == window_id, col(Trade.status) == TradeStatus.SETTLED)
+        .values(status=TradeStatus.IN_WINDOW, updated_at=now)
+    )
+    if moved.rowcount != len(trades):
+        raise errors.InvalidTransition(
+            f"window {window_id} holds {moved.rowcount} settled trades, not {len(trades)}: it changed meanwhile"
+        )
+    transitions = cast(Table, TradeTransition.__table__)  # type: ignore[attr-defined]
+    if trades:
+        session.connection().execute(
+            insert(transitions).values(
+                trade_id=bindparam("trade_id"),
+                from_status=TradeStatus.SETTLED.value,
+                to_status=TradeStatus.IN_WINDOW.value,
+                reason=repo.REALIGNED_FROM_CHAIN,
+                at=now,
+            ),
+            [{"trade_id": trade.id} for trade in trades],
+        )
+    repo.add_net_exposure(session, dict(exposure))
+
+
+def unreversed_obligations(session: Session, window_id: int) -> list[int]:
+    """Seqs of the window's obligation entries no reversal has undone yet, newest first (the
+    window's obligation accounts name it: obligation:<window id>:<address>)."""
+    reversed_seqs = select(JournalEntry.reverses_seq).where(col(JournalEntry.reverses_seq).is_not(None))
+    in_window = select(Posting.entry_seq).where(col(Posting.account).startswith(f"{OBLIGATION_PREFIX}{window_id}:"))
+    rows = session.exec(
+        select(JournalEntry.seq)
+        .where(
+            JournalEntry.kind == EntryKind.OBLIGATION,
+            col(JournalEntry.seq).in_(in_window),
+            col(JournalEntry.seq).not_in(reversed_seqs),
+        )
+        .order_by(col(JournalEntry.seq).desc())
+    ).all()
+    return [int(seq) for seq in rows]

@@ -20,6 +20,7 @@ the indexer mirrors the window's NetPositionApplied events as the net settlement
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -33,7 +34,7 @@ from settlement.chain.custody import Custody
 from settlement.chain.merkle import TradeLeaf, merkle_root
 from settlement.chain.net_settlement import NetSettlementContract
 from settlement.config import Settings
-from settlement.domain.journal import EntryDraft, EntryKind, obligation_account, transfer
+from settlement.domain.journal import EntryDraft, EntryKind, obligation_account, reversal_postings, transfer
 from settlement.domain.netting import Obligation
 from settlement.domain.posting import window_description
 from settlement.domain.trade import TradeStatus, is_expired
@@ -90,6 +91,8 @@ class SettlementWindows:
         self.anchoring = anchoring
         self.confirmed_block = confirmed_block
         self.net = NetSettlementContract(chain) if chain.manifest.net is not None else None
+        self._fork_block: int | None = None  # set by the indexer's rewind until the next cycle
+        self._fork_lock = threading.Lock()  # the worker indexes on a thread beside the cycle's
 
     # ----------------------------------------------------------------- joining and closing
 
@@ -115,10 +118,19 @@ class SettlementWindows:
 
     # ----------------------------------------------------------------- the cycle
 
+    def after_rewind(self, fork_block: int) -> None:
+        """The indexer undid blocks above `fork_block`: windows settled above it are read back next cycle."""
+        with self._fork_lock:
+            self._fork_block = fork_block if self._fork_block is None else min(self._fork_block, fork_block)
+
     def run_once(self) -> CycleReport:
         report = CycleReport()
         if self.net is None:
             return report
+        with self._fork_lock:
+            fork_block, self._fork_block = self._fork_block, None
+        if fork_block is not None:
+            self._reopen_reorged(fork_block)
         report.failed += self._drop_cancelled_and_expired()
         with Session(self.db) as session:
             due = window_store.due_to_close(
@@ -247,6 +259,77 @@ class SettlementWindows:
             )
         self._settled(window_id, trades, addresses, window.settlement_tx_hash or "", on_chain.block_number)
         return CycleReport()
+
+    def _reopen_reorged(self, fork_block: int) -> None:
+        """Windows the service saw settled in blocks a reorg undid: the contract's word decides.
+        One the chain still has settled (its transaction mined again on the new branch) keeps its
+        trades and obligations; one it has not goes back to PENDING_SETTLEMENT, so _follow_up
+        waits for the transaction the sender sends again, or splits the window again if it reverts."""
+        net = self.require_net()
+        with Session(self.db) as session:
+            window_ids = window_store.settled_above(session, fork_block, WINDOWS_PER_CYCLE_MAX)
+        if len(window_ids) == WINDOWS_PER_CYCLE_MAX:
+            self.after_rewind(fork_block)  # more may be above the fork: the next cycle reads on
+        for window_id in window_ids:
+            on_chain = net.window(window_id)
+            if on_chain.settled:
+                with Session(self.db) as session:
+                    window = window_store.get(session, window_id)
+                    window.settlement_block = on_chain.block_number
+                    session.commit()
+                continue
+            self._unsettle(window_id)
+
+    def _unsettle(self, window_id: int) -> None:
+        """_settled undone, in one database transaction: trades back IN_WINDOW (realigned from the
+        chain), the window's obligation entries reversed (the journal stays append-only), the
+        window PENDING_SETTLEMENT with its transaction kept for the follow-up."""
+        with Session(self.db, expire_on_commit=False) as session:
+            window = window_store.get(session, window_id)
+            trades = window_store.trades_of(session, window_id, [TradeStatus.SETTLED])
+            window_store.unsettle_trades(session, window_id, trades)
+            records = self.journal.records(window_store.unreversed_obligations(session, window_id), session)
+            drafts = [
+                EntryDraft(
+                    kind=EntryKind.REVERSAL,
+                    postings=reversal_postings(record.postings),
+                    description=f"reorg: {window_description(window_id)}'s settlement {record.tx_hash} is no "
+                    f"longer on chain; reverses seq {record.seq} ({record.kind})",
+                    trade_id=record.trade_id,
+                    chain_id=record.chain_id,
+                    tx_hash=record.tx_hash,
+                    reverses_seq=record.seq,
+                )
+                for record in records
+            ]
+            if drafts:
+                self.journal.append_many(drafts, session)
+            window_store.move(session, window, WindowStatus.PENDING_SETTLEMENT)
+            window.settlement_block = None
+            window.settled_at = None
+            session.commit()
+        log.error(
+            "settlement window %d: a reorg undid its settlement %s; %d trades are back in the window "
+            "until the chain settles it",
+            window_id,
+            window.settlement_tx_hash,
+            len(trades),
+        )
+        now = utcnow()
+        self.publisher.publish_events(
+            [
+                TradeEvent(
+                    trade_id=t.id,
+                    status=TradeStatus.IN_WINDOW,
+                    buyer_id=t.buyer_id,
+                    seller_id=t.seller_id,
+                    tx_hash=None,
+                    error_code=None,
+                    at=now,
+                )
+                for t in trades
+            ]
+        )
 
     def _back_to_closed(self, window_id: int) -> None:
         with Session(self.db) as session:

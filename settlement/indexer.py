@@ -28,7 +28,6 @@ from sqlmodel import Session, col, insert, select, update
 from settlement.chain.client import ChainClient
 from settlement.chain.events import EventDecoder
 from settlement.domain.chain_events import ChainEvent
-from settlement.domain.journal import EntryDraft, EntryKind, reversal_postings
 from settlement.domain.posting import PostingRules, TradeParties, escrow_trade_keys
 from settlement.errors import IndexerConflict, LedgerError, ReorgTooDeep
 from settlement.ledger.chunks import in_list_chunks
@@ -303,19 +302,7 @@ class Indexer:
                 if seq is not None
             ]
             drafts = [
-                EntryDraft(
-                    kind=EntryKind.REVERSAL,
-                    postings=reversal_postings(record.postings),
-                    description=f"reorg: block {record.block_number} {record.block_hash} is no longer "
-                    f"canonical; reverses seq {record.seq} ({record.kind})",
-                    trade_id=record.trade_id,
-                    chain_id=record.chain_id,
-                    block_number=record.block_number,
-                    block_hash=record.block_hash,
-                    tx_hash=record.tx_hash,
-                    log_index=record.log_index,
-                    reverses_seq=record.seq,
-                )
+                record.reversal(f"reorg: block {record.block_number} {record.block_hash} is no longer canonical")
                 for record in self.journal.records(seqs, session)
             ]
             self.journal.append_many(drafts, session)

@@ -29,6 +29,7 @@ from settlement.domain.journal import (
     EntryKind,
     client_account,
     entry_hash,
+    reversal_postings,
     transfer,
     wallet_account,
 )
@@ -74,6 +75,22 @@ class JournalRecord:
     prev_hash: str
     entry_hash: str
     postings: tuple[DraftPosting, ...]
+
+    def reversal(self, reason: str) -> EntryDraft:
+        """The entry that undoes this one, keeping its chain fields: the journal is append-only, so
+        what a reorg took back is undone by a new entry, never by an edit."""
+        return EntryDraft(
+            kind=EntryKind.REVERSAL,
+            postings=reversal_postings(self.postings),
+            description=f"{reason}; reverses seq {self.seq} ({self.kind})",
+            trade_id=self.trade_id,
+            chain_id=self.chain_id,
+            block_number=self.block_number,
+            block_hash=self.block_hash,
+            tx_hash=self.tx_hash,
+            log_index=self.log_index,
+            reverses_seq=self.seq,
+        )
 
 
 @dataclass(frozen=True)

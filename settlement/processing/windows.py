@@ -34,7 +34,7 @@ from settlement.chain.custody import Custody
 from settlement.chain.merkle import TradeLeaf, merkle_root
 from settlement.chain.net_settlement import NetSettlementContract
 from settlement.config import Settings
-from settlement.domain.journal import EntryDraft, EntryKind, obligation_account, reversal_postings, transfer
+from settlement.domain.journal import EntryDraft, EntryKind, obligation_account, transfer
 from settlement.domain.netting import Obligation
 from settlement.domain.posting import window_description
 from settlement.domain.trade import TradeStatus, is_expired
@@ -290,16 +290,7 @@ class SettlementWindows:
             window_store.unsettle_trades(session, window_id, trades)
             records = self.journal.records(window_store.unreversed_obligations(session, window_id), session)
             drafts = [
-                EntryDraft(
-                    kind=EntryKind.REVERSAL,
-                    postings=reversal_postings(record.postings),
-                    description=f"reorg: {window_description(window_id)}'s settlement {record.tx_hash} is no "
-                    f"longer on chain; reverses seq {record.seq} ({record.kind})",
-                    trade_id=record.trade_id,
-                    chain_id=record.chain_id,
-                    tx_hash=record.tx_hash,
-                    reverses_seq=record.seq,
-                )
+                record.reversal(f"reorg: {window_description(window_id)}'s settlement {record.tx_hash} is not on chain")
                 for record in records
             ]
             if drafts:
@@ -315,15 +306,19 @@ class SettlementWindows:
             window.settlement_tx_hash,
             len(trades),
         )
+        self._publish(trades, TradeStatus.IN_WINDOW, None)
+
+    def _publish(self, trades: Sequence[WindowTrade], status: TradeStatus, tx_hash: str | None) -> None:
+        """One status event per trade a window moved in bulk (after the commit that moved them)."""
         now = utcnow()
         self.publisher.publish_events(
             [
                 TradeEvent(
                     trade_id=t.id,
-                    status=TradeStatus.IN_WINDOW,
+                    status=status,
                     buyer_id=t.buyer_id,
                     seller_id=t.seller_id,
-                    tx_hash=None,
+                    tx_hash=tx_hash,
                     error_code=None,
                     at=now,
                 )
@@ -404,20 +399,7 @@ class SettlementWindows:
             window.settled_at = datetime.now(UTC)
             session.commit()
         log.info("settlement window %d settled: %d trades in %s", window_id, len(trades), tx_hash)
-        self.publisher.publish_events(
-            [
-                TradeEvent(
-                    trade_id=t.id,
-                    status=TradeStatus.SETTLED,
-                    buyer_id=t.buyer_id,
-                    seller_id=t.seller_id,
-                    tx_hash=tx_hash,
-                    error_code=None,
-                    at=utcnow(),
-                )
-                for t in trades
-            ]
-        )
+        self._publish(trades, TradeStatus.SETTLED, tx_hash)
         if self.anchoring.enabled:
             try:
                 self.anchoring.anchor_now()

@@ -223,11 +223,14 @@ def _window_obligations(session: Session, block: int) -> dict[int, list[_Obligat
     }
     if not settled:
         return {}
+    # A window whose settlement a reorg undid had its obligations reversed (SettlementWindows.
+    # _unsettle); settled again, it journals them anew: only the live ones count.
+    reversed_seqs = select(JournalEntry.reverses_seq).where(col(JournalEntry.reverses_seq).is_not(None))
     rows = session.exec(
         select(JournalEntry.seq, Trade.chain_trade_id, Posting.account, Posting.amount_base_units)
         .join(Posting, col(Posting.entry_seq) == col(JournalEntry.seq))
         .join(Trade, col(Trade.id) == col(JournalEntry.trade_id))
-        .where(col(JournalEntry.kind) == EntryKind.OBLIGATION)
+        .where(col(JournalEntry.kind) == EntryKind.OBLIGATION, col(JournalEntry.seq).not_in(reversed_seqs))
     )
     entries: dict[int, dict[str, object]] = defaultdict(dict)
     for seq, chain_trade_id, account, amount in rows:

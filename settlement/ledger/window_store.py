@@ -76,11 +76,20 @@ def claim_open_window(session: Session, trade_count: int) -> int:
     raise errors.SettlementUnavailable("the settlement window kept closing; retry")
 
 
+def lock_exposure_of(session: Session, trades: Sequence[Trade]) -> None:
+    """Lock the exposure rows of every party to `trades`, in participant order, before any of
+    them moves. Every writer of exposure takes these rows first and in one order, then the
+    window's row: intake's cover check does, so a step that updated them trade by trade, or after
+    claiming the window, could hold a row intake waits for while waiting for one intake holds."""
+    repo.net_exposure(session, sorted({p for t in trades for p in (t.buyer_id, t.seller_id)}))
+
+
 def join(session: Session, trades: Sequence[Trade]) -> int:
     """Put confirmed net trades (PENDING) into the open window, IN_WINDOW; returns the window's id.
     The caller commits: the trades and the window's count commit together."""
     if not trades:
         raise ValueError("nothing to join")
+    lock_exposure_of(session, trades)
     window_id = claim_open_window(session, len(trades))
     for trade in trades:
         trade.window_id = window_id
@@ -251,13 +260,16 @@ def settle_trades(
     repo.add_net_exposure(session, dict(exposure))
 
 
-def settled_above(session: Session, block_number: int, limit: int) -> list[int]:
-    """SETTLED windows whose settlement was seen mined above `block_number` (a reorg's fork), oldest first."""
+def settled_above(session: Session, block_number: int, after_id: int, limit: int) -> list[int]:
+    """SETTLED windows whose settlement was seen mined above `block_number` (a reorg's fork), by
+    id after `after_id`: a page of the read-back (a window read back keeps its status, so paging
+    by block alone would read the same page for ever)."""
     rows = session.exec(
         select(SettlementWindowRecord.id)
         .where(
             SettlementWindowRecord.status == WindowStatus.SETTLED,
             col(SettlementWindowRecord.settlement_block) > block_number,
+            col(SettlementWindowRecord.id) > after_id,
         )
         .order_by(col(SettlementWindowRecord.id))
         .limit(limit)

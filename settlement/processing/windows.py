@@ -93,6 +93,9 @@ class SettlementWindows:
         self.net = NetSettlementContract(chain) if chain.manifest.net is not None else None
         self._fork_block: int | None = None  # set by the indexer's rewind until the next cycle
         self._fork_lock = threading.Lock()  # the worker indexes on a thread beside the cycle's
+        # The read-back of settled windows in progress: (above this block, after this window id).
+        self._read_back: tuple[int, int] | None = None
+        self._cycles_to_sweep = 0  # the first cycle sweeps: a restart may follow a reorg
 
     # ----------------------------------------------------------------- joining and closing
 
@@ -127,10 +130,7 @@ class SettlementWindows:
         report = CycleReport()
         if self.net is None:
             return report
-        with self._fork_lock:
-            fork_block, self._fork_block = self._fork_block, None
-        if fork_block is not None:
-            self._reopen_reorged(fork_block)
+        self._read_back_settled()
         report.failed += self._drop_cancelled_and_expired()
         with Session(self.db) as session:
             due = window_store.due_to_close(
@@ -155,6 +155,7 @@ class SettlementWindows:
         chain_now = datetime.fromtimestamp(chain_now_s, UTC)
         with Session(self.db, expire_on_commit=False) as session:
             dropped = list(window_store.net_trades_to_drop(session, chain_now, DROPPED_PER_CYCLE_MAX))
+            window_store.lock_exposure_of(session, dropped)
             for trade in dropped:
                 code, detail = (
                     (CANCELLED_BEFORE_SETTLEMENT, "cancelled before its delivery was confirmed")
@@ -260,25 +261,47 @@ class SettlementWindows:
         self._settled(window_id, trades, addresses, window.settlement_tx_hash or "", on_chain.block_number)
         return CycleReport()
 
-    def _reopen_reorged(self, fork_block: int) -> None:
-        """Windows the service saw settled in blocks a reorg undid: the contract's word decides.
-        One the chain still has settled (its transaction mined again on the new branch) keeps its
-        trades and obligations; one it has not goes back to PENDING_SETTLEMENT, so _follow_up
-        waits for the transaction the sender sends again, or splits the window again if it reverts."""
-        net = self.require_net()
+    def _read_back_settled(self) -> None:
+        """Read windows booked SETTLED back from SettlementNet, a page a cycle: those above the fork
+        after the indexer rewound a reorg, and every `realign_every_cycles` cycles (the first one
+        too) those within `reorg_window_blocks` of the indexer's position. The sweep catches what
+        the rewind's signal cannot: a rewind seen by another process, a restart, a reorg below
+        the indexer's position. A page that fails is read again next cycle."""
+        with self._fork_lock:
+            fork_block, self._fork_block = self._fork_block, None
+        if fork_block is not None and (self._read_back is None or fork_block < self._read_back[0]):
+            self._read_back = (fork_block, 0)
+        if self._cycles_to_sweep > 0:
+            self._cycles_to_sweep -= 1
+        else:
+            self._cycles_to_sweep = self.settings.realign_every_cycles - 1
+            if self._read_back is None:
+                indexed = self.confirmed_block()
+                if indexed is not None:
+                    self._read_back = (max(0, indexed - self.settings.reorg_window_blocks), 0)
+        if self._read_back is None:
+            return
+        above_block, after_id = self._read_back
         with Session(self.db) as session:
-            window_ids = window_store.settled_above(session, fork_block, WINDOWS_PER_CYCLE_MAX)
-        if len(window_ids) == WINDOWS_PER_CYCLE_MAX:
-            self.after_rewind(fork_block)  # more may be above the fork: the next cycle reads on
+            window_ids = window_store.settled_above(session, above_block, after_id, WINDOWS_PER_CYCLE_MAX)
         for window_id in window_ids:
-            on_chain = net.window(window_id)
-            if on_chain.settled:
-                with Session(self.db) as session:
-                    window = window_store.get(session, window_id)
-                    window.settlement_block = on_chain.block_number
-                    session.commit()
-                continue
+            self._reopen_if_unsettled(window_id)
+        self._read_back = (above_block, window_ids[-1]) if len(window_ids) == WINDOWS_PER_CYCLE_MAX else None
+
+    def _reopen_if_unsettled(self, window_id: int) -> None:
+        """The contract's word on a window booked SETTLED. One the chain still has settled (its
+        transaction mined again on the new branch) keeps its trades and obligations, its block
+        updated; one it has not goes back to PENDING_SETTLEMENT, so _follow_up waits for the
+        transaction the sender sends again, or splits the window again if it reverts."""
+        on_chain = self.require_net().window(window_id)
+        if not on_chain.settled:
             self._unsettle(window_id)
+            return
+        with Session(self.db) as session:
+            window = window_store.get(session, window_id)
+            if window.status == WindowStatus.SETTLED and window.settlement_block != on_chain.block_number:
+                window.settlement_block = on_chain.block_number
+                session.commit()
 
     def _unsettle(self, window_id: int) -> None:
         """_settled undone, in one database transaction: trades back IN_WINDOW (realigned from the
@@ -342,7 +365,9 @@ class SettlementWindows:
         refused: list[Trade] = []
         rolled: list[Trade] = []
         with Session(self.db, expire_on_commit=False) as session:
-            for trade in repo.trades_by_ids(session, [t.id for t in leaving]):
+            trades = repo.trades_by_ids(session, [t.id for t in leaving])
+            window_store.lock_exposure_of(session, trades)
+            for trade in trades:
                 if trade.buyer_id in blocked or trade.seller_id in blocked or is_expired(trade.deadline, chain_now_s):
                     repo.transition(
                         session,

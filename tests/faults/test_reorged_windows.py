@@ -115,13 +115,52 @@ def test_a_window_settled_again_on_the_new_branch_stays_settled_once(
     assert report.balanced, report.breaks
 
 
-def test_a_window_whose_settlement_a_reorg_undid_is_split_again_and_nothing_is_left_settled(
+def test_a_window_read_back_before_its_transaction_is_sent_again_settles_once_in_the_ledger(
     service: SettlementService, isolated_devnet: Devnet
 ) -> None:
+    """The read-back comes first: the chain has not settled the window, so it is reopened and its
+    obligations reversed; then the sender's copy is mined and the same window settles again,
+    journaling its obligations anew. Reconcile counts only the live ones."""
+    _, ids, window_id, fork = settle_a_window(service, isolated_devnet)
+    isolated_devnet.revert(fork)
+    isolated_devnet.mine(2)
+    service.indexer.run_once()  # the rewind
+    service.settlement_windows.run_once()  # the read-back, before any cycle of the sender
+    assert window_status(service, window_id) == WindowStatus.PENDING_SETTLEMENT
+    assert {t.status for t in trades(service, ids)} == {TradeStatus.IN_WINDOW}
+    assert all(v == 0 for v in obligation_balances(service, window_id).values())
+
+    service.settle_until_idle()  # the sender sends it again; the follow-up sees it settled
+    assert window_status(service, window_id) == WindowStatus.SETTLED
+    assert {t.status for t in trades(service, ids)} == {TradeStatus.SETTLED}
+    assert [r.kind for r in service.journal.iter_records()].count(EntryKind.OBLIGATION) == 4  # 2 reversed
+    assert sum(1 for v in obligation_balances(service, window_id).values() if v) == 2
+    report = service.reconcile(Actor.operator())
+    assert report.balanced, report.breaks
+
+
+@pytest.mark.parametrize("seen_by", ["this process", "a restarted process"])
+def test_a_window_whose_settlement_a_reorg_undid_is_split_again_and_nothing_is_left_settled(
+    service: SettlementService, isolated_devnet: Devnet, seen_by: str
+) -> None:
+    """Seen by a restarted process, the rewind's signal is lost with the old one: the first
+    cycle's sweep of recently settled windows finds the window instead."""
     a, ids, first_window, fork = settle_a_window(service, isolated_devnet)
     isolated_devnet.revert(fork)  # a reorg without the settlement ...
     service.liquidity.withdraw(a.id, 450 * COIN)  # ... on a branch where A took its cover back
     isolated_devnet.mine(2)
+    if seen_by == "a restarted process":
+        service.indexer.run_once()  # the old process rewinds the ledger, then stops
+        service.close()
+        service = SettlementService(service.settings, manifest=isolated_devnet.manifest)
+    try:
+        check_split_again(service, a, ids, first_window)
+    finally:
+        if seen_by == "a restarted process":
+            service.close()
+
+
+def check_split_again(service: SettlementService, a: Participant, ids: list[str], first_window: int) -> None:
     for _ in range(3):  # the rewind, the window read back, split again
         service.run_cycle()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from typing import Any
 
 from sqlalchemy import event
@@ -11,6 +13,7 @@ from sqlmodel import create_engine
 from settlement.ledger.amounts import register_sqlite_functions
 
 BUSY_TIMEOUT_S = 30.0  # SETTLEMENT_DATABASE_BUSY_TIMEOUT_S's default
+WAL_SWITCH_RETRY_S = 0.01
 
 
 def make_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
@@ -28,7 +31,7 @@ def make_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             # WAL lets the API read while the engine and indexer write; FKs are off by default.
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
+            _switch_to_wal(cursor, busy_timeout_s)
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
@@ -50,3 +53,19 @@ def make_engine(url: str, busy_timeout_s: float = BUSY_TIMEOUT_S) -> Engine:
             dbapi_connection.commit()
 
     return engine
+
+
+def _switch_to_wal(cursor: Any, busy_timeout_s: float) -> None:
+    """PRAGMA journal_mode=WAL, retried within the busy timeout. Processes opening a fresh file
+    together all switch it; SQLite refuses all but one with "database is locked" at once, without
+    calling its busy handler (the switch upgrades a read to a write lock), so the timeout alone
+    does not cover it. Once the file is WAL the pragma only reads, and never waits."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(WAL_SWITCH_RETRY_S)

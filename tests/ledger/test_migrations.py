@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -84,6 +85,46 @@ def test_processes_opening_a_fresh_database_together_do_not_race(db_url: str) ->
         assert set(SQLModel.metadata.tables) <= set(sa.inspect(engine).get_table_names())
     finally:
         engine.dispose()
+
+
+FRESH_FILE_ROUNDS = 40
+OPENERS_PER_ROUND = 8
+
+
+def test_connections_opening_a_fresh_sqlite_file_together_all_switch_it_to_wal(tmp_path: Path) -> None:
+    """SQLite refuses a concurrent switch to WAL at once, busy timeout or not: before the retry in
+    make_engine about one round in ten failed with "database is locked" (and, under CI's load, the
+    migration race test above)."""
+    for round_number in range(FRESH_FILE_ROUNDS):
+        modes, failures = open_together(f"sqlite:///{tmp_path / f'fresh-{round_number}.db'}", OPENERS_PER_ROUND)
+        assert not failures, f"round {round_number}: {failures[0]}"
+        assert modes == ["wal"] * OPENERS_PER_ROUND
+
+
+def open_together(url: str, openers_count: int) -> tuple[list[str], list[BaseException]]:
+    """Engines connecting at one moment, as processes would (one engine runs its first connection's
+    setup alone): each one's journal mode, and what failed."""
+    opened_together = threading.Barrier(openers_count)
+    modes: list[str] = []
+    failures: list[BaseException] = []
+
+    def open_it() -> None:
+        engine = make_engine(url)
+        opened_together.wait()
+        try:
+            with engine.connect() as connection:
+                modes.append(connection.exec_driver_sql("PRAGMA journal_mode").scalar_one())
+        except BaseException as exc:  # reported by the caller
+            failures.append(exc)
+        finally:
+            engine.dispose()
+
+    openers = [threading.Thread(target=open_it) for _ in range(openers_count)]
+    for opener in openers:
+        opener.start()
+    for opener in openers:
+        opener.join()
+    return modes, failures
 
 
 # Amounts at 0002 (BIGINT) that 0004 must carry over digit for digit: the int64 edges, zero, small.

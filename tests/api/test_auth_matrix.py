@@ -65,6 +65,13 @@ def one_coin(_: Ctx) -> dict[str, Any]:
     return {"amount": "1"}
 
 
+def one_deposited_coin(ctx: Ctx) -> dict[str, Any]:
+    """A withdrawal needs a balance to take from: the deposit row may have run on another worker."""
+    deposit = ctx.app.client().post(f"/v1/participants/{ctx.buyer.id}/settlement-balance/deposit", json={"amount": "1"})
+    assert deposit.status_code == 200, deposit.text
+    return one_coin(ctx)
+
+
 def five_coin_cap(_: Ctx) -> dict[str, Any]:
     return {"cap": "5"}
 
@@ -86,7 +93,7 @@ ROWS = [
     Row("GET",  "/v1/participants/{buyer}/clients",                      "buyer",  (401,   401,   403,     200,  200)),
     Row("POST", "/v1/participants/{buyer}/clients/{client}/allocate",    "buyer",  (401,   401,   403,     200,  200), one_coin),
     Row("POST", "/v1/participants/{buyer}/settlement-balance/deposit",   "buyer",  (401,   401,   403,     200,  200), one_coin),
-    Row("POST", "/v1/participants/{buyer}/settlement-balance/withdraw",  "buyer",  (401,   401,   403,     200,  200), one_coin),
+    Row("POST", "/v1/participants/{buyer}/settlement-balance/withdraw",  "buyer",  (401,   401,   403,     200,  200), one_deposited_coin),
     Row("GET",  "/v1/participants/{buyer}/settlement-balance",           "buyer",  (401,   401,   403,     200,  200)),
     Row("PUT",  "/v1/participants/{buyer}/net-debit-cap",                "buyer",  (401,   401,   403,     403,  200), five_coin_cap),
     Row("POST", "/v1/fx-rates",                                          "buyer",  (401,   401,   403,     403,  201), fx_rate),

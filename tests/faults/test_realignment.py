@@ -9,6 +9,7 @@ the chain, and never with `not_locked`.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -79,6 +80,19 @@ def realigned_steps(service: SettlementService, trade_id: str) -> list[tuple[str
     ]
 
 
+MINED_WAIT_S = 10.0
+
+
+def wait_for_lock_status(devnet: Devnet, key: bytes, expected: LockStatus) -> None:
+    """The lock as the chain has it, once the transaction is stored. With the answer to
+    eth_sendRawTransaction lost nobody waited for its receipt, and anvil's automine stores the
+    block after answering (foundry-rs/foundry#3537): read at once, the lock can still be LOCKED."""
+    deadline = time.monotonic() + MINED_WAIT_S
+    while (status := devnet.chain().get_lock(key).status) != expected:
+        assert time.monotonic() < deadline, f"the lock is {status}, expected {expected}"
+        time.sleep(0.05)
+
+
 def forget_unknown_outcome(service: SettlementService) -> None:
     """As after a restart: the in-memory mark that an outcome is unknown is gone."""
     service.cycle.submission.outcome_unknown = False
@@ -97,7 +111,7 @@ def test_a_release_whose_answer_is_lost_is_realigned_to_released(
 
     proxy.drop_after_forwarding = {lost}
     service.run_cycle()  # the release is mined; the service never hears of it
-    assert isolated_devnet.chain().get_lock(key).status == LockStatus.RELEASED
+    wait_for_lock_status(isolated_devnet, key, LockStatus.RELEASED)
     assert row(service, trade.id).status == TradeStatus.LOCKED
     forget_unknown_outcome(service)
     proxy.heal()

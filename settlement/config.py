@@ -112,7 +112,10 @@ class Settings(BaseSettings):
         description="A net settlement window with trades closes this long after it opened.",
     )
     window_trades_max: int = Field(
-        default=10_000, ge=1, le=1_000_000, description="A net settlement window closes once it holds this many trades."
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="A net settlement window closes at the worker's next cycle once it holds this many trades.",
     )
     # How often the worker anchors the journal's head on chain (gross mode; net mode anchors at
     # every window close too). Everything up to the last anchor is then tamper-evident.

@@ -12,7 +12,6 @@ lock or its payout).
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -20,6 +19,7 @@ from sqlmodel import Session, col, or_, select
 
 from settlement.domain.trade import TradeStatus
 from settlement.ledger.models import Trade
+from settlement.processing.fork_marker import ForkMarker
 from settlement.processing.recovery import Recovery
 
 log = logging.getLogger(__name__)
@@ -35,23 +35,19 @@ class RealignmentSweep:
         self.trades_max = trades_max
         self._cycles_to_wait = 0  # the first cycle sweeps: a restart may follow a reorg
         self._after: tuple[datetime, str] | None = None  # where the walk through LOCKED trades stands
-        self._fork_block: int | None = None  # set by the indexer's rewind until the next sweep
-        self._fork_lock = threading.Lock()  # the worker indexes on a thread beside the cycle's
+        self._fork = ForkMarker()  # noted by the indexer's rewind, taken by the next sweep
 
     def after_rewind(self, fork_block: int) -> None:
         """The indexer undid blocks above `fork_block`: sweep at the next cycle, payouts above it included."""
-        with self._fork_lock:
-            self._fork_block = fork_block if self._fork_block is None else min(self._fork_block, fork_block)
-            self._cycles_to_wait = 0
+        self._fork.note(fork_block)
 
     def run_if_due(self) -> int:
         """Sweep if it is time (or a reorg was seen); returns how many trades moved."""
-        with self._fork_lock:
-            if self._cycles_to_wait > 0:
-                self._cycles_to_wait -= 1
-                return 0
-            self._cycles_to_wait = self.every_cycles - 1
-            fork_block, self._fork_block = self._fork_block, None
+        if self._cycles_to_wait > 0 and not self._fork.noted:
+            self._cycles_to_wait -= 1
+            return 0
+        self._cycles_to_wait = self.every_cycles - 1
+        fork_block = self._fork.take()
         with Session(self.db) as session:
             ids = [] if fork_block is None else self._booked_above(session, fork_block, self.trades_max)
             ids += self._next_locked(session)

@@ -20,7 +20,6 @@ the indexer mirrors the window's NetPositionApplied events as the net settlement
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -44,6 +43,7 @@ from settlement.ledger import window_store
 from settlement.ledger.journal_store import JournalStore
 from settlement.ledger.models import Participant, SettlementWindowRecord, Trade, utcnow
 from settlement.ledger.window_store import WindowTrade
+from settlement.processing.fork_marker import ForkMarker
 from settlement.processing.publisher import TradeEvent, TradePublisher
 from settlement.processing.report import CycleReport
 
@@ -91,8 +91,7 @@ class SettlementWindows:
         self.anchoring = anchoring
         self.confirmed_block = confirmed_block
         self.net = NetSettlementContract(chain) if chain.manifest.net is not None else None
-        self._fork_block: int | None = None  # set by the indexer's rewind until the next cycle
-        self._fork_lock = threading.Lock()  # the worker indexes on a thread beside the cycle's
+        self._fork = ForkMarker()  # noted by the indexer's rewind, taken by the next cycle
         # The read-back of settled windows in progress: (above this block, after this window id).
         self._read_back: tuple[int, int] | None = None
         self._cycles_to_sweep = 0  # the first cycle sweeps: a restart may follow a reorg
@@ -123,8 +122,7 @@ class SettlementWindows:
 
     def after_rewind(self, fork_block: int) -> None:
         """The indexer undid blocks above `fork_block`: windows settled above it are read back next cycle."""
-        with self._fork_lock:
-            self._fork_block = fork_block if self._fork_block is None else min(self._fork_block, fork_block)
+        self._fork.note(fork_block)
 
     def run_once(self) -> CycleReport:
         report = CycleReport()
@@ -267,8 +265,7 @@ class SettlementWindows:
         too) those within `reorg_window_blocks` of the indexer's position. The sweep catches what
         the rewind's signal cannot: a rewind seen by another process, a restart, a reorg below
         the indexer's position. A page that fails is read again next cycle."""
-        with self._fork_lock:
-            fork_block, self._fork_block = self._fork_block, None
+        fork_block = self._fork.take()
         if fork_block is not None and (self._read_back is None or fork_block < self._read_back[0]):
             self._read_back = (fork_block, 0)
         if self._cycles_to_sweep > 0:

@@ -227,7 +227,6 @@ def settle_trades(
     trades: one ORM flush per trade would dominate the settlement), with each trade's transition
     row and the exposure its payer and payee held released in one update each. `trades` must be
     every trade still in the window (the defaulters' have left it): one UPDATE moves them all."""
-    now = utcnow()
     exposure: dict[str, int] = defaultdict(int)
     for trade in trades:
         if trade.status != TradeStatus.IN_WINDOW or trade.settlement_mode != SettlementMode.NET:
@@ -235,29 +234,49 @@ def settle_trades(
         payer, payee = repo.net_exposure_share(TradeStatus.IN_WINDOW, trade.settlement_amount_base_units)
         exposure[trade.buyer_id] -= payer
         exposure[trade.seller_id] -= payee
-    ids = [t.id for t in trades]
+    _move_all(
+        session,
+        window_id,
+        trades,
+        (TradeStatus.IN_WINDOW, TradeStatus.SETTLED),
+        trade_values={"error_code": None, "error_detail": None},
+        transition_values={"tx_hash": tx_hash, "block_number": block_number},
+    )
+    repo.add_net_exposure(session, dict(exposure))
+
+
+def _move_all(
+    session: Session,
+    window_id: int,
+    trades: Sequence[WindowTrade],
+    step: tuple[TradeStatus, TradeStatus],
+    trade_values: dict[str, object],
+    transition_values: dict[str, object],
+) -> None:
+    """Every trade of the window in step's first status moved to its second by one UPDATE, which
+    must move exactly `trades` (else the window changed meanwhile and nothing commits), and their
+    transition rows written by one executemany."""
+    before, after = step
+    now = utcnow()
     moved = session.exec(  # type: ignore[call-overload]
         update(Trade)
-        .where(col(Trade.window_id) == window_id, col(Trade.status) == TradeStatus.IN_WINDOW)
-        .values(status=TradeStatus.SETTLED, updated_at=now, error_code=None, error_detail=None)
+        .where(col(Trade.window_id) == window_id, col(Trade.status) == before)
+        .values(status=after, updated_at=now, **trade_values)
     )
-    if moved.rowcount != len(ids):
+    if moved.rowcount != len(trades):
         raise errors.InvalidTransition(
-            f"window {window_id} holds {moved.rowcount} trades, its settlement {len(ids)}: it changed meanwhile"
+            f"window {window_id} holds {moved.rowcount} {before} trades, not the {len(trades)} to move: "
+            "it changed meanwhile"
         )
+    if not trades:
+        return
     transitions = cast(Table, TradeTransition.__table__)  # type: ignore[attr-defined]
     session.connection().execute(
         insert(transitions).values(
-            trade_id=bindparam("trade_id"),
-            from_status=TradeStatus.IN_WINDOW.value,
-            to_status=TradeStatus.SETTLED.value,
-            tx_hash=tx_hash,
-            block_number=block_number,
-            at=now,
+            trade_id=bindparam("trade_id"), from_status=before.value, to_status=after.value, at=now, **transition_values
         ),
-        [{"trade_id": trade_id} for trade_id in ids],
+        [{"trade_id": trade.id} for trade in trades],
     )
-    repo.add_net_exposure(session, dict(exposure))
 
 
 def settled_above(session: Session, block_number: int, after_id: int, limit: int) -> list[int]:
@@ -281,34 +300,20 @@ def unsettle_trades(session: Session, window_id: int, trades: Sequence[WindowTra
     """SETTLED -> IN_WINDOW for a window whose settlement a reorg undid (settle_trades undone, in
     the same bulk statements): each step recorded as realigned from the chain, and the exposure
     its payer and payee held taken up again. `trades` must be every SETTLED trade of the window."""
-    now = utcnow()
     exposure: dict[str, int] = defaultdict(int)
     for trade in trades:
         check_transition(TradeStatus(trade.status), TradeStatus.IN_WINDOW, realigned=True)
         payer, payee = repo.net_exposure_share(TradeStatus.IN_WINDOW, trade.settlement_amount_base_units)
         exposure[trade.buyer_id] += payer
         exposure[trade.seller_id] += payee
-    moved = session.exec(  # type: ignore[call-overload]
-        update(Trade)
-        .where(col(Trade.window_id) == window_id, col(Trade.status) == TradeStatus.SETTLED)
-        .values(status=TradeStatus.IN_WINDOW, updated_at=now)
+    _move_all(
+        session,
+        window_id,
+        trades,
+        (TradeStatus.SETTLED, TradeStatus.IN_WINDOW),
+        trade_values={},
+        transition_values={"reason": repo.REALIGNED_FROM_CHAIN},
     )
-    if moved.rowcount != len(trades):
-        raise errors.InvalidTransition(
-            f"window {window_id} holds {moved.rowcount} settled trades, not {len(trades)}: it changed meanwhile"
-        )
-    transitions = cast(Table, TradeTransition.__table__)  # type: ignore[attr-defined]
-    if trades:
-        session.connection().execute(
-            insert(transitions).values(
-                trade_id=bindparam("trade_id"),
-                from_status=TradeStatus.SETTLED.value,
-                to_status=TradeStatus.IN_WINDOW.value,
-                reason=repo.REALIGNED_FROM_CHAIN,
-                at=now,
-            ),
-            [{"trade_id": trade.id} for trade in trades],
-        )
     repo.add_net_exposure(session, dict(exposure))
 
 

@@ -36,6 +36,7 @@ def _main(argv: list[str] | None) -> int:
 
 def serve() -> int:
     # Imported here, so `--help` answers without loading the whole stack.
+    from settlement.api.gc_tuning import tune_for_serving
     from settlement.api.main import create_app
     from settlement.api.server import ApiServer, ServerThread
     from settlement.api.starting import starting_app
@@ -95,6 +96,7 @@ def serve() -> int:
             print(f"Operator key (devnet default; set SETTLEMENT_OPERATOR_KEY elsewhere): {settings.operator_key}")
         sys.stdout.flush()
         server = ApiServer(create_app(service), settings.api_host, settings.api_port, log_level="info", quiet=False)
+        tune_for_serving()
         with contextlib.suppress(KeyboardInterrupt):
             server.run()
         if not server.started:

@@ -825,22 +825,26 @@ class SettlementService:
             self.worker.cycle_done()
             return report
 
-    def run_settlement(self) -> CycleReport:
-        """The worker's settlement thread: one cycle, while follow_chain indexes beside it.
+    def run_settlement(self) -> bool:
+        """The worker's settlement thread: one cycle, while follow_chain indexes beside it. True
+        when a window settled: the next may be due already (it filled while this one settled),
+        so the worker runs again without waiting for the tick.
 
         Why apart: indexing a busy cycle's events (two journal entries a gross trade) took a
         third of the worker's time, during which no lock or payout was sent."""
         with self._cycle_lock:
             report = self._settle()
-            self.anchoring.anchor_if_due()  # the head as indexed so far; the next one catches up
             self.worker.cycle_done()
-            return report
+            return report.windows_settled > 0
 
     def follow_chain(self) -> bool:
-        """The worker's indexing thread: apply one chunk of confirmed blocks. True if it applied
-        any (there may be more: run again at once), False when at the confirmed head."""
+        """The worker's indexing thread: apply one chunk of confirmed blocks, then anchor the
+        journal's head if a window asked for it or the timer is due (beside the settlement thread,
+        which goes on to the next window meanwhile). True if it applied any blocks (there may be
+        more: run again at once), False when at the confirmed head."""
         with self._index_lock:
             result = self.indexer.run_once()
+        self.anchoring.anchor_if_due()  # the head as indexed so far; the next one catches up
         return result.to_block >= result.from_block
 
     def _settle(self) -> CycleReport:

@@ -57,13 +57,14 @@ def _error_class(error: str | None) -> str | None:
 class SettlementWorker:
     def __init__(
         self,
-        run_cycle: Callable[[], object],
+        run_cycle: Callable[[], bool],
         tick_s: float,
         lease: WorkerLease,
         on_active: Callable[[], object] = lambda: None,
         follow: Callable[[], bool] | None = None,
     ) -> None:
-        """`follow` runs one step of indexing and says whether there is more to do at once."""
+        """`run_cycle` runs one settlement cycle and `follow` one step of indexing; each says
+        whether there is more to do at once (else its thread waits for the tick or a wake)."""
         self._run_cycle = run_cycle
         self._on_active = on_active
         self._follow = follow
@@ -152,6 +153,7 @@ class SettlementWorker:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            more = False
             if self._active.is_set():
                 try:
                     if self._recovery_due.is_set():
@@ -161,14 +163,15 @@ class SettlementWorker:
                         except BaseException:
                             self._recovery_due.set()
                             raise
-                    self._run_cycle()
+                    more = self._run_cycle()
                     self.health.last_error = None
                 except Exception as exc:  # keep serving; the health endpoint shows the error
                     log.exception("settlement cycle failed")
                     self.health.last_error = f"{type(exc).__name__}: {exc}"
                     self._stop.wait(ERROR_BACKOFF_S)
-            self._wake.wait(self.tick_s)
-            self._wake.clear()
+            if not more:
+                self._wake.wait(self.tick_s)
+                self._wake.clear()
 
     def _follow_loop(self) -> None:
         assert self._follow is not None

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from settlement.domain.netting import NettingCycle, Obligation
 
+_COUNTS = ("locked", "released", "refunded", "failed", "transactions", "gas_used", "realigned", "windows_settled")
+
 
 @dataclass
 class CycleReport:
@@ -16,10 +18,11 @@ class CycleReport:
     transactions: int = 0
     gas_used: int = 0
     realigned: int = 0  # trades moved to what the escrow says (lost receipt, reorg, recovery)
+    windows_settled: int = 0  # net windows seen settled on chain this cycle
     released_obligations: list[Obligation] = field(default_factory=list)
 
     def add(self, other: CycleReport) -> None:
-        for name in ("locked", "released", "refunded", "failed", "transactions", "gas_used", "realigned"):
+        for name in _COUNTS:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.released_obligations.extend(other.released_obligations)
 

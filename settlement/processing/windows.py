@@ -219,6 +219,7 @@ class SettlementWindows:
             return report
         report.gas_used += int(receipt["gasUsed"])
         self._settled(window_id, settling, addresses, record.tx_hash, int(receipt["blockNumber"]))
+        report.windows_settled += 1
         return report
 
     def _standing(self, participants: Sequence[Participant]) -> tuple[dict[str, int], set[str]]:
@@ -257,7 +258,7 @@ class SettlementWindows:
                 window.trades_root,
             )
         self._settled(window_id, trades, addresses, window.settlement_tx_hash or "", on_chain.block_number)
-        return CycleReport()
+        return CycleReport(windows_settled=1)
 
     def _read_back_settled(self) -> None:
         """Read windows booked SETTLED back from SettlementNet, a page a cycle: those above the fork
@@ -395,7 +396,8 @@ class SettlementWindows:
         self, window_id: int, trades: Sequence[WindowTrade], addresses: dict[str, str], tx_hash: str, block_number: int
     ) -> None:
         """The window's transaction is mined: its trades are SETTLED and their obligations journaled
-        (in one database transaction), then the journal's head is anchored."""
+        (in one database transaction); the journal's head is then anchored by the indexing thread
+        (settlement/anchoring.py says why not here)."""
         drafts = [
             EntryDraft(
                 kind=EntryKind.OBLIGATION,
@@ -422,11 +424,7 @@ class SettlementWindows:
             session.commit()
         log.info("settlement window %d settled: %d trades in %s", window_id, len(trades), tx_hash)
         self._publish(trades, TradeStatus.SETTLED, tx_hash)
-        if self.anchoring.enabled:
-            try:
-                self.anchoring.anchor_now()
-            except errors.SettlementError as exc:
-                log.warning("anchoring after window %d failed: %s (the timer retries)", window_id, exc)
+        self.anchoring.request()
 
     # ----------------------------------------------------------------- proofs
 

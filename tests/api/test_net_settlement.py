@@ -14,11 +14,12 @@ from typing import Any, cast
 
 import httpx
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from web3 import Web3
 
 from settlement.chain.merkle import TradeProof
 from settlement.chain.net_settlement import check_trade_proof
+from settlement.domain.journal import OBLIGATION_PREFIX, EntryKind
 from settlement.ledger.models import JournalEntry, Posting
 from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.chain_control import ChainControl
@@ -334,6 +335,36 @@ def test_a_batch_replays_by_key_and_per_trade_reference(api: SettlementApp) -> N
     assert gross["ok"], gross
     assert api.client().get(f"/v1/trades/{gross['trade_id']}").json()["settlement_mode"] == "gross"
     _close_and_settle(api, first[0]["window_id"])
+
+
+def test_a_settled_windows_obligations_are_anchored_without_waiting_for_the_timer(api: SettlementApp) -> None:
+    """The window asks for an anchor and the worker's indexing thread sends it: the anchoring
+    timer (300 s by default) plays no part. verify then checks the window's entries against it."""
+    payer, payee = _funded(api, "anchored-payer", "100"), _funded(api, "anchored-payee", "100")
+    window_id = _batch(api, [_net(payer, payee, "25")])[0]["window_id"]
+    _close_and_settle(api, window_id)
+    with Session(api.service.db) as session:
+        last_obligation = max(
+            session.exec(
+                select(JournalEntry.seq).where(
+                    JournalEntry.kind == EntryKind.OBLIGATION,
+                    col(JournalEntry.seq).in_(
+                        select(Posting.entry_seq).where(
+                            col(Posting.account).startswith(f"{OBLIGATION_PREFIX}{window_id}:")
+                        )
+                    ),
+                )
+            ).all()
+        )
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        anchors = api.client().get("/v1/audit/anchors").json()
+        if anchors and anchors[-1]["sequence"] >= last_obligation:
+            break
+        assert time.monotonic() < deadline, f"no anchor covers seq {last_obligation}: {anchors[-1:]}"
+        time.sleep(0.1)
+    verified = api.client().get("/v1/audit/verify").json()
+    assert verified["ok"] and verified["anchors_checked"] >= 1, verified
 
 
 def test_reconcile_recomputes_each_window_from_the_ledgers_obligations(api: SettlementApp) -> None:

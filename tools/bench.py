@@ -9,9 +9,12 @@ Every scenario runs on a fresh anvil of its own (anvil slows as its chain grows)
 1. net: N matched trades among B brokers, submitted by the operator in batches
    (POST /v1/trades/batch, `delivery_confirmed: true`) over loopback HTTP, with a few
    concurrent clients spread over the API servers. Brokers pre-fund
-   their settlement balances first. Timed from the first submission to the last window seen
-   SETTLED on chain and mirrored in the ledger (the indexer head at or past its settlement
-   block). A trade's latency: its batch's submission -> its window seen SETTLED.
+   their settlement balances first. Once the last batch is in, the operator closes the open
+   window (POST /v1/windows/{id}/close, a settlement day's cut-off): otherwise the run's last
+   trades wait for that window's timer, up to its whole length, and the figure depends on where
+   the timer happened to stand (`--no-cutoff` measures that). Timed from the first submission to
+   the last window seen SETTLED on chain and mirrored in the ledger (the indexer head at or past
+   its settlement block). A trade's latency: its batch's submission -> its window seen SETTLED.
 2. gross: the same trades in gross mode: submitted -> locked -> RELEASED -> mirrored.
 3. naive: per trade approve, lock, release, each sent with web3 and awaited (5 ms receipt poll).
 4. chain limit: pre-signed token transfers sent raw to anvil in JSON-RPC batches, mined
@@ -504,6 +507,7 @@ class NetResult:
     reconcile_s: float
     balanced: bool
     window_length_s: float
+    closed_at_cutoff: bool
 
 
 def prepare(
@@ -519,7 +523,7 @@ def prepare(
     return bodies, int(stack.devnet.w3.eth.block_number) + 1
 
 
-def net_run(stack: Stack, trades: int, brokers: int, batch_trades: int, clients: int) -> NetResult:
+def net_run(stack: Stack, trades: int, brokers: int, batch_trades: int, clients: int, cutoff: bool) -> NetResult:
     http = stack.http
     bodies, first_block = prepare(stack, trades, brokers, "net")
     with WindowWatcher(stack.app) as watcher:
@@ -528,6 +532,8 @@ def net_run(stack: Stack, trades: int, brokers: int, batch_trades: int, clients:
         if None in window_of:
             raise BenchFailed(f"a net trade came back without a window: {submission.results[window_of.index(None)]}")
         window_ids = {int(w) for w in window_of if w is not None}
+        if cutoff:  # closing a window the worker closed already answers its state
+            expect(http.post(f"/v1/windows/{max(window_ids)}/close"), 202)
         finished = watcher.wait(window_ids)
     seconds = finished - submission.started
     latencies = [
@@ -563,6 +569,7 @@ def net_run(stack: Stack, trades: int, brokers: int, batch_trades: int, clients:
         reconcile_s=reconcile_s,
         balanced=balanced,
         window_length_s=stack.app.window_length_s,
+        closed_at_cutoff=cutoff,
     )
 
 
@@ -728,6 +735,7 @@ def net_json(r: NetResult, naive_rate: float | None, chain_rate: float | None) -
         "p50_settle_latency_s": round(r.p50_settle_latency_s, 3),
         "p99_settle_latency_s": round(r.p99_settle_latency_s, 3),
         "window_length_s": r.window_length_s,
+        "last_window_closed_at_cutoff": r.closed_at_cutoff,
         "windows": r.windows,
         "settlement_txs": r.settlement_txs,
         "one_settlement_tx_per_window": r.settlement_txs == r.windows == r.settle_calls_on_chain,
@@ -754,7 +762,8 @@ def net_rows(r: NetResult, naive_rate: float | None, chain_rate: float | None) -
             f"{r.chain_txs / r.trades:.4f}",
             f"{r.gas_per_trade:,.0f}",
             f"{r.p99_settle_latency_s:.2f} s",
-            f"{r.brokers} brokers, {r.windows} windows of {r.window_length_s:g} s, {r.settlement_txs} settlement txs "
+            f"{r.brokers} brokers, {r.windows} windows of {r.window_length_s:g} s "
+            f"(the last closed {'at cut-off' if r.closed_at_cutoff else 'by its timer'}), {r.settlement_txs} settlement txs "
             f"({r.settle_calls_on_chain} txs to SettlementNet), liquidity saved {r.liquidity_saved_ratio:.1%}, "
             f"submit {r.submit_seconds:.1f} s, reconcile {r.reconcile_s:.2f} s "
             f"{'balanced' if r.balanced else 'BREAKS'}",
@@ -783,6 +792,11 @@ def main(argv: list[str] | None = None) -> int:
         help=f"a net window closes at this many trades ({NET_WINDOW_TRADES_MAX:,})",
     )
     parser.add_argument("--net-trades", type=int, help="run only the net scenario, at this size")
+    parser.add_argument(
+        "--no-cutoff",
+        action="store_true",
+        help="net: let the last window close on its timer instead of the operator's cut-off close",
+    )
     parser.add_argument("--scale", help="run only the net scenario at each size, e.g. 1000,10000,100000")
     parser.add_argument(
         "--gross-rounds",
@@ -825,7 +839,9 @@ def deployment(args: argparse.Namespace) -> str:
     """How the measured service ran: the figures mean little without it."""
     return (
         f"1 worker server + {args.api_servers} API-only server(s); net windows of {args.window_s:g} s "
-        f"or {args.window_trades_max:,} trades; {args.clients} HTTP clients, batches of {args.batch_trades:,}"
+        f"or {args.window_trades_max:,} trades, the last closed "
+        f"{'by its timer' if args.no_cutoff else 'at cut-off (after the last batch)'}; "
+        f"{args.clients} HTTP clients, batches of {args.batch_trades:,}"
     )
 
 
@@ -891,7 +907,7 @@ def full_run(args: argparse.Namespace, quick: bool, workdir: Path, results: dict
     say(f"net: {net_trades:,} trades among {args.brokers} brokers over HTTP, fresh anvil")
     try:
         with fresh_stack(workdir, "net", args.window_s, args.window_trades_max, args.api_servers) as stack:
-            net = net_run(stack, net_trades, args.brokers, args.batch_trades, args.clients)
+            net = net_run(stack, net_trades, args.brokers, args.batch_trades, args.clients, not args.no_cutoff)
         scenarios["net"] = net_json(net, naive_rate, chain_rate)
     except BenchFailed as exc:
         net_error = str(exc)
@@ -951,7 +967,7 @@ def scale_runs(args: argparse.Namespace, sizes: Sequence[int], workdir: Path, re
     for size in sizes:
         say(f"net: {size:,} trades among {args.brokers} brokers over HTTP, fresh anvil")
         with fresh_stack(workdir, f"net-{size}", args.window_s, args.window_trades_max, args.api_servers) as stack:
-            r = net_run(stack, size, args.brokers, args.batch_trades, args.clients)
+            r = net_run(stack, size, args.brokers, args.batch_trades, args.clients, not args.no_cutoff)
         runs.append(net_json(r, None, None))
         rows.append(
             [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,15 @@ def matched(submitter: Broker, counterparty: Broker, body: dict[str, Any]) -> di
     trade: dict[str, Any] = response.json()
     assert trade["status"] == "PENDING" and trade["matched_by"] == "affirm", trade
     return trade
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float = WAIT_S) -> Any:
+    """`check()`'s first truthy answer; fails the test naming `what` after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(POLL_S)
+    return result
 
 
 def wait_status(client: httpx.Client, trade_id: str, status: str, timeout_s: float = WAIT_S) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.chain_control import ChainControl
 from settlement.testing.devnet import Devnet
 from settlement.testing.rpc_gate import RpcGate
-from tests.api.support import Broker, assert_problem, issue, register, submit, trade_body, unique
+from tests.api.support import Broker, assert_problem, issue, register, submit, trade_body, unique, wait_for
 from tests.conftest import fresh_database
 
 pytestmark = pytest.mark.chain
@@ -356,13 +356,12 @@ def test_a_settled_windows_obligations_are_anchored_without_waiting_for_the_time
                 )
             ).all()
         )
-    deadline = time.monotonic() + WAIT_S
-    while True:
+
+    def anchors_cover_the_window() -> bool:
         anchors = api.client().get("/v1/audit/anchors").json()
-        if anchors and anchors[-1]["sequence"] >= last_obligation:
-            break
-        assert time.monotonic() < deadline, f"no anchor covers seq {last_obligation}: {anchors[-1:]}"
-        time.sleep(0.1)
+        return bool(anchors) and anchors[-1]["sequence"] >= last_obligation
+
+    wait_for(f"an anchor covering seq {last_obligation}", anchors_cover_the_window)
     verified = api.client().get("/v1/audit/verify").json()
     assert verified["ok"] and verified["anchors_checked"] >= 1, verified
 

@@ -17,7 +17,7 @@ import pytest
 from settlement.api.webhooks import verify
 from settlement.testing.app import SettlementApp, running_app
 from settlement.testing.devnet import Devnet
-from tests.api.support import assert_problem, matched, register, trade_body, wait_status
+from tests.api.support import assert_problem, matched, register, trade_body, wait_for, wait_status
 
 pytestmark = pytest.mark.chain
 
@@ -74,14 +74,6 @@ def deliveries_of(app: SettlementApp, trade_id: str, status: str | None = None) 
     response = app.client().get("/v1/webhooks/deliveries", params=params)
     assert response.status_code == 200, response.text
     return [d for d in response.json()["items"] if d["event"]["trade_id"] == trade_id]
-
-
-def wait_for(what: str, check: Callable[[], Any]) -> Any:
-    deadline = time.monotonic() + WAIT_S
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return result
 
 
 @pytest.fixture

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from settlement.domain.netting import NettingCycle, Obligation
-
-_COUNTS = ("locked", "released", "refunded", "failed", "transactions", "gas_used", "realigned", "windows_settled")
 
 
 @dataclass
@@ -22,8 +20,11 @@ class CycleReport:
     released_obligations: list[Obligation] = field(default_factory=list)
 
     def add(self, other: CycleReport) -> None:
-        for name in _COUNTS:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        """Every count summed: the int fields themselves, so a new count needs no list kept beside them."""
+        for count in fields(self):
+            value = getattr(self, count.name)
+            if isinstance(value, int):
+                setattr(self, count.name, value + getattr(other, count.name))
         self.released_obligations.extend(other.released_obligations)
 
     def netting(self) -> NettingCycle:

@@ -117,8 +117,8 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="A net settlement window closes at the worker's next cycle once it holds this many trades.",
     )
-    # How often the worker anchors the journal's head on chain (gross mode; net mode anchors at
-    # every window close too). Everything up to the last anchor is then tamper-evident.
+    # How often the worker anchors the journal's head on chain (net mode also anchors after each
+    # window settles). Everything up to the last anchor is then tamper-evident.
     anchor_interval_s: float = Field(default=300.0, gt=0)
 
     # --- settlement worker: one per ledger, by lease (settlement/ledger/worker_lease.py)
